@@ -1,0 +1,94 @@
+"""Every Celery setting, derived from the environment through `settings`.
+
+`config(settings)` builds them (the web process builds a publisher from it
+too); importing the module exposes them as module attributes, so
+`app.config_from_object("celeryconfig")` also works.
+"""
+
+from __future__ import annotations
+
+from kombu import Exchange, Queue
+
+from settings import Settings, get_settings
+
+QUEUES = ("payments", "emails", "shipping", "search", "imports", "maintenance")
+TASK_EXCHANGE = Exchange("shop", type="topic", durable=True)
+DEAD_LETTER_EXCHANGE = Exchange("shop.dead", type="direct", durable=True)
+
+
+def queue_arguments(name: str, settings: Settings) -> dict:
+    """Arguments of a task queue: its type and where its rejected messages go."""
+    arguments = {
+        "x-dead-letter-exchange": DEAD_LETTER_EXCHANGE.name,
+        "x-dead-letter-routing-key": name,
+    }
+    if settings.TASK_QUEUE_TYPE == "quorum":
+        arguments.update({
+            "x-queue-type": "quorum",
+            # Dead-letter at least once: RabbitMQ keeps the message until the
+            # dead-letter queue has confirmed it (needs reject-publish overflow).
+            "x-dead-letter-strategy": "at-least-once",
+            "x-overflow": "reject-publish",
+            # A message redelivered this often (a task that keeps killing its
+            # worker) is dead-lettered instead of looping forever.
+            "x-delivery-limit": settings.TASK_DELIVERY_LIMIT,
+        })
+    return arguments
+
+
+def make_task_queues(settings: Settings) -> list[Queue]:
+    return [Queue(name, TASK_EXCHANGE, routing_key=name, durable=True,
+                  queue_arguments=queue_arguments(name, settings)) for name in QUEUES]
+
+
+def make_dead_letter_queues(settings: Settings) -> list[Queue]:
+    """`<queue>.dead` for every task queue: what failed for good waits here for a human."""
+    arguments = {"x-queue-type": "quorum"} if settings.TASK_QUEUE_TYPE == "quorum" else {}
+    return [Queue(f"{name}.dead", DEAD_LETTER_EXCHANGE, routing_key=name, durable=True,
+                  queue_arguments=arguments) for name in QUEUES]
+
+
+def config(settings: Settings) -> dict:
+    """The Celery configuration for `settings`."""
+    from scheduler import beat_schedule
+
+    return {
+        "broker_url": settings.CELERY_BROKER_URL,
+        # Celery lets the CELERY_BROKER_URL variable override broker_url, but
+        # not these: so an app built from other settings (a test's) uses its own.
+        "broker_read_url": settings.CELERY_BROKER_URL,
+        "broker_write_url": settings.CELERY_BROKER_URL,
+        "broker_connection_timeout": settings.SERVICE_TIMEOUT,
+        "broker_connection_retry_on_startup": True,
+        # Publisher confirms: send_task returns only once RabbitMQ has the message.
+        "broker_transport_options": {"confirm_publish": True},
+        "result_backend": settings.CELERY_RESULT_BACKEND or None,
+        "task_ignore_result": True,
+        "task_serializer": "json",
+        "accept_content": ["json"],
+        "timezone": "UTC",
+        "enable_utc": True,
+        # At-least-once: ack after the task ran; a lost worker puts it back;
+        # a failure for good rejects it, and RabbitMQ dead-letters it.
+        "task_acks_late": True,
+        "task_reject_on_worker_lost": True,
+        "task_acks_on_failure_or_timeout": False,
+        "worker_prefetch_multiplier": 1,
+        "task_time_limit": 120,
+        "task_soft_time_limit": 90,
+        "worker_max_tasks_per_child": 1000,
+        "task_queues": make_task_queues(settings),
+        "task_default_queue": "maintenance",
+        "task_default_exchange": TASK_EXCHANGE.name,
+        "task_default_exchange_type": TASK_EXCHANGE.type,
+        "task_default_routing_key": "maintenance",
+        "task_create_missing_queues": False,
+        "task_routes": {f"tasks.{name}.*": {"queue": name, "routing_key": name} for name in QUEUES},
+        "worker_send_task_events": True,
+        "task_send_sent_event": True,
+        "worker_hijack_root_logger": False,
+        "beat_schedule": beat_schedule(settings),
+    }
+
+
+globals().update(config(get_settings()))

@@ -1,0 +1,1 @@
+"""Catalog feeds in and exports out: readers, the staged load, reject reports."""

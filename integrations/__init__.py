@@ -1,0 +1,1 @@
+"""Vendor adapters. They import nothing of ours: small dataclasses in, small dataclasses out."""

@@ -1,0 +1,43 @@
+"""Development twin: writes each email as an .eml file instead of sending it.
+
+Failures on demand: a recipient at `transient.invalid` fails like an
+unreachable provider, one at `reject.invalid` like a refused message.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+
+from integrations.email.base import OutgoingEmail
+from integrations.errors import PermanentError, TransientError
+
+
+class SandboxEmailProvider:
+    def __init__(self, outbox_dir: Path):
+        self.outbox_dir = Path(outbox_dir)
+
+    def send(self, email: OutgoingEmail) -> str:
+        domain = email.to.rpartition("@")[2].lower()
+        if domain == "transient.invalid":
+            raise TransientError("sandbox: simulated provider outage")
+        if domain == "reject.invalid":
+            raise PermanentError("sandbox: simulated rejected recipient")
+        msg = EmailMessage()
+        msg["From"] = email.sender
+        msg["To"] = email.to
+        msg["Subject"] = email.subject
+        msg["Date"] = formatdate(localtime=False)
+        msg["Message-ID"] = make_msgid(idstring=email.message_id, domain="sandbox.localhost")
+        msg["X-Shop-Message-Id"] = email.message_id
+        msg.set_content(email.text)
+        msg.add_alternative(email.html, subtype="html")
+        self.outbox_dir.mkdir(parents=True, exist_ok=True)
+        name = f"{time.strftime('%Y%m%dT%H%M%S')}-{email.message_id}.eml"
+        tmp = self.outbox_dir / f".{name}.tmp"
+        tmp.write_bytes(bytes(msg))
+        os.replace(tmp, self.outbox_dir / name)  # readers never see half a file
+        return msg["Message-ID"]

@@ -1,0 +1,54 @@
+"""JSON-lines logging shared by the web and worker processes.
+
+Every record carries the request id of the HTTP request (or of the request
+that queued the running task), so one id follows a change from the API call
+through the outbox into the worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from contextvars import ContextVar
+
+from pythonjsonlogger.json import JsonFormatter
+
+request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+task_id_var: ContextVar[str | None] = ContextVar("task_id", default=None)
+
+FIELDS = ["asctime", "levelname", "name", "message"]
+
+
+class ContextFilter(logging.Filter):
+    """Stamps each record with the current request and task ids."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "request_id", None) is None:
+            record.request_id = request_id_var.get()
+        if getattr(record, "task_id", None) is None:
+            record.task_id = task_id_var.get()
+        return True
+
+
+def json_formatter() -> logging.Formatter:
+    return JsonFormatter(
+        FIELDS,
+        rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
+        datefmt="%Y-%m-%dT%H:%M:%S%z",
+        json_default=str,
+    )
+
+
+def configure_logging(level: str = "INFO", stream=None) -> None:
+    """Send every logger's records to one JSON-lines handler on `stream` (stdout)."""
+    handler = logging.StreamHandler(stream or sys.stdout)
+    handler.setFormatter(json_formatter())
+    handler.addFilter(ContextFilter())
+    handler.shop_json = True
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "shop_json", False) or type(h) is logging.StreamHandler]:
+        root.removeHandler(old)
+    root.addHandler(handler)
+    root.setLevel(level.upper())
+    for noisy in ("amqp", "kombu", "urllib3", "botocore"):
+        logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

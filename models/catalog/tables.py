@@ -1,0 +1,89 @@
+"""Catalog tables: a category tree, products, their variants and images."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+from sqlalchemy import CHAR, CheckConstraint, ForeignKey, Numeric, String, Text, UniqueConstraint, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.db import Base, Timestamps
+
+# Enough for any ISO 4217 currency's minor units (up to 4) and large totals.
+Money = Numeric(20, 4)
+
+
+class Category(Timestamps, Base):
+    """A node of the category tree; `path` is the names from the root, joined by ' > '."""
+
+    __tablename__ = "categories"
+    __table_args__ = (
+        UniqueConstraint("parent_id", "name", postgresql_nulls_not_distinct=True),
+        CheckConstraint("parent_id IS NULL OR parent_id <> id", name="not_own_parent"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    parent_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("categories.id", ondelete="RESTRICT"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    path: Mapped[str] = mapped_column(Text, index=True)
+
+    parent: Mapped[Category | None] = relationship(remote_side="Category.id", back_populates="children")
+    children: Mapped[list[Category]] = relationship(back_populates="parent")
+
+
+class Product(Timestamps, Base):
+    __tablename__ = "products"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    handle: Mapped[str] = mapped_column(String(255), unique=True)
+    name: Mapped[str] = mapped_column(String(255))
+    description: Mapped[str] = mapped_column(Text, server_default="")
+    category_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("categories.id", ondelete="SET NULL"), index=True)
+    attributes: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+
+    variants: Mapped[list[ProductVariant]] = relationship(
+        back_populates="product", passive_deletes=True, order_by="ProductVariant.sku")
+    images: Mapped[list[ProductImage]] = relationship(
+        back_populates="product", passive_deletes=True, order_by="ProductImage.position")
+
+
+class ProductVariant(Timestamps, Base):
+    """A sellable unit. `reserved` counts units held by unpaid or unshipped orders."""
+
+    __tablename__ = "product_variants"
+    __table_args__ = (
+        CheckConstraint("price >= 0", name="price_not_negative"),
+        CheckConstraint("stock >= 0", name="stock_not_negative"),
+        CheckConstraint("reserved >= 0 AND reserved <= stock", name="reserved_within_stock"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), index=True)
+    sku: Mapped[str] = mapped_column(String(64), unique=True)
+    price: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(CHAR(3))
+    stock: Mapped[int] = mapped_column(server_default=text("0"))
+    reserved: Mapped[int] = mapped_column(server_default=text("0"))
+    attributes: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+
+    product: Mapped[Product] = relationship(back_populates="variants")
+
+
+class ProductImage(Timestamps, Base):
+    """An image kept in object storage under `storage_key`."""
+
+    __tablename__ = "product_images"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), index=True)
+    storage_key: Mapped[str] = mapped_column(String(512))
+    source_url: Mapped[str | None] = mapped_column(Text)
+    content_type: Mapped[str] = mapped_column(String(64))
+    alt_text: Mapped[str] = mapped_column(String(255), server_default="")
+    position: Mapped[int] = mapped_column(server_default=text("0"))
+
+    product: Mapped[Product] = relationship(back_populates="images")

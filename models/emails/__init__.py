@@ -1,0 +1,1 @@
+"""Outgoing email: one row per message, sent once by the emails task."""

@@ -1,0 +1,70 @@
+"""Queueing email, and the per-template hooks that run when it is sent."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from sqlalchemy import func
+from sqlalchemy.orm import Session
+
+from models import outbox
+from models.emails.tables import FAILED, QUEUED, SENT, SKIPPED, EmailMessage
+
+SEND_TASK = "tasks.emails.send_email"
+
+# template -> prepare(session, message) -> context dict, or None to skip sending.
+# A hook runs in the sending transaction, so what it writes (a token, say)
+# exists only if the email goes out.
+Prepare = Callable[[Session, EmailMessage], "dict | None"]
+_PREPARE: dict[str, Prepare] = {}
+
+
+def prepares(template: str) -> Callable[[Prepare], Prepare]:
+    """Register the hook that builds `template`'s context at send time."""
+    def register(fn: Prepare) -> Prepare:
+        _PREPARE[template] = fn
+        return fn
+    return register
+
+
+def queue_email(session: Session, to: str, template: str, **context) -> EmailMessage:
+    """Add an email to send after this transaction commits."""
+    message = EmailMessage(id=uuid.uuid4(), to_address=to, template=template, context=context, status=QUEUED)
+    session.add(message)
+    outbox.enqueue(session, SEND_TASK, message_id=message.id)
+    return message
+
+
+def lock_for_sending(session: Session, message_id: str) -> EmailMessage | None:
+    """The queued message, locked; None when it is gone or already handled."""
+    message = session.get(EmailMessage, uuid.UUID(message_id), with_for_update=True)
+    if message is None or message.status != QUEUED:
+        return None
+    return message
+
+
+def prepare_context(session: Session, message: EmailMessage) -> dict | None:
+    """The template's context: the stored one, completed by its hook if it has one."""
+    hook = _PREPARE.get(message.template)
+    extra = hook(session, message) if hook else {}
+    return None if extra is None else {**message.context, **extra}
+
+
+def mark_sent(message: EmailMessage, provider_message_id: str | None) -> None:
+    message.status = SENT
+    message.provider_message_id = provider_message_id
+    message.sent_at = func.now()
+
+
+def mark_skipped(message: EmailMessage, why: str) -> None:
+    message.status = SKIPPED
+    message.last_error = why
+
+
+def mark_failed(session: Session, message_id: str, error: str) -> None:
+    """Record that sending failed for good (called outside the sending transaction)."""
+    message = session.get(EmailMessage, uuid.UUID(message_id), with_for_update=True)
+    if message is not None and message.status == QUEUED:
+        message.status = FAILED
+        message.last_error = error[:2000]

@@ -1,0 +1,1 @@
+"""Orders, their lines, address snapshots and event history."""

@@ -1,0 +1,108 @@
+"""Order tables. Status moves only through the order state machine."""
+
+from __future__ import annotations
+
+import enum
+import uuid
+from datetime import datetime
+from decimal import Decimal
+
+from sqlalchemy import CHAR, BigInteger, CheckConstraint, Enum, ForeignKey, String, Text, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from models.catalog.tables import Money
+from models.db import Base, Timestamps
+from models.users.tables import AddressFields
+
+
+class OrderStatus(enum.StrEnum):
+    """The states of the spec's order state diagram."""
+
+    PENDING = "pending"
+    PROCESSING = "processing"
+    SHIPPED = "shipped"
+    DELIVERED = "delivered"
+    RETURNED = "returned"
+    CANCELLED = "cancelled"
+
+
+order_status = Enum(OrderStatus, name="order_status", values_callable=lambda e: [m.value for m in e])
+
+
+class Order(Timestamps, Base):
+    __tablename__ = "orders"
+    __table_args__ = (CheckConstraint("total >= 0", name="total_not_negative"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True)
+    status: Mapped[OrderStatus] = mapped_column(order_status, server_default=OrderStatus.PENDING.value, index=True)
+    currency: Mapped[str] = mapped_column(CHAR(3))
+    subtotal: Mapped[Decimal] = mapped_column(Money)
+    shipping_total: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
+    tax_total: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
+    total: Mapped[Decimal] = mapped_column(Money)
+
+    items: Mapped[list[OrderItem]] = relationship(back_populates="order", passive_deletes=True)
+    shipping_address: Mapped[ShippingAddress] = relationship(back_populates="order", passive_deletes=True)
+    billing_address: Mapped[BillingAddress] = relationship(back_populates="order", passive_deletes=True)
+    events: Mapped[list[OrderEvent]] = relationship(
+        back_populates="order", passive_deletes=True, order_by="OrderEvent.id")
+
+
+class OrderItem(Base):
+    """One line; name, SKU and price are copied so later catalog edits don't rewrite history."""
+
+    __tablename__ = "order_items"
+    __table_args__ = (CheckConstraint("quantity > 0", name="quantity_positive"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    product_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("products.id", ondelete="SET NULL"), index=True)
+    variant_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("product_variants.id", ondelete="SET NULL"), index=True)
+    sku: Mapped[str] = mapped_column(String(64))
+    product_name: Mapped[str] = mapped_column(String(255))
+    unit_price: Mapped[Decimal] = mapped_column(Money)
+    quantity: Mapped[int]
+    line_total: Mapped[Decimal] = mapped_column(Money)
+
+    order: Mapped[Order] = relationship(back_populates="items")
+
+
+class OrderAddress(AddressFields):
+    """An address copied onto the order when it is placed."""
+
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
+
+
+class ShippingAddress(OrderAddress, Base):
+    __tablename__ = "shipping_addresses"
+
+    order: Mapped[Order] = relationship(back_populates="shipping_address")
+
+
+class BillingAddress(OrderAddress, Base):
+    __tablename__ = "billing_addresses"
+
+    order: Mapped[Order] = relationship(back_populates="billing_address")
+
+
+class OrderEvent(Base):
+    """An append-only history row: who or what moved the order, from where to where, and why."""
+
+    __tablename__ = "order_events"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(64))
+    actor: Mapped[str] = mapped_column(String(100))
+    from_status: Mapped[OrderStatus | None] = mapped_column(order_status)
+    to_status: Mapped[OrderStatus | None] = mapped_column(order_status)
+    reason: Mapped[str] = mapped_column(Text, server_default="")
+    data: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    created_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
+
+    order: Mapped[Order] = relationship(back_populates="events")

@@ -1,0 +1,128 @@
+"""The transactional outbox: "run task T with these ids", committed with the data.
+
+`enqueue` adds a row inside the caller's transaction. After that transaction
+commits, its rows are published to the broker and marked; a row whose
+publishing failed (broker down) stays unpublished and the periodic sweeper
+publishes it later. Delivery is therefore at least once: tasks are idempotent.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from datetime import datetime, timedelta
+
+from sqlalchemy import Index, String, Text, delete, event, func, inspect, select, text, update
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import Mapped, Session, mapped_column
+
+from logconfig import request_id_var
+from models.db import Base, Database
+
+log = logging.getLogger(__name__)
+
+# publish(task_name, kwargs, task_id, request_id) sends one message or raises.
+Publisher = Callable[[str, dict, str, "str | None"], None]
+
+
+class OutboxMessage(Base):
+    __tablename__ = "outbox"
+    __table_args__ = (
+        Index("ix_outbox_unpublished", "created_at", postgresql_where=text("published_at IS NULL")),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    task: Mapped[str] = mapped_column(String(200))
+    kwargs: Mapped[dict] = mapped_column(JSONB)
+    request_id: Mapped[str | None] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    published_at: Mapped[datetime | None] = mapped_column(index=True)
+    attempts: Mapped[int] = mapped_column(server_default=text("0"))
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+def enqueue(session: Session, task: str, **kwargs) -> OutboxMessage:
+    """Record that `task(**kwargs)` must run once this transaction commits.
+
+    Pass ids and plain values only: they are stored as JSON.
+    """
+    row = OutboxMessage(id=uuid.uuid4(), task=task, request_id=request_id_var.get(),
+                        kwargs={k: str(v) if isinstance(v, uuid.UUID) else v for k, v in kwargs.items()})
+    session.add(row)
+    session.info.setdefault("outbox", []).append(row)
+    return row
+
+
+class Relay:
+    """Publishes outbox rows after commit, and sweeps up the ones that failed."""
+
+    def __init__(self, db: Database, publish: Publisher):
+        self.db = db
+        self.publish = publish
+        event.listen(db.sessionmaker, "after_commit", self._after_commit)
+        event.listen(db.sessionmaker, "after_rollback", self._after_rollback)
+
+    def _after_commit(self, session: Session) -> None:
+        rows = [r for r in session.info.pop("outbox", []) if inspect(r).persistent]
+        if rows:
+            self._publish_and_mark(rows)
+
+    @staticmethod
+    def _after_rollback(session: Session) -> None:
+        session.info.pop("outbox", None)
+
+    def _send(self, row: OutboxMessage) -> bool:
+        try:
+            self.publish(row.task, row.kwargs, str(row.id), row.request_id)
+            return True
+        except Exception as exc:  # the broker is away: the sweeper retries
+            log.warning("outbox publish failed; will retry", extra={
+                "outbox_id": str(row.id), "task": row.task, "error": repr(exc)})
+            return False
+
+    def _publish_and_mark(self, rows: list[OutboxMessage]) -> None:
+        sent = []
+        for row in rows:
+            if not self._send(row):
+                break
+            sent.append(row.id)
+        if not sent:
+            return
+        try:
+            with self.db.engine.begin() as conn:
+                conn.execute(update(OutboxMessage).where(OutboxMessage.id.in_(sent))
+                             .values(published_at=func.now()))
+        except Exception:  # marking is an optimisation: at worst the sweeper sends again
+            log.exception("could not mark outbox rows published")
+
+    def sweep(self, older_than: float, batch: int = 500) -> int:
+        """Publish rows still unpublished `older_than` seconds after they were written."""
+        published = 0
+        with self.db.session() as session:
+            rows = session.scalars(
+                select(OutboxMessage)
+                .where(OutboxMessage.published_at.is_(None),
+                       OutboxMessage.created_at < func.now() - timedelta(seconds=older_than))
+                .order_by(OutboxMessage.created_at)
+                .limit(batch)
+                .with_for_update(skip_locked=True)
+            ).all()
+            for row in rows:
+                if not self._send(row):
+                    row.attempts += 1
+                    row.last_error = "broker unreachable"
+                    break
+                row.published_at = func.now()
+                published += 1
+        if published:
+            log.info("outbox sweep republished rows", extra={"count": published})
+        return published
+
+
+def purge_published(db: Database, older_than_days: int) -> int:
+    """Delete rows published more than `older_than_days` ago."""
+    with db.session() as session:
+        result = session.execute(delete(OutboxMessage).where(
+            OutboxMessage.published_at < func.now() - timedelta(days=older_than_days)))
+        return result.rowcount

@@ -1,0 +1,1 @@
+"""Users: accounts, addresses and their one-time tokens."""

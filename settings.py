@@ -1,0 +1,141 @@
+"""The one place environment variables are read.
+
+Every setting has a development default that points at the local services,
+so a fresh checkout runs with PostgreSQL, RabbitMQ and Redis alone.
+`APP_ENV=production` refuses to start with a default secret or a sandbox
+integration (see `Settings.problems`).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, fields
+from functools import lru_cache
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+
+DEV_SECRET_KEY = "dev-secret-key-change-me"  # noqa: S105  (refused in production)
+
+# One variable per integration; the first choice is the default, and a
+# choice listed in SANDBOXES is refused in production.
+INTEGRATIONS = {
+    "EMAIL_PROVIDER": ("sandbox", "sendgrid"),
+    "PAYMENTS_PROVIDER": ("sandbox", "stripe"),
+    "SHIPPING_PROVIDER": ("sandbox", "ups"),
+    "SEARCH_BACKEND": ("postgres", "elasticsearch"),
+    "STORAGE_BACKEND": ("local", "s3"),
+}
+SANDBOXES = {"sandbox"}
+SECRETS = {"SECRET_KEY": DEV_SECRET_KEY}
+
+
+class ConfigError(RuntimeError):
+    """The environment describes a configuration we refuse to run with."""
+
+
+def _bool(value: str) -> bool:
+    if value.strip().lower() in {"1", "true", "yes", "on"}:
+        return True
+    if value.strip().lower() in {"0", "false", "no", "off", ""}:
+        return False
+    raise ValueError(f"not a boolean: {value!r}")
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Typed settings; field names are the environment variable names."""
+
+    APP_ENV: str = "development"
+    SECRET_KEY: str = DEV_SECRET_KEY
+    LOG_LEVEL: str = "INFO"
+    PORT: int = 8000
+
+    DATABASE_URL: str = "postgresql+psycopg2://postgres@127.0.0.1:5432/shop"
+    DATABASE_POOL_SIZE: int = 5
+    CELERY_BROKER_URL: str = "amqp://guest:guest@127.0.0.1:5672//"
+    CELERY_RESULT_BACKEND: str = ""
+    REDIS_URL: str = "redis://127.0.0.1:6379/0"
+    SERVICE_TIMEOUT: float = 2.0
+
+    EMAIL_PROVIDER: str = "sandbox"
+    PAYMENTS_PROVIDER: str = "sandbox"
+    SHIPPING_PROVIDER: str = "sandbox"
+    SEARCH_BACKEND: str = "postgres"
+    STORAGE_BACKEND: str = "local"
+
+    EMAIL_FROM: str = "Shop <no-reply@shop.localhost>"
+    EMAIL_OUTBOX_DIR: str = "var/mail"
+    EMAIL_RETRY_BACKOFF: float = 1.0
+    EMAIL_MAX_RETRIES: int = 3
+    SENDGRID_API_KEY: str = ""
+    SENDGRID_HOST: str = "https://api.sendgrid.com"
+    SENDGRID_TIMEOUT: float = 10.0
+
+    FRONTEND_URL: str = "http://localhost:3000"
+    EMAIL_VERIFICATION_TTL: int = 86400
+
+    OUTBOX_SWEEP_INTERVAL: float = 10.0
+    OUTBOX_REPUBLISH_AFTER: float = 15.0
+    OUTBOX_RETENTION_DAYS: int = 7
+    TASK_QUEUE_TYPE: str = "quorum"
+    TASK_DELIVERY_LIMIT: int = 10
+    BEAT_SCHEDULE_FILE: str = "var/celerybeat-schedule"
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        """Build settings from `environ` (default: the process environment)."""
+        environ = os.environ if environ is None else environ
+        values = {}
+        for field in fields(cls):
+            if field.name not in environ:
+                continue
+            raw = environ[field.name]
+            kind = type(field.default)
+            try:
+                values[field.name] = _bool(raw) if kind is bool else kind(raw)
+            except ValueError as exc:
+                raise ConfigError(f"{field.name}: {exc}") from None
+        settings = cls(**values)
+        settings.check_choices()
+        return settings
+
+    @property
+    def production(self) -> bool:
+        return self.APP_ENV == "production"
+
+    def check_choices(self) -> None:
+        """Refuse an integration name we do not know."""
+        for name, choices in INTEGRATIONS.items():
+            if getattr(self, name) not in choices:
+                raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {getattr(self, name)!r}")
+        if self.TASK_QUEUE_TYPE not in ("quorum", "classic"):
+            raise ConfigError("TASK_QUEUE_TYPE must be quorum or classic")
+
+    def problems(self) -> list[str]:
+        """What makes these settings unfit for production, one line each."""
+        found = [f"{name} has its development default" for name, default in SECRETS.items()
+                 if getattr(self, name) == default]
+        found += [f"{name}={getattr(self, name)} is a sandbox integration"
+                  for name in INTEGRATIONS if getattr(self, name) in SANDBOXES]
+        if self.EMAIL_PROVIDER == "sendgrid" and not self.SENDGRID_API_KEY:
+            found.append("SENDGRID_API_KEY is empty while EMAIL_PROVIDER=sendgrid")
+        return found
+
+    def check_production(self) -> None:
+        """Raise ConfigError naming every problem when APP_ENV=production."""
+        if self.production and (found := self.problems()):
+            raise ConfigError("refusing to start with APP_ENV=production: " + "; ".join(found))
+
+    def path(self, value: str) -> Path:
+        """A configured path, relative ones taken from the project folder."""
+        path = Path(value)
+        return path if path.is_absolute() else ROOT / path
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once from the environment."""
+    settings = Settings.from_env()
+    settings.check_production()
+    return settings

@@ -1,0 +1,95 @@
+"""Operational commands: `flask services check` and `flask db ensure`."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from alembic import command
+from alembic.config import Config
+from flask import Flask
+from kombu.utils.url import maybe_sanitize_url
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from settings import ROOT
+from web.extensions import runtime
+from web.health import CHECKS, check_services
+
+HOW_TO_START = {
+    "postgresql": "start it with `pg_ctlcluster 15 main start` or `docker compose up -d postgres`",
+    "rabbitmq": "start it with `rabbitmq-server -detached` or `docker compose up -d rabbitmq`",
+    "redis": "start it with `redis-server --daemonize yes` or `docker compose up -d redis`",
+}
+
+
+def server_url(database_url: str):
+    """The same server, its `postgres` maintenance database."""
+    return make_url(database_url).set(database="postgres")
+
+
+def _postgresql_server(rt) -> None:
+    engine = create_engine(server_url(rt.settings.DATABASE_URL),
+                           connect_args={"connect_timeout": max(1, int(rt.settings.SERVICE_TIMEOUT))})
+    try:
+        with engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+    finally:
+        engine.dispose()
+
+
+def alembic_config(database_url: str) -> Config:
+    config = Config(str(ROOT / "alembic.ini"))
+    config.set_main_option("script_location", str(ROOT / "migrations"))
+    config.attributes["database_url"] = database_url
+    return config
+
+
+def ensure_database(database_url: str) -> bool:
+    """Create the database if it is missing; True when it was created."""
+    url = make_url(database_url)
+    engine = create_engine(server_url(database_url), isolation_level="AUTOCOMMIT")
+    try:
+        with engine.connect() as conn:
+            if conn.scalar(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": url.database}):
+                return False
+            conn.execute(text(f'CREATE DATABASE "{url.database}"'))
+            return True
+    finally:
+        engine.dispose()
+
+
+def register(app: Flask) -> None:
+    services = click.Group("services", help="The services this app needs.")
+    database = click.Group("db", help="The database and its migrations.")
+
+    @services.command("check")
+    def services_check():
+        """One line per service that cannot be reached, and how to start it."""
+        rt = runtime()
+        urls = {"postgresql": server_url(rt.settings.DATABASE_URL).render_as_string(hide_password=True),
+                "rabbitmq": maybe_sanitize_url(rt.settings.CELERY_BROKER_URL),
+                "redis": maybe_sanitize_url(rt.settings.REDIS_URL)}
+        results = check_services(rt, {**CHECKS, "postgresql": _postgresql_server})
+        down = {name: result for name, result in results.items() if result != "ok"}
+        for name, result in down.items():
+            click.echo(f"{name} is not reachable at {urls[name]} ({result.splitlines()[0]}); "
+                       f"{HOW_TO_START[name]}", err=True)
+        if down:
+            sys.exit(1)
+        click.echo("postgresql, rabbitmq and redis are reachable")
+
+    @database.command("ensure")
+    def db_ensure():
+        """Create the database if missing, then migrate it to the newest revision."""
+        url = runtime().settings.DATABASE_URL
+        if ensure_database(url):
+            click.echo(f"created database {make_url(url).database}")
+        command.upgrade(alembic_config(url), "head")
+        click.echo("database is at the newest migration")
+
+    app.cli.add_command(services)
+    app.cli.add_command(database)
+
+
+
