@@ -49,7 +49,9 @@ class Settings:
     APP_ENV: str = "development"
     SECRET_KEY: str = DEV_SECRET_KEY
     LOG_LEVEL: str = "INFO"
+    HOST: str = "127.0.0.1"
     PORT: int = 8000
+    WEB_CONCURRENCY: int = 2
 
     DATABASE_URL: str = "postgresql+psycopg2://postgres@127.0.0.1:5432/shop"
     DATABASE_POOL_SIZE: int = 5

@@ -9,6 +9,7 @@ publishes it later. Delivery is therefore at least once: tasks are idempotent.
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -57,15 +58,20 @@ def enqueue(session: Session, task: str, **kwargs) -> OutboxMessage:
 class Relay:
     """Publishes outbox rows after commit, and sweeps up the ones that failed."""
 
+    # After a failed publish, requests leave their rows to the sweeper for this
+    # long instead of each waiting on an unreachable broker.
+    PAUSE_AFTER_FAILURE = 5.0
+
     def __init__(self, db: Database, publish: Publisher):
         self.db = db
         self.publish = publish
+        self._paused_until = 0.0
         event.listen(db.sessionmaker, "after_commit", self._after_commit)
         event.listen(db.sessionmaker, "after_rollback", self._after_rollback)
 
     def _after_commit(self, session: Session) -> None:
         rows = [r for r in session.info.pop("outbox", []) if inspect(r).persistent]
-        if rows:
+        if rows and time.monotonic() >= self._paused_until:
             self._publish_and_mark(rows)
 
     @staticmethod
@@ -77,6 +83,7 @@ class Relay:
             self.publish(row.task, row.kwargs, str(row.id), row.request_id)
             return True
         except Exception as exc:  # the broker is away: the sweeper retries
+            self._paused_until = time.monotonic() + self.PAUSE_AFTER_FAILURE
             log.warning("outbox publish failed; will retry", extra={
                 "outbox_id": str(row.id), "task": row.task, "error": repr(exc)})
             return False

@@ -88,3 +88,22 @@ def test_a_permanent_failure_dead_letters_at_once(worker, app, client, settings)
     assert f"send_email[{headers['id']}] retry" not in worker.log()
     assert scalar(app, "SELECT status FROM email_messages") == "failed"
     assert "rejected" in scalar(app, "SELECT last_error FROM email_messages")
+
+
+def test_after_a_failed_publish_requests_stop_waiting_on_the_broker(settings):
+    from web import create_app
+
+    broken = create_app(replace(settings, CELERY_BROKER_URL="amqp://guest:guest@127.0.0.1:1//",
+                                SERVICE_TIMEOUT=1.0))
+    client = broken.test_client()
+    try:
+        register(client, "first@example.com")
+        relay = broken.extensions["shop"].relay
+        assert relay._paused_until > 0
+        calls = []
+        relay.publish = lambda *args: calls.append(args)  # would record any attempt
+        register(client, "second@example.com")
+        assert calls == []
+        assert scalar(broken, "SELECT count(*) FROM outbox WHERE published_at IS NULL") == 2
+    finally:
+        broken.extensions["shop"].db.dispose()

@@ -1,0 +1,37 @@
+# `make run` starts everything; `make test` runs the suite. Both build .venv first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+PORT ?= 8000
+export PORT
+
+.PHONY: install run test lint services db clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
+	$(BIN)/python -m pip install -q -r requirements.txt -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+services: install  ## says, one line each, which service is down and how to start it
+	@$(BIN)/flask --app wsgi services check
+
+db: services  ## creates the database if missing and migrates it to the newest revision
+	@$(BIN)/flask --app wsgi db ensure
+
+run: db  ## gunicorn on $PORT, a worker, beat and Flower on 5555; Ctrl-C stops them all
+	@mkdir -p var
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile -p $(PORT)
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+
+clean:
+	rm -rf $(VENV) var
