@@ -96,7 +96,7 @@ def test_worker_retries_a_5xx_and_then_sends(sendgrid_worker, twin, app, client)
     register(client, "retry@example.com")
     wait_for(lambda: status_of_email(app) == "sent", timeout=20, message="the email to be sent")
     assert len(twin.requests) == 2 and len(twin.accepted) == 1
-    assert "Confirm your email address" == twin.accepted[0]["subject"]
+    assert twin.accepted[0]["subject"] == "Confirm your email address"
 
 
 def test_worker_does_not_retry_a_4xx_and_dead_letters_it(sendgrid_worker, twin, app, client, settings):
