@@ -50,5 +50,5 @@ def configure_logging(level: str = "INFO", stream=None) -> None:
         root.removeHandler(old)
     root.addHandler(handler)
     root.setLevel(level.upper())
-    for noisy in ("amqp", "kombu", "urllib3", "botocore"):
+    for noisy in ("amqp", "kombu", "urllib3", "botocore", "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

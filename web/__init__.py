@@ -11,7 +11,7 @@ from models.db import Database
 from models.outbox import Relay
 from settings import Settings, get_settings
 from tasks import make_celery, publisher
-from web import errors, middleware
+from web import errors, metrics, middleware
 from web.extensions import Api, Runtime
 
 DOCS_ASSETS = "/api/docs/assets/"
@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
 
     middleware.register(app)
+    metrics.register(app, db)
     api = Api(app)
     errors.register(app)
     _register_blueprints(api)

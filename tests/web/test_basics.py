@@ -116,3 +116,15 @@ def test_access_log_level_is_configurable():
         assert logging.getLogger().level == logging.WARNING
     finally:
         configure_logging("INFO")
+
+
+def test_metrics_count_requests_and_show_the_outbox_backlog(client):
+    client.get("/healthz")
+    client.get("/no/such/thing")
+    body = client.get("/metrics")
+    assert body.status_code == 200 and body.mimetype == "text/plain"
+    text = body.get_data(as_text=True)
+    assert 'http_requests_total{endpoint="/healthz",method="GET",status="200"}' in text
+    assert 'http_requests_total{endpoint="unmatched",method="GET",status="404"}' in text
+    assert "http_request_duration_seconds_bucket" in text
+    assert "outbox_unpublished 0.0" in text

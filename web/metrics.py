@@ -1,0 +1,81 @@
+"""GET /metrics: Prometheus text format, correct across gunicorn's worker processes.
+
+With PROMETHEUS_MULTIPROC_DIR set (gunicorn.conf.py sets it), every process
+writes its samples there and a scrape sums them; without it (tests, the
+Flask dev server) the process's own registry is served.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+
+from flask import Flask, Response, g, request
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily
+from sqlalchemy import text
+
+REQUESTS = Counter("http_requests_total", "HTTP requests answered", ["method", "endpoint", "status"])
+LATENCY = Histogram("http_request_duration_seconds", "Time to answer an HTTP request", ["method", "endpoint"],
+                    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
+
+
+class OutboxCollector:
+    """Outbox backlog, read at scrape time: what the broker has not received yet."""
+
+    def __init__(self, db):
+        self.db = db
+
+    def collect(self):
+        pending = GaugeMetricFamily("outbox_unpublished", "Outbox rows not yet published to the broker")
+        age = GaugeMetricFamily("outbox_oldest_unpublished_seconds", "Age of the oldest unpublished outbox row")
+        try:
+            with self.db.engine.connect() as conn:
+                count, oldest = conn.execute(text(
+                    "SELECT count(*), coalesce(extract(epoch FROM now() - min(created_at)), 0) "
+                    "FROM outbox WHERE published_at IS NULL")).one()
+        except Exception:  # the database is down: say nothing rather than fail the scrape
+            return
+        pending.add_metric([], count)
+        age.add_metric([], float(oldest))
+        yield pending
+        yield age
+
+
+def register(app: Flask, db) -> None:
+    @app.before_request
+    def start_timer():
+        g.metrics_started = time.perf_counter()
+
+    @app.after_request
+    def record(response):
+        started = g.pop("metrics_started", None)
+        endpoint = request.url_rule.rule if request.url_rule else "unmatched"
+        if started is not None and endpoint != "/metrics":
+            LATENCY.labels(request.method, endpoint).observe(time.perf_counter() - started)
+            REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
+        return response
+
+    outbox = OutboxCollector(db)
+
+    @app.get("/metrics")
+    def metrics():
+        registry = CollectorRegistry()
+        if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            from prometheus_client import multiprocess
+            multiprocess.MultiProcessCollector(registry)
+        else:
+            from prometheus_client import REGISTRY
+            registry = REGISTRY
+        body = generate_latest(registry) + generate_latest(_Only(outbox))
+        return Response(body, content_type=CONTENT_TYPE_LATEST)
+
+
+class _Only:
+    """A registry-like wrapper that serves one collector."""
+
+    def __init__(self, collector):
+        self.collector = collector
+
+    def collect(self):
+        return self.collector.collect()
