@@ -11,7 +11,8 @@ import os
 import time
 
 from flask import Flask, Response, g, request
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram,
+                               generate_latest, multiprocess)
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import text
 
@@ -61,21 +62,10 @@ def register(app: Flask, db) -> None:
     @app.get("/metrics")
     def metrics():
         registry = CollectorRegistry()
+        registry.register(outbox)
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
-            from prometheus_client import multiprocess
             multiprocess.MultiProcessCollector(registry)
+            body = generate_latest(registry)
         else:
-            from prometheus_client import REGISTRY
-            registry = REGISTRY
-        body = generate_latest(registry) + generate_latest(_Only(outbox))
+            body = generate_latest(REGISTRY) + generate_latest(registry)
         return Response(body, content_type=CONTENT_TYPE_LATEST)
-
-
-class _Only:
-    """A registry-like wrapper that serves one collector."""
-
-    def __init__(self, collector):
-        self.collector = collector
-
-    def collect(self):
-        return self.collector.collect()
