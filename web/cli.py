@@ -8,6 +8,7 @@ import click
 from alembic import command
 from alembic.config import Config
 from flask import Flask
+from flask.cli import AppGroup
 from kombu.utils.url import maybe_sanitize_url
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
@@ -60,8 +61,8 @@ def ensure_database(database_url: str) -> bool:
 
 
 def register(app: Flask) -> None:
-    services = click.Group("services", help="The services this app needs.")
-    database = click.Group("db", help="The database and its migrations.")
+    services = AppGroup("services", help="The services this app needs.")
+    database = AppGroup("db", help="The database and its migrations.")
 
     @services.command("check")
     def services_check():

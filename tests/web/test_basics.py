@@ -128,3 +128,23 @@ def test_metrics_count_requests_and_show_the_outbox_backlog(client):
     assert 'http_requests_total{endpoint="unmatched",method="GET",status="404"}' in text
     assert "http_request_duration_seconds_bucket" in text
     assert "outbox_unpublished 0.0" in text
+
+
+def test_services_check_says_which_url_failed_and_how_to_start_it(settings):
+    from web import create_app
+
+    app = create_app(replace(settings, REDIS_URL="redis://127.0.0.1:1/0",
+                             CELERY_BROKER_URL="amqp://guest:secret@127.0.0.1:1//", SERVICE_TIMEOUT=1.0))
+    result = app.test_cli_runner().invoke(args=["services", "check"])
+    assert result.exit_code == 1
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 2 and "Traceback" not in result.output
+    assert lines[0].startswith("rabbitmq is not reachable at amqp://guest:**@127.0.0.1:1//")
+    assert "secret" not in result.output and "rabbitmq-server -detached" in lines[0]
+    assert lines[1].startswith("redis is not reachable at redis://127.0.0.1:1/0") and "redis-server" in lines[1]
+    assert app.test_cli_runner().invoke(args=["services", "check"]).exit_code == 1
+
+
+def test_services_check_passes_when_all_answer(app):
+    result = app.test_cli_runner().invoke(args=["services", "check"])
+    assert result.exit_code == 0 and "reachable" in result.output
