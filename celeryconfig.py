@@ -88,6 +88,7 @@ def config(settings: Settings) -> dict:
         "task_send_sent_event": True,
         "worker_hijack_root_logger": False,
         "beat_schedule": beat_schedule(settings),
+        "beat_schedule_filename": str(settings.path(settings.BEAT_SCHEDULE_FILE)),
     }
 
 

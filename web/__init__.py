@@ -44,7 +44,7 @@ def create_app(settings: Settings | None = None) -> Flask:
                                    socket_connect_timeout=settings.SERVICE_TIMEOUT),
     )
 
-    middleware.register(app)
+    middleware.register(app)  # before metrics: it stamps the request's start time
     metrics.register(app, db)
     api = Api(app)
     errors.register(app)

@@ -44,13 +44,9 @@ class OutboxCollector:
 
 
 def register(app: Flask, db) -> None:
-    @app.before_request
-    def start_timer():
-        g.metrics_started = time.perf_counter()
-
     @app.after_request
     def record(response):
-        started = g.pop("metrics_started", None)
+        started = g.get("started")  # set by web.middleware for every request
         endpoint = request.url_rule.rule if request.url_rule else "unmatched"
         if started is not None and endpoint != "/metrics":
             LATENCY.labels(request.method, endpoint).observe(time.perf_counter() - started)
