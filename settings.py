@@ -15,7 +15,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
 
-DEV_SECRET_KEY = "dev-secret-key-change-me"  # noqa: S105  (refused in production)
+DEV_SECRET_KEY = "dev-secret-key-change-me-in-production"  # noqa: S105  (refused in production)
 
 # One variable per integration; the first choice is the default, and a
 # choice listed in SANDBOXES is refused in production.

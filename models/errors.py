@@ -10,6 +10,14 @@ class DomainError(Exception):
         self.errors = errors or {}
 
 
+class Unauthorized(DomainError):
+    """The caller is not signed in, or the credentials are not valid."""
+
+
+class Forbidden(DomainError):
+    """The caller is known but may not do this (role, scope or missing MFA)."""
+
+
 class Conflict(DomainError):
     """The action clashes with the current state (a duplicate, a wrong status)."""
 

@@ -16,8 +16,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PG_SERVER = os.environ.get("TEST_PG_SERVER", "postgresql+psycopg2://postgres@127.0.0.1:5432")
-TEST_DB = "shop_test"
-VHOST = "shop_test"
+# TEST_NAME names the database and virtual host, so suites of two checkouts can run at once.
+TEST_DB = VHOST = os.environ.get("TEST_NAME", "shop_test")
 MAIL_DIR = Path(tempfile.mkdtemp(prefix="shop-mail-"))
 
 # Set before anything reads settings: tasks and celeryconfig read them at import.

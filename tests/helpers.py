@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import email
+import functools
 import email.policy
 import os
 import re
 import signal
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -92,3 +94,33 @@ def dead_letters(broker_url: str, queue: str) -> list[dict]:
         while (message := channel.basic_get(queue, no_ack=True)) is not None:
             taken.append(dict(message.headers or {}))
     return taken
+
+
+PASSWORD = "Passw0rd!Long"
+
+
+@functools.lru_cache(maxsize=1)
+def _password_hash() -> str:
+    from models.users.passwords import hash_password
+    return hash_password(PASSWORD)
+
+
+def make_user(session, role: str = "customer", email: str | None = None, **fields):
+    """A verified user with `role` and the password PASSWORD, flushed so it has an id."""
+    from models.users.tables import User
+
+    user = User(email=email or f"{role}-{uuid.uuid4().hex[:8]}@example.com", password_hash=_password_hash(),
+                first_name=fields.pop("first_name", "Test"), last_name=fields.pop("last_name", role.title()),
+                role=role, is_verified=True, **fields)
+    session.add(user)
+    session.flush()
+    return user
+
+
+def bearer(app, user, mfa: bool = True) -> dict:
+    """Headers carrying an access token for `user`, as a login (with MFA when `mfa`) would issue it."""
+    from flask_jwt_extended import create_access_token
+
+    with app.app_context():
+        token = create_access_token(identity=str(user.id), additional_claims={"role": user.role, "mfa": mfa})
+    return {"Authorization": f"Bearer {token}"}

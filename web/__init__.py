@@ -12,6 +12,7 @@ from models.outbox import Relay
 from settings import Settings, get_settings
 from tasks import make_celery, publisher
 from web import errors, metrics, middleware
+from web.auth import guard
 from web.extensions import Api, Runtime
 
 DOCS_ASSETS = "/api/docs/assets/"
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     metrics.register(app, db)
     api = Api(app)
     errors.register(app)
+    guard.init_app(app, api, settings)
     _register_blueprints(api)
     app.add_url_rule(DOCS_ASSETS + "<path:filename>", "docs_assets",
                      lambda filename: send_from_directory(swagger_ui_path, filename))

@@ -7,11 +7,11 @@ import logging
 from flask import Flask
 from werkzeug.http import HTTP_STATUS_CODES
 
-from models.errors import Conflict, DomainError, InvalidRequest, NotFound
+from models.errors import Conflict, DomainError, Forbidden, InvalidRequest, NotFound, Unauthorized
 
 log = logging.getLogger(__name__)
 
-STATUS = {Conflict: 409, NotFound: 404, InvalidRequest: 400}
+STATUS = {Conflict: 409, NotFound: 404, InvalidRequest: 400, Unauthorized: 401, Forbidden: 403}
 
 
 def error_body(code: int, message: str, errors: dict | None = None) -> dict:

@@ -1,0 +1,94 @@
+"""Authentication and the per-endpoint permission check.
+
+`@requires("products:create")` on a view resolves the caller (a bearer
+access token, later an `X-API-Key`, else a guest), refuses with 401/403 in
+API.md's error shape, and documents the security scheme in OpenAPI. The
+view reads the caller with `current_actor()` and passes it to the domain
+action, which checks again (`models.users.permissions.authorize`).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from functools import wraps
+
+from flask import Flask, g, request
+from flask_jwt_extended import JWTManager, get_jwt, verify_jwt_in_request
+from flask_smorest import Blueprint
+
+from models.errors import Forbidden, Unauthorized
+from models.users.permissions import GUEST, PERMISSIONS, Actor
+from models.users.tables import Role
+from settings import Settings
+from web.errors import error_body
+
+jwt = JWTManager()
+ALGORITHM = "HS256"
+SECURITY = [{"bearerAuth": []}, {"apiKey": []}]
+
+
+def init_app(app: Flask, api, settings: Settings) -> None:
+    """Configure flask-jwt-extended (algorithm pinned, header only) and the OpenAPI schemes."""
+    app.config.update(
+        JWT_SECRET_KEY=settings.SECRET_KEY,
+        JWT_ALGORITHM=ALGORITHM,
+        JWT_DECODE_ALGORITHMS=[ALGORITHM],
+        JWT_TOKEN_LOCATION=["headers"],
+        JWT_ACCESS_TOKEN_EXPIRES=timedelta(minutes=60),
+    )
+    jwt.init_app(app)
+    for loader in (jwt.invalid_token_loader, jwt.unauthorized_loader, jwt.expired_token_loader,
+                   jwt.revoked_token_loader, jwt.needs_fresh_token_loader):
+        loader(_unauthorized)
+    api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
+    api.spec.components.security_scheme("apiKey", {"type": "apiKey", "in": "header", "name": "X-API-Key"})
+
+
+def _unauthorized(*args):
+    return error_body(401, "missing, invalid or expired credentials"), 401, {"WWW-Authenticate": "Bearer"}
+
+
+def current_actor() -> Actor:
+    """The caller of this request, resolved once."""
+    if "actor" not in g:
+        g.actor = _resolve()
+    return g.actor
+
+
+def _resolve() -> Actor:
+    verify_jwt_in_request(optional=True)
+    claims = get_jwt()
+    if not claims:
+        return Actor(ip=request.remote_addr)
+    return Actor(role=Role(claims["role"]), user_id=uuid.UUID(claims["sub"]), mfa=bool(claims.get("mfa")),
+                 ip=request.remote_addr)
+
+
+def requires(*permissions: str):
+    """Let the request through when the caller holds any of `permissions` (and MFA where needed)."""
+    unknown = set(permissions) - PERMISSIONS.keys()
+    if unknown:
+        raise KeyError(f"unknown permissions {sorted(unknown)}")
+
+    def decorator(view):
+        @wraps(view)
+        def guarded(*args, **kwargs):
+            actor = current_actor()
+            held = [name for name in permissions if actor.can(name)]
+            if not held:
+                if actor == GUEST or actor.user_id is None and actor.api_key_id is None:
+                    raise Unauthorized("sign in to do this")
+                raise Forbidden(f"not allowed: {' or '.join(permissions)}")
+            if not any(actor.mfa_satisfied(name) for name in held):
+                raise Forbidden("MFA is required for this administrative action", {"mfa": ["required"]})
+            return view(*args, **kwargs)
+
+        guests_allowed = any(Role.GUEST in PERMISSIONS[name] for name in permissions)
+        doc = {"security": [{}, *SECURITY] if guests_allowed else SECURITY}
+        if not guests_allowed:
+            doc["responses"] = {"401": {"description": "Not signed in"},
+                                "403": {"description": "Not allowed, or MFA is required"}}
+        return Blueprint.doc(**doc)(guarded)
+
+    return decorator
