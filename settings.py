@@ -84,6 +84,15 @@ class Settings:
     TASK_DELIVERY_LIMIT: int = 10
     BEAT_SCHEDULE_FILE: str = "var/celerybeat-schedule"
 
+    STORAGE_LOCAL_DIR: str = "var/storage"
+    STORAGE_PUBLIC_URL: str = ""
+    S3_BUCKET: str = "shop"
+    S3_PREFIX: str = ""
+    S3_ENDPOINT_URL: str = ""
+    S3_REGION: str = "us-east-1"
+    S3_ACCESS_KEY_ID: str = ""
+    S3_SECRET_ACCESS_KEY: str = ""
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         """Build settings from `environ` (default: the process environment)."""

@@ -162,3 +162,13 @@ def worker(tmp_path_factory):
     process = start_worker(tmp_path_factory.mktemp("worker"))
     yield process
     process.stop()
+
+
+@pytest.fixture(scope="session")
+def s3_twin():
+    """moto's S3 server on a loopback port, shared by the whole run (make buckets per test)."""
+    from tests.twins.s3 import S3Twin
+
+    twin = S3Twin().start()
+    yield twin
+    twin.stop()
