@@ -119,8 +119,8 @@ def make_user(session, role: str = "customer", email: str | None = None, **field
 
 def bearer(app, user, mfa: bool = True) -> dict:
     """Headers carrying an access token for `user`, as a login (with MFA when `mfa`) would issue it."""
-    from flask_jwt_extended import create_access_token
+    from web.auth.tokens import access_token
 
     with app.app_context():
-        token = create_access_token(identity=str(user.id), additional_claims={"role": user.role, "mfa": mfa})
+        token = access_token(user.id, user.role, mfa=mfa, session_id=uuid.uuid4())
     return {"Authorization": f"Bearer {token}"}
