@@ -203,7 +203,9 @@ def end_other_sessions(session: Session, redis: Redis, policy: AuthPolicy, user_
         update(AuthSession).where(AuthSession.user_id == user_id, AuthSession.revoked_at.is_(None),
                                   AuthSession.id != keep if keep else True)
         .values(revoked_at=func.now(), revoked_reason=reason).returning(AuthSession.id)).all()
-    # Tokens minted before now for this user are refused unless they belong to `keep`.
+    for session_id in ended:
+        redis.set(f"auth:revoked-sid:{session_id}", 1, ex=policy.access_ttl)
+    # And any token minted before now for this user, unless it belongs to `keep`.
     redis.set(f"auth:cutoff:{user_id}", json.dumps([int(time.time()), str(keep) if keep else None]),
               ex=policy.access_ttl)
     return len(ended)

@@ -64,7 +64,7 @@ class MfaLoginSchema(CamelSchema):
 
 
 class RefreshSchema(CamelSchema):
-    refresh_token = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=200))
+    refresh_token = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=2000))
 
 
 class TokenSchema(CamelSchema):
