@@ -1,6 +1,6 @@
 """Rate limits (flask-limiter on Redis): per user, per API key, or per IP for guests.
 
-`RATE_LIMIT_DEFAULT` covers every `/api/v1` request; sign-in, registration,
+`RATE_LIMIT_DEFAULT` is one budget shared by all `/api/v1` requests of a caller; sign-in, registration,
 verification and the MFA steps also get `RATE_LIMIT_AUTH` per IP, which is
 what stops password spraying across accounts. A refused request gets 429
 with `Retry-After` and the `X-RateLimit-*` headers.
@@ -13,7 +13,13 @@ from flask_limiter import Limiter
 
 from settings import Settings
 
-limiter = Limiter(key_func=lambda: caller_key(), headers_enabled=True, strategy="fixed-window")
+def _settings() -> Settings:
+    return current_app.extensions["shop"].settings
+
+
+# Limits are callables read per request, so each app (and each test's app) uses its own settings.
+limiter = Limiter(key_func=lambda: caller_key(), headers_enabled=True, strategy="fixed-window",
+                  application_limits=[lambda: _settings().RATE_LIMIT_DEFAULT])
 
 
 def caller_key() -> str:
@@ -35,14 +41,13 @@ def client_address() -> str:
 
 def auth_limit():
     """The tighter per-IP limit of the sign-in endpoints (a decorator for their views)."""
-    return limiter.limit(lambda: current_app.extensions["shop"].settings.RATE_LIMIT_AUTH, key_func=client_address,
-                         scope="auth", override_defaults=False)
+    return limiter.limit(lambda: _settings().RATE_LIMIT_AUTH, key_func=client_address, scope="auth",
+                         override_defaults=False)
 
 
 def init_app(app: Flask, settings: Settings) -> None:
     app.config.update(
         RATELIMIT_STORAGE_URI=settings.REDIS_URL,
-        RATELIMIT_DEFAULT=settings.RATE_LIMIT_DEFAULT,
         RATELIMIT_HEADERS_ENABLED=True,
         RATELIMIT_KEY_PREFIX="ratelimit",
         RATELIMIT_STORAGE_OPTIONS={"socket_timeout": settings.SERVICE_TIMEOUT},
