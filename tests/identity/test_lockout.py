@@ -3,7 +3,7 @@
 import pytest
 
 from models.users import auth as auth_module
-from tests.helpers import PASSWORD, wait_for
+from tests.helpers import wait_for
 from tests.identity.conftest import events, login, rows
 
 WRONG = "Wrong-passw0rd!"

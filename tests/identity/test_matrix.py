@@ -9,7 +9,6 @@ checked row by row.
 import uuid
 
 import pytest
-from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from models.users.permissions import PERMISSIONS, authorize, needs_mfa
