@@ -1,0 +1,111 @@
+"""PII at rest: names, phones and every address field are AES-256-GCM in the raw columns; keys rotate."""
+
+import base64
+import os
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import text
+
+from models import crypto
+from models.crypto import KeyRing, KeyRingError
+from models.orders.tables import BillingAddress, Order, ShippingAddress
+from models.security.rotation import reencrypt_all
+from settings import DEV_PII_KEYS
+from tests.helpers import bearer
+from tests.identity.conftest import rows
+
+PII = {"first_name": "Grace", "last_name": "Hopperstein", "line1": "1 Navy Yard Lane", "line2": "Suite 42",
+       "city": "Arlington", "region": "Virginia", "postal_code": "22202", "country": "US", "phone": "+1 555 0100"}
+ADDRESS_COLUMNS = list(PII)
+
+
+def _address_json():
+    return {"firstName": PII["first_name"], "lastName": PII["last_name"], "line1": PII["line1"],
+            "line2": PII["line2"], "city": PII["city"], "region": PII["region"], "postalCode": PII["postal_code"],
+            "country": PII["country"], "phone": PII["phone"]}
+
+
+def _place_order(db, user_id):
+    with db.session() as session:
+        order = Order(user_id=user_id, currency="EUR", subtotal=Decimal("1.00"), total=Decimal("1.00"))
+        session.add(order)
+        session.flush()
+        for kind in (ShippingAddress, BillingAddress):
+            session.add(kind(order_id=order.id, **PII))
+    return order.id
+
+
+@pytest.fixture
+def stored(app, client, user_of, db):
+    user = user_of(first_name=PII["first_name"], last_name=PII["last_name"])
+    assert client.post("/api/v1/users/me/addresses", headers=bearer(app, user), json=_address_json()).status_code == 201
+    _place_order(db, user.id)
+    return user
+
+
+def _raw(db, table, columns):
+    return rows(db, f"SELECT {', '.join(columns)} FROM {table}")  # noqa: S608
+
+
+def test_no_plaintext_in_the_raw_columns(stored, db, app, client):
+    tables = {"users": ["first_name", "last_name"], "addresses": ADDRESS_COLUMNS,
+              "shipping_addresses": ADDRESS_COLUMNS, "billing_addresses": ADDRESS_COLUMNS}
+    for table, columns in tables.items():
+        [values] = _raw(db, table, columns)
+        for column, value in zip(columns, values, strict=True):
+            assert value.startswith("dev:"), (table, column)
+            assert PII[column] not in value and PII[column].lower() not in value.lower(), (table, column)
+    dump = " ".join(str(row) for table in tables for row in _raw(db, table, ["*"]))
+    assert not any(value in dump for value in PII.values() if len(value) > 2)
+    # ...while the API reads them back.
+    me = client.get("/api/v1/users/me/addresses", headers=bearer(app, stored)).json["items"][0]
+    assert me["line1"] == PII["line1"] and me["phone"] == PII["phone"]
+
+
+def test_equal_values_encrypt_differently_and_tampering_is_detected():
+    ring = KeyRing.parse(DEV_PII_KEYS)
+    one, two = ring.encrypt("Ada"), ring.encrypt("Ada")
+    assert one != two and ring.decrypt(one) == ring.decrypt(two) == "Ada"
+    raw = bytearray(base64.b64decode(one.split(":", 1)[1]))
+    raw[-1] ^= 1
+    with pytest.raises(KeyRingError):
+        ring.decrypt("dev:" + base64.b64encode(bytes(raw)).decode())
+    with pytest.raises(KeyRingError):
+        ring.decrypt("other:" + one.split(":", 1)[1])
+
+
+@pytest.mark.parametrize("spec", ["", "nokey", "k1:not-base64!", "k1:" + base64.b64encode(b"short").decode()])
+def test_bad_key_rings_are_refused(spec):
+    with pytest.raises(KeyRingError):
+        KeyRing.parse(spec)
+
+
+def test_production_refuses_the_development_or_empty_key_ring(settings):
+    import dataclasses
+
+    assert "PII_KEYS has its development default" in dataclasses.replace(settings, APP_ENV="production").problems()
+    assert "PII_KEYS is empty" in dataclasses.replace(settings, PII_KEYS="").problems()
+
+
+def test_rotation_adds_a_key_then_reencrypts_everything(stored, db, make_app):
+    new_key = base64.b64encode(os.urandom(32)).decode()
+    app = make_app(PII_KEYS=f"k2:{new_key},{DEV_PII_KEYS}")
+    result = app.test_cli_runner().invoke(args=["security", "reencrypt", "--batch", "1"])
+    assert result.exit_code == 0, result.output
+    assert "addresses: 1 rows re-encrypted" in result.output and "users: 1 rows re-encrypted" in result.output
+    for table, columns in {"users": ["first_name", "last_name"], "shipping_addresses": ADDRESS_COLUMNS}.items():
+        [values] = _raw(db, table, columns)
+        assert all(value.startswith("k2:") for value in values)
+    # The old key can go now.
+    crypto.configure(KeyRing.parse(f"k2:{new_key}"))
+    try:
+        with db.engine.connect() as conn:
+            assert conn.execute(text("SELECT count(*) FROM users")).scalar() == 1
+        with app.extensions["shop"].db.session() as session:
+            from models.users.tables import User
+            assert session.query(User).one().last_name == PII["last_name"]
+        assert reencrypt_all(app.extensions["shop"].db) == {
+            "users": 0, "addresses": 0, "totp_credentials": 0, "shipping_addresses": 0, "billing_addresses": 0}
+    finally:
+        crypto.configure(KeyRing.parse(DEV_PII_KEYS))
