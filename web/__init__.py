@@ -67,6 +67,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 def _register_blueprints(api: Api) -> None:
     from web.auth.routes import blp as auth
     from web.admin.routes import blp as admin
+    from web.auth import oauth  # noqa: F401  (adds the OIDC routes to auth)
     from web.health import blp as health
     from web.users.routes import blp as users
 

@@ -32,7 +32,7 @@ from models.security.events import mask_email, record_event
 from models.users.actions import normalize_email
 from models.users.passwords import DUMMY_HASH, hash_password, needs_rehash, verify_password
 from models.users.permissions import ADMINS, Actor
-from models.users.tables import AuthSession, RecoveryCode, RefreshToken, Role, TotpCredential, User
+from models.users.tables import AuthSession, OAuthIdentity, RecoveryCode, RefreshToken, Role, TotpCredential, User
 
 BAD_CREDENTIALS = "invalid email or password"
 LOCKED = "too many failed sign-ins: this account is locked for a while"
@@ -307,3 +307,39 @@ def _use_recovery_code(session: Session, user: User, code: str) -> str | None:
         return None
     row.used_at = _now()
     return "recovery_code"
+
+
+# --- OpenID Connect ---------------------------------------------------------
+
+def oidc_sign_in(session: Session, redis: Redis, policy: AuthPolicy, issuer: str, claims: dict,
+                 ip: str | None) -> SignIn:
+    """Sign in the user linked to (issuer, sub); link by verified email, or create a verified customer."""
+    identity = session.scalar(select(OAuthIdentity).where(OAuthIdentity.issuer == issuer,
+                                                          OAuthIdentity.subject == claims["sub"]))
+    user = session.get(User, identity.user_id) if identity else _link_or_create(session, issuer, claims, ip)
+    if redis.exists(f"auth:lock:{digest(user.email)}"):
+        _refuse(session, Unauthorized(LOCKED))
+    if _totp_of(session, user.id, confirmed=True):
+        return SignIn(user, mfa_token=_pending_second_step(redis, policy, user, ip))
+    record_event(session, "login", user_id=user.id, ip=ip, mfa=False, method="oidc", issuer=issuer)
+    signin = start_session(session, policy, user, mfa=False, ip=ip)
+    signin.mfa_enrolment_required = policy.require_admin_mfa and Role(user.role) in ADMINS
+    return signin
+
+
+def _link_or_create(session: Session, issuer: str, claims: dict, ip: str | None) -> User:
+    # Only an address the provider has verified may claim an existing account.
+    if not claims.get("email") or claims.get("email_verified") is not True:
+        raise Unauthorized("the provider did not confirm an email address")
+    email = normalize_email(claims["email"])
+    user = session.scalar(select(User).where(User.email == email).with_for_update())
+    if user is None:
+        user = User(email=email, password_hash=hash_password(secrets.token_urlsafe(32)),
+                    first_name=(claims.get("given_name") or email.split("@")[0])[:100],
+                    last_name=(claims.get("family_name") or "-")[:100], role=Role.CUSTOMER.value, is_verified=True)
+        session.add(user)
+        session.flush()
+        record_event(session, "user_created", user_id=user.id, ip=ip, method="oidc", issuer=issuer)
+    session.add(OAuthIdentity(user_id=user.id, issuer=issuer, subject=claims["sub"]))
+    record_event(session, "oidc_linked", user_id=user.id, ip=ip, issuer=issuer)
+    return user
