@@ -144,6 +144,10 @@ class Settings:
                   for name in INTEGRATIONS if getattr(self, name) in SANDBOXES]
         if not self.PII_KEYS.strip():
             found.append("PII_KEYS is empty")
+        if self.OIDC_ISSUER and not (self.OIDC_CLIENT_ID and self.OIDC_CLIENT_SECRET):
+            found.append("OIDC_ISSUER is set without OIDC_CLIENT_ID and OIDC_CLIENT_SECRET")
+        if self.OIDC_ISSUER and not self.OIDC_ISSUER.startswith("https://"):
+            found.append("OIDC_ISSUER must be an https:// URL")
         if self.EMAIL_PROVIDER == "sendgrid" and not self.SENDGRID_API_KEY:
             found.append("SENDGRID_API_KEY is empty while EMAIL_PROVIDER=sendgrid")
         return found

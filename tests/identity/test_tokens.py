@@ -141,6 +141,7 @@ def _claims(settings, **changes):
             "exp": now + 600, **changes}
 
 
+@pytest.mark.filterwarnings("ignore::jwt.warnings.InsecureKeyLengthWarning")
 @pytest.mark.parametrize("forge", ["alg_none", "wrong_key", "expired", "hs512", "refresh_as_access"])
 def test_tampered_tokens_are_refused(client, settings, user_of, forge):
     user = user_of("super_admin")
