@@ -14,7 +14,7 @@ from sqlalchemy.orm import Session
 
 from models.errors import Forbidden, InvalidRequest, NotFound
 from models.security.events import record_event
-from models.users.auth import AuthPolicy, end_other_sessions
+from models.users.auth import AuthPolicy, alert_security, end_other_sessions
 from models.users.passwords import hash_password, verify_password
 from models.users.permissions import Actor, authorize
 from models.users.tables import Address, Role, User
@@ -107,6 +107,7 @@ def update_user(session: Session, redis: Redis, policy: AuthPolicy, actor: Actor
         ended = end_other_sessions(session, redis, policy, user.id, None, "role_change")
         record_event(session, "role_changed", actor, subject_user_id=user.id, before=before, after=user.role,
                      sessions_ended=ended)
+        alert_security(session, policy, f"role changed from {before} to {user.role}", user.email, actor.ip)
     else:
         record_event(session, "user_updated", actor, subject_user_id=user.id, fields=sorted(changes))
     return user

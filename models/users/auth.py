@@ -129,9 +129,14 @@ def _count_failure(session: Session, redis: Redis, policy: AuthPolicy, email: st
     minutes = max(1, policy.lockout_seconds // 60)
     if user is not None:
         queue_email(session, user.email, "account_locked", minutes=minutes)
+    alert_security(session, policy, "lockout", email, ip, minutes=minutes)
+
+
+def alert_security(session: Session, policy: AuthPolicy, event: str, email: str, ip: str | None, **context) -> None:
+    """Mail the security team (`SECURITY_ALERT_EMAIL`) about `event` concerning the account `email`."""
     if policy.alert_email:
-        queue_email(session, policy.alert_email, "security_alert", event="lockout", account=mask_email(email),
-                    ip=ip or "unknown", minutes=minutes)
+        queue_email(session, policy.alert_email, "security_alert", event=event, account=mask_email(email),
+                    ip=ip or "unknown", **context)
 
 
 def unlock(redis: Redis, email: str) -> None:
@@ -168,6 +173,7 @@ def refresh(session: Session, redis: Redis, policy: AuthPolicy, token: str, ip: 
     if row.used_at is not None:
         revoke_session(session, redis, policy, auth, "refresh_reuse")
         record_event(session, "refresh_token_reuse", user_id=auth.user_id, ip=ip, session_id=str(auth.id))
+        alert_security(session, policy, "refresh token reuse", session.get(User, auth.user_id).email, ip)
         _refuse(session, Unauthorized("this refresh token was already used; the session has been ended"))
     if row.expires_at <= _now():
         raise Unauthorized("the refresh token has expired")
@@ -287,6 +293,8 @@ def complete_mfa(session: Session, redis: Redis, policy: AuthPolicy, mfa_token: 
     if user_id is None:
         raise Unauthorized("the sign-in has expired; start again")
     user = session.get(User, uuid.UUID(user_id.decode()))
+    if user is None:
+        raise Unauthorized("the sign-in has expired; start again")
     credential = _totp_of(session, user.id, confirmed=True, lock=True)
     method = "totp" if credential and _accept_totp(credential, code) else _use_recovery_code(session, user, code)
     if method is None:

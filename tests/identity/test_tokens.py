@@ -75,6 +75,8 @@ def test_a_reused_refresh_token_revokes_its_whole_family(client, user_of, db):
     [(kind, actor, _, ip, _)] = events(db, "refresh_token_reuse")
     assert actor == user.id and ip == "127.0.0.1"
     assert rows(db, "SELECT revoked_reason FROM auth_sessions") == [("refresh_reuse",)]
+    assert rows(db, "SELECT to_address, template FROM email_messages") == [("security@shop.localhost",
+                                                                             "security_alert")]
     # Another sign-in of the same user is untouched.
     other = login(client, user.email).json
     assert client.get(ME, headers=auth(other)).status_code == 200
@@ -128,6 +130,8 @@ def test_a_role_change_ends_every_session_of_that_user(app, client, user_of, db)
     assert refresh(client, tokens["refreshToken"]).status_code == 401
     again = login(client, user.email).json
     assert jwt.decode(again["accessToken"], options={"verify_signature": False})["role"] == "staff"
+    assert rows(db, "SELECT template, context->>'account' FROM email_messages") == [
+        ("security_alert", f"{user.email[0]}***@example.com")]
     [(_, actor, subject, _, details)] = events(db, "role_changed")
     assert (actor, subject, details["before"], details["after"]) == (admin.id, user.id, "customer", "staff")
 
