@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from models.emails.actions import queue_email
 from models.security.events import record_event
 from models.security.tables import ShopSetting
 from models.users.permissions import Actor, authorize
@@ -16,8 +17,8 @@ def view_settings(session: Session, actor: Actor) -> dict:
     return {row.key: row.value for row in session.scalars(select(ShopSetting).order_by(ShopSetting.key))}
 
 
-def update_settings(session: Session, actor: Actor, changes: dict) -> dict:
-    """Set each key to its value (null deletes it); the change is logged with the keys touched."""
+def update_settings(session: Session, actor: Actor, changes: dict, alert_email: str = "") -> dict:
+    """Set each key to its value (null deletes it); the change is logged, and `alert_email` told, with the keys."""
     authorize(actor, "settings:update")
     for key, value in changes.items():
         row = session.get(ShopSetting, key, with_for_update=True)
@@ -29,5 +30,8 @@ def update_settings(session: Session, actor: Actor, changes: dict) -> dict:
         else:
             row.value, row.updated_by = value, actor.user_id
     record_event(session, "settings_changed", actor, keys=sorted(changes))
+    if alert_email:
+        queue_email(session, alert_email, "security_alert", event=f"settings changed: {', '.join(sorted(changes))}",
+                    account=str(actor.user_id or actor.api_key_id), ip=actor.ip or "unknown")
     session.flush()
     return view_settings(session, actor)

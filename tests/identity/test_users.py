@@ -91,6 +91,7 @@ def test_settings_view_and_update_are_logged(app, client, user_of, db):
     logged = events(db, "settings_changed")
     assert [e.details["keys"] for e in logged] == [["orders.max_items", "store.name"], ["store.name"]]
     assert all(e.actor_user_id == top.id and e.ip == "127.0.0.1" for e in logged)
+    assert rows(db, "SELECT template FROM email_messages") == [("security_alert",), ("security_alert",)]
 
 
 def test_admins_read_the_security_log_newest_first(app, client, user_of):

@@ -17,7 +17,7 @@ from web.admin.schemas import (
     SettingsSchema,
 )
 from web.auth.guard import current_actor, requires
-from web.extensions import db
+from web.extensions import db, runtime
 
 blp = Blueprint("admin", __name__, url_prefix="/api/v1", description="Settings, security log and API keys")
 
@@ -37,7 +37,8 @@ class Settings(MethodView):
     def patch(self, data):
         """Set settings (super admin); a null value removes the key."""
         with db().session() as session:
-            return {"settings": update_settings(session, current_actor(), data["settings"])}
+            return {"settings": update_settings(session, current_actor(), data["settings"],
+                                                runtime().settings.SECURITY_ALERT_EMAIL)}
 
 
 @blp.route("/security-events")
