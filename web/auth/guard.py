@@ -5,6 +5,10 @@ access token, an `X-API-Key`, else a guest), refuses with 401/403 in
 API.md's error shape, and documents the security scheme in OpenAPI. The
 view reads the caller with `current_actor()` and passes it to the domain
 action, which checks again (`models.users.permissions.authorize`).
+
+An access token is refused once logged out, once its session has ended, or
+when its user's sessions were cut off by a password or role change
+(`models.users.auth.token_revoked`, one Redis round trip).
 """
 
 from __future__ import annotations
@@ -18,11 +22,11 @@ from flask_jwt_extended import JWTManager, get_jwt, verify_jwt_in_request
 from flask_smorest import Blueprint
 
 from models.errors import Forbidden, Unauthorized
+from models.users.api_keys import use_api_key
+from models.users.auth import token_revoked
 from models.users.permissions import GUEST, PERMISSIONS, Actor, needs_mfa
 from models.users.tables import Role
 from settings import Settings
-from models.users.api_keys import use_api_key
-from models.users.auth import token_revoked
 from web.errors import error_body
 from web.extensions import db, runtime
 
@@ -39,7 +43,6 @@ def init_app(app: Flask, api, settings: Settings) -> None:
         JWT_DECODE_ALGORITHMS=[ALGORITHM],
         JWT_TOKEN_LOCATION=["headers"],
         JWT_ACCESS_TOKEN_EXPIRES=timedelta(seconds=settings.ACCESS_TOKEN_TTL),
-        JWT_ERROR_MESSAGE_KEY="message",
     )
     jwt.init_app(app)
     jwt.token_in_blocklist_loader(_revoked)
