@@ -112,3 +112,40 @@ def test_rotation_adds_a_key_then_reencrypts_everything(stored, db, make_app):
             "users": 0, "addresses": 0, "totp_credentials": 0, "shipping_addresses": 0, "billing_addresses": 0}
     finally:
         crypto.configure(KeyRing.parse(DEV_PII_KEYS))
+
+
+def test_the_migration_encrypts_existing_rows_and_its_downgrade_decrypts_them():
+    from alembic import command
+    from sqlalchemy import create_engine
+
+    from tests.conftest import PG_SERVER, TEST_DB, _drop_database
+    from web.cli import alembic_config, ensure_database
+
+    name = f"{TEST_DB}_pii_migration"
+    url = f"{PG_SERVER}/{name}"
+    _drop_database(name)
+    ensure_database(url)
+    engine = create_engine(url)
+    try:
+        config = alembic_config(url)
+        command.upgrade(config, "0001")
+        with engine.begin() as conn:
+            user_id = conn.execute(text("INSERT INTO users (email, password_hash, first_name, last_name) "
+                                        "VALUES ('ada@example.com', 'x', 'Ada', 'Lovelace') RETURNING id")).scalar()
+            conn.execute(text("INSERT INTO addresses (user_id, first_name, last_name, line1, city, postal_code, "
+                              "country) VALUES (:u, 'Ada', 'Lovelace', '1 Analytical Row', 'London', 'N1', 'GB')"),
+                         {"u": user_id})
+        command.upgrade(config, "0002")
+        ring = KeyRing.parse(DEV_PII_KEYS)
+        with engine.connect() as conn:
+            first, line1, country = conn.execute(text(
+                "SELECT u.first_name, a.line1, a.country FROM users u JOIN addresses a ON a.user_id = u.id")).one()
+        assert [ring.decrypt(v) for v in (first, line1, country)] == ["Ada", "1 Analytical Row", "GB"]
+        assert "Ada" not in first and "Analytical" not in line1
+        command.downgrade(config, "0001")
+        with engine.connect() as conn:
+            assert conn.execute(text("SELECT u.first_name, a.line1, a.country FROM users u "
+                                     "JOIN addresses a ON a.user_id = u.id")).one() == ("Ada", "1 Analytical Row", "GB")
+    finally:
+        engine.dispose()
+        _drop_database(name)
