@@ -26,7 +26,7 @@ ADDRESS_FIELDS = ("first_name", "last_name", "line1", "line2", "city", "region",
 def get_me(session: Session, actor: Actor) -> User:
     """The caller's own account."""
     authorize(actor, "users:view_own")
-    user = session.get(User, actor.user_id)
+    user = session.get(User, actor.user_id) if actor.user_id else None  # an API key has no account
     if user is None:
         raise NotFound("user not found")
     return user
@@ -36,7 +36,7 @@ def update_me(session: Session, redis: Redis, policy: AuthPolicy, actor: Actor, 
               session_id: uuid.UUID | None) -> User:
     """Change the caller's names and/or password; a new password ends every other session."""
     authorize(actor, "users:update_own")
-    user = session.get(User, actor.user_id, with_for_update=True)
+    user = session.get(User, actor.user_id, with_for_update=True) if actor.user_id else None
     if user is None:
         raise NotFound("user not found")
     _set_names(user, changes)
@@ -70,7 +70,7 @@ def list_users(session: Session, actor: Actor, *, limit: int, after: tuple | Non
 
 def get_user(session: Session, actor: Actor, user_id: uuid.UUID) -> User:
     """Any account (view all), or the caller's own; someone else's is NotFound without view all."""
-    if actor.user_id == user_id and not actor.can("users:view_all"):
+    if actor.user_id == user_id:
         return get_me(session, actor)
     if not actor.can("users:view_all"):
         raise NotFound("user not found")
@@ -87,13 +87,13 @@ def update_user(session: Session, redis: Redis, policy: AuthPolicy, actor: Actor
 
     Without update all, only the caller's own names may change, and anyone else's account is NotFound.
     """
+    if actor.user_id == user_id and not set(changes) - set(PROFILE_FIELDS):
+        authorize(actor, "users:update_own")
+        return _set_names(session.get(User, user_id, with_for_update=True), changes)
     if not actor.can("users:update_all"):
         if actor.user_id != user_id:
             raise NotFound("user not found")
-        if set(changes) - set(PROFILE_FIELDS):
-            raise Forbidden("only an admin may change roles or verification")
-        authorize(actor, "users:update_own")
-        return _set_names(session.get(User, user_id, with_for_update=True), changes)
+        raise Forbidden("only an admin may change roles or verification")
     authorize(actor, "users:update_all")
     user = session.get(User, user_id, with_for_update=True)
     if user is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import time
 
 import pyotp
 import pytest
@@ -65,7 +66,7 @@ def enrol_totp(client, headers) -> tuple[pyotp.TOTP, list[str]]:
 
 def next_code(totp: pyotp.TOTP, steps: int = 1) -> str:
     """The code of a later 30 s step (still accepted: one step of drift either way)."""
-    return totp.at(int(__import__("time").time()) + steps * totp.interval)
+    return totp.at(int(time.time()) + steps * totp.interval)
 
 
 def rows(db, sql, **params):

@@ -1,10 +1,31 @@
 """Profiles, addresses (object-level checks), user administration, settings and the security log."""
 
+from flask.views import MethodView
+from flask_smorest import Blueprint
+from sqlalchemy import text
+
+from models.users.tables import User
 from tests.helpers import bearer
 from tests.identity.conftest import events, rows
+from web.auth.guard import requires
+from web.extensions import db as app_db
 
 ADDRESS = {"firstName": "Ada", "lastName": "Lovelace", "line1": "12 St James's Square", "city": "London",
            "postalCode": "SW1Y 4JH", "country": "GB", "phone": "+44 20 7946 0000"}
+
+
+def test_own_account_by_id_needs_no_step_up(app, client, user_of):
+    admin = user_of("admin")
+    headers = bearer(app, admin, mfa=False)
+    assert client.get(f"/api/v1/users/{admin.id}", headers=headers).status_code == 200
+    assert client.patch(f"/api/v1/users/{admin.id}", headers=headers, json={"firstName": "Al"}).status_code == 200
+    assert client.patch(f"/api/v1/users/{admin.id}", headers=headers, json={"isVerified": False}).status_code == 403
+
+
+def test_an_api_key_has_no_own_account(app, client, user_of):
+    created = client.post("/api/v1/api-keys", headers=bearer(app, user_of("admin")),
+                          json={"name": "k", "scopes": ["users:view_own"]}).json
+    assert client.get("/api/v1/users/me", headers={"X-API-Key": created["key"]}).status_code == 404
 
 
 def test_profile_read_and_change(app, client, user_of):
@@ -111,12 +132,6 @@ def test_admins_read_the_security_log_newest_first(app, client, user_of):
 
 
 def test_every_admin_action_that_changes_something_is_logged_in_its_transaction(app, client, user_of, db):
-    from flask.views import MethodView
-    from flask_smorest import Blueprint
-
-    from web.auth.guard import requires
-    from web.extensions import db as app_db
-
     blp = Blueprint("admin_probe", __name__, url_prefix="/api/v1/admin-probe")
 
     @blp.route("")
@@ -124,8 +139,7 @@ def test_every_admin_action_that_changes_something_is_logged_in_its_transaction(
         @requires("products:create")
         def post(self):
             with app_db().session() as session:
-                session.execute(__import__("sqlalchemy").text("UPDATE users SET is_verified = true"))
-                from models.users.tables import User
+                session.execute(text("UPDATE users SET is_verified = true"))
                 session.add(User(email="made@example.com", password_hash="x", first_name="M", last_name="M"))
             return {}
 
