@@ -142,6 +142,8 @@ class Settings:
                  if getattr(self, name) == default]
         found += [f"{name}={getattr(self, name)} is a sandbox integration"
                   for name in INTEGRATIONS if getattr(self, name) in SANDBOXES]
+        if len(self.SECRET_KEY) < 32:
+            found.append("SECRET_KEY is shorter than 32 characters (it signs access tokens with HS256)")
         if not self.PII_KEYS.strip():
             found.append("PII_KEYS is empty")
         if self.OIDC_ISSUER and not (self.OIDC_CLIENT_ID and self.OIDC_CLIENT_SECRET):

@@ -86,6 +86,8 @@ def test_production_refuses_the_development_or_empty_key_ring(settings):
 
     assert "PII_KEYS has its development default" in dataclasses.replace(settings, APP_ENV="production").problems()
     assert "PII_KEYS is empty" in dataclasses.replace(settings, PII_KEYS="").problems()
+    assert any("SECRET_KEY is shorter" in problem for problem in
+               dataclasses.replace(settings, SECRET_KEY="short").problems())
     oidc = dataclasses.replace(settings, OIDC_ISSUER="http://idp.example")
     assert {"OIDC_ISSUER must be an https:// URL",
             "OIDC_ISSUER is set without OIDC_CLIENT_ID and OIDC_CLIENT_SECRET"} <= set(oidc.problems())
