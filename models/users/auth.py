@@ -248,7 +248,7 @@ def _pending_second_step(redis: Redis, policy: AuthPolicy, user: User, ip: str |
 
 def begin_totp(session: Session, policy: AuthPolicy, actor: Actor) -> tuple[str, str]:
     """A new (unconfirmed) TOTP secret for the caller: `(secret, otpauth URI)`."""
-    user = session.get(User, actor.user_id)
+    user = _person(session, actor)
     existing = _totp_of(session, user.id, confirmed=False, lock=True)
     if existing is not None and existing.confirmed_at is not None:
         raise Conflict("TOTP is already enrolled", {"mfa": ["already enrolled"]})
@@ -258,6 +258,14 @@ def begin_totp(session: Session, policy: AuthPolicy, actor: Actor) -> tuple[str,
     else:
         existing.secret = secret
     return secret, pyotp.TOTP(secret).provisioning_uri(name=user.email, issuer_name=policy.issuer)
+
+
+def _person(session: Session, actor: Actor) -> User:
+    """The caller's account; API keys have none, so MFA is not theirs to set up."""
+    user = session.get(User, actor.user_id) if actor.user_id else None
+    if user is None:
+        raise Forbidden("only a signed-in user can set up MFA")
+    return user
 
 
 def _accept_totp(credential: TotpCredential, code: str) -> bool:
@@ -273,6 +281,7 @@ def _accept_totp(credential: TotpCredential, code: str) -> bool:
 
 def confirm_totp(session: Session, actor: Actor, code: str) -> list[str]:
     """Confirm enrolment with a first code; returns the recovery codes (shown once, kept hashed)."""
+    _person(session, actor)
     credential = _totp_of(session, actor.user_id, confirmed=False, lock=True)
     if credential is None or credential.confirmed_at is not None:
         raise Conflict("start TOTP enrolment first", {"mfa": ["no enrolment in progress"]})

@@ -94,3 +94,14 @@ def test_admin_actions_need_a_token_that_records_mfa(client, user_of, db):
 def test_enrolment_is_not_demanded_when_turned_off(make_app, user_of):
     client = make_app(REQUIRE_MFA_FOR_ADMINS=False).test_client()
     assert "mfaEnrolmentRequired" not in login(client, user_of("admin").email).json
+
+
+def test_api_keys_cannot_set_up_mfa(app, client, user_of):
+    from tests.helpers import bearer
+
+    created = client.post("/api/v1/api-keys", headers=bearer(app, user_of("admin")),
+                          json={"name": "k", "scopes": ["users:update_own", "users:view_own"]}).json
+    key = {"X-API-Key": created["key"]}
+    assert client.post("/api/v1/auth/mfa/totp", headers=key).status_code == 403
+    assert client.post("/api/v1/auth/mfa/totp/confirm", headers=key, json={"code": "123456"}).status_code == 403
+    assert client.post("/api/v1/auth/logout", headers=key).status_code == 401
