@@ -87,8 +87,9 @@ def _api_key_actor(key: str) -> Actor:
 
 
 def claims_or_none() -> dict | None:
-    """The verified access token's claims, when the caller sent one."""
-    current_actor()
+    """The verified access token's claims, when the caller sent one (not an API key)."""
+    if current_actor().api_key_id is not None:
+        return None
     return get_jwt() or None
 
 
