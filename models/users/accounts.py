@@ -143,6 +143,8 @@ def get_address(session: Session, actor: Actor, address_id: uuid.UUID, *, lock: 
 
 def add_address(session: Session, actor: Actor, fields: dict) -> Address:
     authorize(actor, "users:update_own")
+    if actor.user_id is None:
+        raise Forbidden("an API key has no addresses of its own")
     address = Address(user_id=actor.user_id, **{k: fields.get(k) for k in ADDRESS_FIELDS},
                       is_default=bool(fields.get("is_default")))
     if address.is_default:

@@ -26,6 +26,12 @@ def test_an_api_key_has_no_own_account(app, client, user_of):
     created = client.post("/api/v1/api-keys", headers=bearer(app, user_of("admin")),
                           json={"name": "k", "scopes": ["users:view_own"]}).json
     assert client.get("/api/v1/users/me", headers={"X-API-Key": created["key"]}).status_code == 404
+    created = client.post("/api/v1/api-keys", headers=bearer(app, user_of("admin")),
+                          json={"name": "k2", "scopes": ["users:update_own", "users:view_own"]}).json
+    key = {"X-API-Key": created["key"]}
+    assert client.post("/api/v1/users/me/addresses", headers=key, json=ADDRESS).status_code == 403
+    assert client.get("/api/v1/users/me/addresses", headers=key).json["items"] == []
+    assert client.patch("/api/v1/users/me", headers=key, json={"firstName": "K"}).status_code == 404
 
 
 def test_profile_read_and_change(app, client, user_of):
