@@ -59,3 +59,24 @@ def test_unknown_scopes_are_422(app, client, user_of):
     response = client.post("/api/v1/api-keys", headers=bearer(app, user_of("admin")),
                            json={"name": "x", "scopes": ["rockets:launch"]})
     assert response.status_code == 422 and "scopes" in response.json["errors"]["json"]
+
+
+def test_a_key_with_every_scope_gets_no_server_error_anywhere(app, client, user_of):
+    from models.users.permissions import PERMISSIONS
+
+    top = user_of("super_admin")
+    created = create(client, bearer(app, top), scopes=list(PERMISSIONS))
+    key = {"X-API-Key": created["key"]}
+    other = user_of()
+    calls = [("GET", "/api/v1/users/me", None), ("PATCH", "/api/v1/users/me", {"firstName": "K"}),
+             ("GET", "/api/v1/users/me/permissions", None), ("GET", "/api/v1/users/me/addresses", None),
+             ("GET", "/api/v1/users", None), ("GET", f"/api/v1/users/{other.id}", None),
+             ("PATCH", f"/api/v1/users/{other.id}", {"role": "staff"}), ("GET", "/api/v1/settings", None),
+             ("PATCH", "/api/v1/settings", {"settings": {"a": 1}}), ("GET", "/api/v1/security-events", None),
+             ("GET", "/api/v1/api-keys", None), ("POST", "/api/v1/auth/logout", None),
+             ("POST", "/api/v1/auth/mfa/totp", None)]
+    statuses = {(method, path): client.open(path, method=method, headers=key, json=body).status_code
+                for method, path, body in calls}
+    assert all(status < 500 for status in statuses.values()), statuses
+    assert statuses[("PATCH", f"/api/v1/users/{other.id}")] == 200
+    assert statuses[("PATCH", "/api/v1/settings")] == 200
