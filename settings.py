@@ -105,6 +105,7 @@ class Settings:
     OIDC_CLIENT_ID: str = ""
     OIDC_CLIENT_SECRET: str = ""
     OIDC_REDIRECT_BASE: str = "http://127.0.0.1:8000"
+    SECURITY_EVENT_RETENTION_DAYS: int = 365
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
