@@ -81,3 +81,24 @@ def test_the_other_sign_in_endpoints_have_the_tight_limit(make_app, path):
     client = make_app(RATE_LIMIT_AUTH="2 per minute").test_client()
     statuses = [client.post(path, json={}).status_code for _ in range(3)]
     assert statuses == [422, 422, 429]
+
+
+def test_the_lockout_emails_render():
+    from tasks.emails import render
+
+    subject, body, html = render("account_locked", {"minutes": 15})
+    assert "locked" in subject and "15 minutes" in body and "15 minutes" in html
+    subject, body, html = render("security_alert", {"event": "lockout", "account": "j***@example.com",
+                                                    "ip": "10.0.0.1", "minutes": 15})
+    assert subject == "Security alert: lockout" and "j***@example.com" in body and "10.0.0.1" in html
+
+
+def test_the_user_and_the_security_team_receive_the_lockout_emails(client, user_of, worker, mail_dir):
+    from tests.helpers import wait_for_mail
+
+    user = user_of()
+    fail(client, user.email, 5)
+    to_user = wait_for_mail(mail_dir, user.email, timeout=30)
+    to_team = wait_for_mail(mail_dir, "security@shop.localhost", timeout=30)
+    assert "locked" in to_user["Subject"] and to_team["Subject"] == "Security alert: lockout"
+    assert user.email not in to_team.get_body(preferencelist=("plain",)).get_content()
