@@ -8,6 +8,7 @@ through the outbox into the worker.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from contextvars import ContextVar
 
@@ -17,6 +18,31 @@ request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
 task_id_var: ContextVar[str | None] = ContextVar("task_id", default=None)
 
 FIELDS = ["asctime", "levelname", "name", "message"]
+
+# Last line of defence: whatever a log line carries, emails leave masked and credentials not at all.
+EMAIL = re.compile(r"([A-Za-z0-9_%+\-])[A-Za-z0-9._%+\-]*@([A-Za-z0-9\-]+(?:\.[A-Za-z0-9\-]+)+)")
+JWT = re.compile(r"eyJ[\w-]{4,}\.[\w-]{4,}\.[\w-]*")
+API_KEY = re.compile(r"(shk_[0-9a-f]{8})_[\w-]+")
+SECRET_FIELD = re.compile(
+    r'("[\w-]*(?:password|token|secret|authorization|api[_-]?key|code)[\w-]*"\s*:\s*)"(?:[^"\\]|\\.)*"',
+    re.IGNORECASE)
+BEARER = re.compile(r"(Bearer\s+)[\w.~+/=-]+")
+
+
+def mask_secrets(line: str) -> str:
+    """Mask emails (`j***@example.com`) and redact tokens, keys and secret-named fields."""
+    line = SECRET_FIELD.sub(r'\1"[redacted]"', line)
+    line = JWT.sub("[token]", line)
+    line = BEARER.sub(r"\1[token]", line)
+    line = API_KEY.sub(r"\1_[redacted]", line)
+    return EMAIL.sub(r"\1***@\2", line)
+
+
+class MaskingJsonFormatter(JsonFormatter):
+    """JSON lines with `mask_secrets` applied."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return mask_secrets(super().format(record))
 
 
 class ContextFilter(logging.Filter):
@@ -31,7 +57,7 @@ class ContextFilter(logging.Filter):
 
 
 def json_formatter() -> logging.Formatter:
-    return JsonFormatter(
+    return MaskingJsonFormatter(
         FIELDS,
         rename_fields={"asctime": "time", "levelname": "level", "name": "logger"},
         datefmt="%Y-%m-%dT%H:%M:%S%z",

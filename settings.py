@@ -27,7 +27,9 @@ INTEGRATIONS = {
     "STORAGE_BACKEND": ("local", "s3"),
 }
 SANDBOXES = {"sandbox"}
-SECRETS = {"SECRET_KEY": DEV_SECRET_KEY}
+# A development key ring (key id "dev"); refused in production like SECRET_KEY.
+DEV_PII_KEYS = "dev:ZGV2LXBpaS1rZXktMzItYnl0ZXMtY2hhbmdlLW1lISE="  # noqa: S105
+SECRETS = {"SECRET_KEY": DEV_SECRET_KEY, "PII_KEYS": DEV_PII_KEYS}
 
 
 class ConfigError(RuntimeError):
@@ -93,6 +95,27 @@ class Settings:
     S3_ACCESS_KEY_ID: str = ""
     S3_SECRET_ACCESS_KEY: str = ""
 
+    # Identity and access control
+    ACCESS_TOKEN_TTL: int = 3600
+    REFRESH_TOKEN_TTL: int = 604800
+    MFA_TOKEN_TTL: int = 300
+    LOGIN_MAX_FAILURES: int = 5
+    LOCKOUT_SECONDS: int = 900
+    SECURITY_ALERT_EMAIL: str = "security@shop.localhost"
+    REQUIRE_MFA_FOR_ADMINS: bool = True
+    TOTP_ISSUER: str = "Shop"
+    RATE_LIMIT_DEFAULT: str = "100 per minute"
+    RATE_LIMIT_AUTH: str = "10 per minute"
+    CORS_ORIGINS: str = ""
+    PII_KEYS: str = DEV_PII_KEYS
+    PII_ACTIVE_KEY: str = ""
+    OIDC_PROVIDER: str = "oidc"
+    OIDC_ISSUER: str = ""
+    OIDC_CLIENT_ID: str = ""
+    OIDC_CLIENT_SECRET: str = ""
+    OIDC_REDIRECT_BASE: str = "http://127.0.0.1:8000"
+    SECURITY_EVENT_RETENTION_DAYS: int = 365
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         """Build settings from `environ` (default: the process environment)."""
@@ -129,6 +152,14 @@ class Settings:
                  if getattr(self, name) == default]
         found += [f"{name}={getattr(self, name)} is a sandbox integration"
                   for name in INTEGRATIONS if getattr(self, name) in SANDBOXES]
+        if len(self.SECRET_KEY) < 32:
+            found.append("SECRET_KEY is shorter than 32 characters (it signs access tokens with HS256)")
+        if not self.PII_KEYS.strip():
+            found.append("PII_KEYS is empty")
+        if self.OIDC_ISSUER and not (self.OIDC_CLIENT_ID and self.OIDC_CLIENT_SECRET):
+            found.append("OIDC_ISSUER is set without OIDC_CLIENT_ID and OIDC_CLIENT_SECRET")
+        if self.OIDC_ISSUER and not self.OIDC_ISSUER.startswith("https://"):
+            found.append("OIDC_ISSUER must be an https:// URL")
         if self.EMAIL_PROVIDER == "sendgrid" and not self.SENDGRID_API_KEY:
             found.append("SENDGRID_API_KEY is empty while EMAIL_PROVIDER=sendgrid")
         return found

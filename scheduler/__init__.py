@@ -20,4 +20,8 @@ def beat_schedule(settings) -> dict:
             "task": "tasks.maintenance.purge_outbox",
             "schedule": crontab(hour=3, minute=17),
         },
+        "identity-purge": {
+            "task": "tasks.maintenance.purge_identity_data",
+            "schedule": crontab(hour=3, minute=41),
+        },
     }

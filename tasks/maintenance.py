@@ -18,3 +18,12 @@ def sweep_outbox() -> int:
 def purge_outbox() -> int:
     """Delete published outbox rows past their retention."""
     return purge_published(runtime.database(), get_settings().OUTBOX_RETENTION_DAYS)
+
+
+@app.task(base=ShopTask, name="tasks.maintenance.purge_identity_data")
+def purge_identity_data() -> dict:
+    """Delete security events past SECURITY_EVENT_RETENTION_DAYS and sessions past their refresh lifetime."""
+    from models.security.retention import purge_identity_data as purge
+
+    settings = get_settings()
+    return purge(runtime.database(), settings.SECURITY_EVENT_RETENTION_DAYS, settings.REFRESH_TOKEN_TTL)

@@ -111,7 +111,7 @@ def make_user(session, role: str = "customer", email: str | None = None, **field
 
     user = User(email=email or f"{role}-{uuid.uuid4().hex[:8]}@example.com", password_hash=_password_hash(),
                 first_name=fields.pop("first_name", "Test"), last_name=fields.pop("last_name", role.title()),
-                role=role, is_verified=True, **fields)
+                role=role, **{"is_verified": True, **fields})
     session.add(user)
     session.flush()
     return user
@@ -119,8 +119,8 @@ def make_user(session, role: str = "customer", email: str | None = None, **field
 
 def bearer(app, user, mfa: bool = True) -> dict:
     """Headers carrying an access token for `user`, as a login (with MFA when `mfa`) would issue it."""
-    from flask_jwt_extended import create_access_token
+    from web.auth.tokens import access_token
 
     with app.app_context():
-        token = create_access_token(identity=str(user.id), additional_claims={"role": user.role, "mfa": mfa})
+        token = access_token(user.id, user.role, mfa=mfa, session_id=uuid.uuid4())
     return {"Authorization": f"Bearer {token}"}

@@ -7,9 +7,9 @@ from sqlalchemy import create_engine, inspect, text
 
 import models
 from web.cli import alembic_config, ensure_database
-from tests.conftest import PG_SERVER, _drop_database
+from tests.conftest import PG_SERVER, TEST_DB, _drop_database
 
-SCRATCH = "shop_test_migrations"
+SCRATCH = f"{TEST_DB}_migrations"
 
 
 def test_models_and_migrations_agree(settings):
@@ -22,7 +22,7 @@ def test_models_and_migrations_agree(settings):
 
 
 def test_users_table_is_the_specs():
-    engine = create_engine(f"{PG_SERVER}/shop_test")
+    engine = create_engine(f"{PG_SERVER}/{TEST_DB}")
     inspector = inspect(engine)
     columns = {c["name"]: c for c in inspector.get_columns("users")}
     assert list(columns) == ["id", "email", "password_hash", "first_name", "last_name", "role", "is_verified",

@@ -46,7 +46,7 @@ def test_production_refuses_sendgrid_without_a_key():
 def test_production_starts_when_configured():
     settings = Settings.from_env({"APP_ENV": "production", "SECRET_KEY": "s" * 40, "EMAIL_PROVIDER": "sendgrid",
                                   "SENDGRID_API_KEY": "SG.x", "PAYMENTS_PROVIDER": "stripe",
-                                  "SHIPPING_PROVIDER": "ups"})
+                                  "SHIPPING_PROVIDER": "ups", "PII_KEYS": "k1:" + "QUJD" * 10 + "QUI="})
     settings.check_production()
     assert settings.SECRET_KEY != DEV_SECRET_KEY
 

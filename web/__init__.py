@@ -11,8 +11,9 @@ from models.db import Database
 from models.outbox import Relay
 from settings import Settings, get_settings
 from tasks import make_celery, publisher
-from web import errors, metrics, middleware
-from web.auth import guard
+from models import crypto
+from web import browser, errors, limits, metrics, middleware
+from web.auth import audit, guard
 from web.extensions import Api, Runtime
 
 DOCS_ASSETS = "/api/docs/assets/"
@@ -23,6 +24,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or get_settings()
     settings.check_production()
     configure_logging(settings.LOG_LEVEL)
+    crypto.configure(crypto.KeyRing.parse(settings.PII_KEYS, settings.PII_ACTIVE_KEY))
 
     app = Flask(__name__)
     app.config.update(
@@ -50,6 +52,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     api = Api(app)
     errors.register(app)
     guard.init_app(app, api, settings)
+    limits.init_app(app, settings)
+    browser.register(app, settings)
+    audit.register()
     _register_blueprints(api)
     app.add_url_rule(DOCS_ASSETS + "<path:filename>", "docs_assets",
                      lambda filename: send_from_directory(swagger_ui_path, filename))
@@ -61,7 +66,10 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 def _register_blueprints(api: Api) -> None:
     from web.auth.routes import blp as auth
+    from web.admin.routes import blp as admin
+    from web.auth import oauth  # noqa: F401  (adds the OIDC routes to auth)
     from web.health import blp as health
+    from web.users.routes import blp as users
 
-    for blueprint in (health, auth):
+    for blueprint in (health, auth, users, admin):
         api.register_blueprint(blueprint)

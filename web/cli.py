@@ -91,6 +91,22 @@ def register(app: Flask) -> None:
 
     app.cli.add_command(services)
     app.cli.add_command(database)
+    register_security(app)
 
 
 
+
+
+def register_security(app: Flask) -> None:
+    security = AppGroup("security", help="Keys and secrets.")
+
+    @security.command("reencrypt")
+    @click.option("--batch", default=500, show_default=True, help="rows per transaction")
+    def reencrypt(batch):
+        """Re-seal every encrypted column with the active PII key (run after adding a key to PII_KEYS)."""
+        from models.security.rotation import reencrypt_all
+
+        for table, count in reencrypt_all(runtime().db, batch).items():
+            click.echo(f"{table}: {count} rows re-encrypted")
+
+    app.cli.add_command(security)

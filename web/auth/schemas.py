@@ -51,3 +51,40 @@ class UserSchema(CamelSchema):
     id = fields.UUID(dump_only=True)
     email = fields.String(dump_only=True)
     is_verified = fields.Boolean(dump_only=True)
+
+
+class LoginSchema(CamelSchema):
+    email = Trimmed(required=True, validate=validate.Length(min=1, max=255))
+    password = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=PASSWORD_MAX))
+
+
+class MfaLoginSchema(CamelSchema):
+    mfa_token = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=200))
+    code = Trimmed(required=True, load_only=True, validate=validate.Length(min=6, max=32))
+
+
+class RefreshSchema(CamelSchema):
+    refresh_token = fields.String(required=True, load_only=True, validate=validate.Length(min=1, max=2000))
+
+
+class TokenSchema(CamelSchema):
+    access_token = fields.String()
+    refresh_token = fields.String()
+    token_type = fields.String(metadata={"example": "Bearer"})
+    expires_in = fields.Integer(metadata={"description": "seconds the access token lives"})
+    mfa_required = fields.Boolean()
+    mfa_token = fields.String(metadata={"description": "send it with a code to /auth/login/mfa"})
+    mfa_enrolment_required = fields.Boolean(metadata={"description": "admins must enrol TOTP"})
+
+
+class TotpEnrolmentSchema(CamelSchema):
+    secret = fields.String()
+    otpauth_uri = fields.String()
+
+
+class TotpConfirmSchema(CamelSchema):
+    code = Trimmed(required=True, load_only=True, validate=validate.Length(equal=6))
+
+
+class RecoveryCodesSchema(CamelSchema):
+    recovery_codes = fields.List(fields.String())

@@ -1,0 +1,1 @@
+"""The security log and the shop's runtime settings."""

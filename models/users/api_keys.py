@@ -1,0 +1,71 @@
+"""Server-to-server API keys: shown once, kept as SHA-256 beside a visible prefix, scoped, revocable."""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from models.errors import Forbidden, InvalidRequest, NotFound, Unauthorized
+from models.security.events import record_event
+from models.users.auth import digest
+from models.users.permissions import PERMISSIONS, Actor, authorize
+from models.users.tables import ApiKey
+
+KEY_PREFIX = "shk_"
+
+
+def create_api_key(session: Session, actor: Actor, name: str, scopes: list[str]) -> tuple[ApiKey, str]:
+    """A new key holding `scopes` (each one the creator holds); returns the row and the key, shown once."""
+    authorize(actor, "api_keys:manage")
+    unknown = sorted(set(scopes) - PERMISSIONS.keys())
+    if unknown:
+        raise InvalidRequest("unknown permissions", {"scopes": [f"unknown: {', '.join(unknown)}"]})
+    beyond = sorted(scope for scope in scopes if not actor.can(scope))
+    if beyond:
+        raise Forbidden("a key cannot hold permissions its creator lacks", {"scopes": beyond})
+    prefix = secrets.token_hex(4)
+    key = f"{KEY_PREFIX}{prefix}_{secrets.token_urlsafe(32)}"
+    row = ApiKey(id=uuid.uuid4(), name=name, prefix=prefix, key_hash=digest(key), scopes=sorted(set(scopes)),
+                 created_by=actor.user_id)
+    session.add(row)
+    session.flush()
+    record_event(session, "api_key_created", actor, api_key=str(row.id), scopes=row.scopes)
+    return row, key
+
+
+def use_api_key(session: Session, key: str, ip: str | None, what: str) -> ApiKey:
+    """The live key `key` names; records its use. Anything else is Unauthorized."""
+    _, _, rest = key.partition(KEY_PREFIX)
+    prefix = rest.split("_", 1)[0]
+    row = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
+                         .with_for_update()) if prefix else None
+    if row is None or not secrets.compare_digest(row.key_hash, digest(key)):
+        raise Unauthorized("invalid API key")
+    row.last_used_at = func.now()
+    record_event(session, "api_key_used", Actor(api_key_id=row.id, ip=ip), request=what)
+    return row
+
+
+def list_api_keys(session: Session, actor: Actor) -> list[ApiKey]:
+    authorize(actor, "api_keys:manage")
+    return list(session.scalars(select(ApiKey).order_by(ApiKey.created_at.desc(), ApiKey.id)))
+
+
+def get_api_key(session: Session, actor: Actor, key_id: uuid.UUID) -> ApiKey:
+    authorize(actor, "api_keys:manage")
+    row = session.get(ApiKey, key_id)
+    if row is None:
+        raise NotFound("API key not found")
+    return row
+
+
+def revoke_api_key(session: Session, actor: Actor, key_id: uuid.UUID) -> ApiKey:
+    """Stop a key working; revoking twice is harmless."""
+    row = get_api_key(session, actor, key_id)
+    if row.revoked_at is None:
+        row.revoked_at = func.now()
+        record_event(session, "api_key_revoked", actor, api_key=str(row.id))
+    return row

@@ -1,0 +1,1 @@
+"""/settings, /security-events and /api-keys: the administrators' endpoints."""

@@ -1,0 +1,1 @@
+"""/users: profiles, addresses, permissions and user administration."""

@@ -1,0 +1,163 @@
+"""/users/me, /users/me/permissions, /users/me/addresses and /users (administration)."""
+
+from __future__ import annotations
+
+import base64
+import uuid
+from datetime import datetime
+
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from models.errors import InvalidRequest
+from models.users import accounts
+from models.users.permissions import permissions_of
+from web.auth.guard import SECURITY, claims_or_none, current_actor, requires
+from web.auth.tokens import policy
+from web.extensions import db, runtime
+from web.users.schemas import (
+    AddressListSchema,
+    AddressPatchSchema,
+    AddressSchema,
+    AdminUserUpdateSchema,
+    PermissionsSchema,
+    ProfileSchema,
+    ProfileUpdateSchema,
+    UserListArgs,
+    UserPageSchema,
+)
+
+blp = Blueprint("users", __name__, url_prefix="/api/v1/users", description="Profiles, addresses and administration")
+
+
+def _session_id() -> uuid.UUID | None:
+    claims = claims_or_none() or {}
+    return uuid.UUID(claims["sid"]) if claims.get("sid") else None
+
+
+@blp.route("/me")
+class Me(MethodView):
+    @requires("users:view_own")
+    @blp.response(200, ProfileSchema)
+    def get(self):
+        """The caller's profile."""
+        with db().session() as session:
+            return accounts.get_me(session, current_actor())
+
+    @requires("users:update_own")
+    @blp.arguments(ProfileUpdateSchema)
+    @blp.response(200, ProfileSchema)
+    @blp.alt_response(400, description="The current password is wrong")
+    def patch(self, data):
+        """Change names, or the password (with `currentPassword`; every other session ends)."""
+        rt = runtime()
+        with db().session() as session:
+            return accounts.update_me(session, rt.redis, policy(rt.settings), current_actor(), data, _session_id())
+
+
+@blp.route("/me/permissions")
+class MyPermissions(MethodView):
+    @blp.doc(security=[{}, *SECURITY])
+    @blp.response(200, PermissionsSchema)
+    def get(self):
+        """The caller's allowed `resource:action` pairs (a guest's too), for UIs."""
+        actor = current_actor()
+        if actor.api_key_id:
+            return {"role": "api_key", "permissions": sorted(actor.scopes)}
+        return {"role": actor.role.value, "permissions": permissions_of(actor.role)}
+
+
+@blp.route("/me/addresses")
+class MyAddresses(MethodView):
+    @requires("users:view_own")
+    @blp.response(200, AddressListSchema)
+    def get(self):
+        """The caller's addresses."""
+        with db().session() as session:
+            return {"items": accounts.list_addresses(session, current_actor())}
+
+    @requires("users:update_own")
+    @blp.arguments(AddressSchema)
+    @blp.response(201, AddressSchema)
+    def post(self, data):
+        """Add an address."""
+        with db().session() as session:
+            return accounts.add_address(session, current_actor(), data)
+
+
+@blp.route("/me/addresses/<uuid:address_id>")
+class MyAddress(MethodView):
+    @requires("users:view_own")
+    @blp.response(200, AddressSchema)
+    @blp.alt_response(404, description="No such address among the caller's")
+    def get(self, address_id):
+        """One of the caller's addresses."""
+        with db().session() as session:
+            return accounts.get_address(session, current_actor(), address_id)
+
+    @requires("users:update_own")
+    @blp.arguments(AddressPatchSchema(partial=True))
+    @blp.response(200, AddressSchema)
+    @blp.alt_response(404, description="No such address among the caller's")
+    def patch(self, data, address_id):
+        """Change one of the caller's addresses."""
+        with db().session() as session:
+            return accounts.update_address(session, current_actor(), address_id, data)
+
+    @requires("users:update_own")
+    @blp.response(204)
+    @blp.alt_response(404, description="No such address among the caller's")
+    def delete(self, address_id):
+        """Delete one of the caller's addresses."""
+        with db().session() as session:
+            accounts.delete_address(session, current_actor(), address_id)
+
+
+def _decode_cursor(cursor: str | None) -> tuple | None:
+    if not cursor:
+        return None
+    try:
+        at, user_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
+        return datetime.fromisoformat(at), uuid.UUID(user_id)
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidRequest("invalid cursor", {"cursor": ["invalid"]}) from None
+
+
+def _encode_cursor(user) -> str:
+    return base64.urlsafe_b64encode(f"{user.created_at.isoformat()}|{user.id}".encode()).decode()
+
+
+@blp.route("")
+class Users(MethodView):
+    @requires("users:view_all")
+    @blp.arguments(UserListArgs, location="query")
+    @blp.response(200, UserPageSchema)
+    def get(self, args):
+        """Every account, oldest first, a page at a time (`cursor` → `nextCursor`)."""
+        with db().session() as session:
+            users = accounts.list_users(session, current_actor(), limit=args["limit"] + 1,
+                                        after=_decode_cursor(args["cursor"]), role=args["role"])
+        page = users[:args["limit"]]
+        return {"items": page, "next_cursor": _encode_cursor(page[-1]) if len(users) > args["limit"] else None}
+
+
+@blp.route("/<uuid:user_id>")
+class UserById(MethodView):
+    @requires("users:view_all", "users:view_own")
+    @blp.response(200, ProfileSchema)
+    @blp.alt_response(404, description="No such user (or not the caller's own)")
+    def get(self, user_id):
+        """Any account (admin), or the caller's own."""
+        with db().session() as session:
+            return accounts.get_user(session, current_actor(), user_id)
+
+    @requires("users:update_all", "users:update_own")
+    @blp.arguments(AdminUserUpdateSchema)
+    @blp.response(200, ProfileSchema)
+    @blp.alt_response(404, description="No such user")
+    def patch(self, data, user_id):
+        """Change any account, its role included (admin; a role change ends all its sessions), or one's own names."""
+        rt = runtime()
+        with db().session() as session:
+            return accounts.update_user(session, rt.redis, policy(rt.settings), current_actor(), user_id, data)
+
