@@ -61,7 +61,11 @@ def create_app(settings: Settings | None = None) -> Flask:
 
 def _register_blueprints(api: Api) -> None:
     from web.auth.routes import blp as auth
+    from web.catalog.categories import blp as categories
+    from web.catalog.images import blp as product_images
+    from web.catalog.images import media
+    from web.catalog.products import blp as products
     from web.health import blp as health
 
-    for blueprint in (health, auth):
+    for blueprint in (health, auth, products, product_images, categories, media):
         api.register_blueprint(blueprint)
