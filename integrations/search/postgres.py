@@ -10,6 +10,7 @@ prefix, and hits are ranked by `ts_rank` then id, so the cursor is stable.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from itertools import islice
 
@@ -19,6 +20,7 @@ from sqlalchemy.engine import Engine
 from integrations.search.base import Progress, ProductDocument, SearchBackend, SearchPage, SearchQuery, split_prefix
 
 CHUNK = 1000
+NEGATED = re.compile(r'(?:^|\s)-(?:"[^"]*"|\S+)')
 
 WRITE = text("""
     UPDATE products SET search_vector =
@@ -63,11 +65,19 @@ class PostgresSearch(SearchBackend):
         return SearchPage([row.id for row in rows], [rows[-1].rank, rows[-1].id] if more and rows else None)
 
     def _sql(self, query: SearchQuery) -> tuple[str, dict]:
-        head, prefix = split_prefix(query.text.strip())
+        head, prefix = split_prefix(query.text.lstrip())
+        words = head.split()
+        joiner = "&&"
+        if prefix and words and words[-1].lower() == "or":  # "tea or kett": either one
+            head, joiner = " ".join(words[:-1]), "||"
         tsquery = "websearch_to_tsquery(CAST(:config AS regconfig), :head)"
+        # ts_rank scores any query holding a NOT as ~0, so rank by the wanted words alone.
+        rank_query = "websearch_to_tsquery(CAST(:config AS regconfig), :wanted)"
         if prefix:
-            tsquery += " && to_tsquery(CAST(:config AS regconfig), :prefix)"
-        params = {"config": self.config, "head": head, "prefix": f"{prefix}:*", "limit": query.limit + 1,
+            tsquery = f"({tsquery} {joiner} to_tsquery(CAST(:config AS regconfig), :prefix))"
+            rank_query = f"({rank_query} {joiner} to_tsquery(CAST(:config AS regconfig), :prefix))"
+        params = {"config": self.config, "head": head, "wanted": NEGATED.sub(" ", head),
+                  "prefix": f"{prefix}:*", "limit": query.limit + 1,
                   "category_ids": query.category_ids, "min_price": query.min_price,
                   "max_price": query.max_price}
         where = ["p.search_vector @@ q.query"]
@@ -83,8 +93,8 @@ class PostgresSearch(SearchBackend):
             outer = "WHERE rank < :after_rank OR (rank = :after_rank AND id > :after_id)"
         sql = f"""
             SELECT id, rank FROM (
-                SELECT p.id::text AS id, ts_rank(p.search_vector, q.query)::float8 AS rank
-                FROM products p, (SELECT {tsquery} AS query) q
+                SELECT p.id::text AS id, ts_rank(p.search_vector, q.ranking)::float8 AS rank
+                FROM products p, (SELECT {tsquery} AS query, {rank_query} AS ranking) q
                 WHERE {' AND '.join(where)}
             ) hits {outer}
             ORDER BY rank DESC, id

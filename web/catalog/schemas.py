@@ -49,6 +49,10 @@ def _no_separator(value: str) -> None:
         raise ValidationError(f"Must not contain {SEPARATOR.strip()!r} (it separates the category path).")
 
 
+def _blank():
+    raise ValidationError("Must not be blank.")
+
+
 class CategorySchema(CamelSchema):
     id = fields.UUID(dump_only=True)
     name = Trimmed(required=True, validate=[validate.Length(min=1, max=100), _no_separator])
@@ -134,7 +138,8 @@ class CategoryPageSchema(CamelSchema):
 
 
 class ProductQuerySchema(CamelSchema):
-    q = Trimmed(validate=validate.Length(min=1, max=200))
+    # Not trimmed: a trailing space says the last word is finished (no prefix match).
+    q = fields.String(validate=[validate.Length(max=200), lambda text: bool(text.strip()) or _blank()])
     category = fields.UUID()
     min_price = Price()
     max_price = Price()
