@@ -77,7 +77,8 @@ class CatalogCache:
 
     def invalidate(self, product_ids: Iterable[str], deleted: Iterable[str] = ()) -> None:
         """Make the pages of these products, and every listing page, miss from now on (raises RedisError)."""
-        with self.redis.pipeline(transaction=False) as pipe:
+        # MULTI/EXEC: a reader never sees the product bumped but the listings not yet.
+        with self.redis.pipeline(transaction=True) as pipe:
             for product_id in product_ids:
                 pipe.incr(f"{PREFIX}v:{product_id}")
             for product_id in deleted:
