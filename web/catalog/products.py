@@ -14,6 +14,7 @@ from models.catalog.cache import query_key
 from models.catalog.listing import Filters, list_products, search_products
 from web.auth.guard import current_actor, requires
 from web.catalog import services
+from web.catalog.cli import register as register_cli
 from web.catalog.http import OUTAGE, STALE_HEADER, is_guest, json_response, unavailable
 from web.catalog.schemas import (
     ProductPageSchema,
@@ -25,7 +26,9 @@ from web.catalog.schemas import (
 )
 from web.extensions import db
 
-blp = Blueprint("products", __name__, url_prefix="/api/v1/products", description="Products and variants")
+blp = Blueprint("products", __name__, url_prefix="/api/v1/products", description="Products and variants",
+                cli_group="search")
+register_cli(blp.cli)
 for _outage in OUTAGE:
     blp.register_error_handler(_outage, unavailable)
 
