@@ -22,6 +22,11 @@ log = logging.getLogger(__name__)
 
 PREFIX = "catalog:"
 GENERATION = PREFIX + "gen"
+# KEYS[1] holds the version; the page is at ARGV[1] .. version .. ARGV[2].
+VERSIONED_GET = """
+local version = redis.call('GET', KEYS[1]) or '0'
+return {version, redis.call('GET', ARGV[1] .. version .. ARGV[2])}
+"""
 
 
 def query_key(pairs: Iterable[tuple[str, str]]) -> str:
@@ -34,6 +39,7 @@ class CatalogCache:
         self.redis = client
         self.ttl = ttl
         self.snapshot_ttl = snapshot_ttl
+        self._versioned_get = client.register_script(VERSIONED_GET)
 
     def _safely(self, operation, default=None):
         try:
@@ -42,18 +48,20 @@ class CatalogCache:
             log.warning("catalog cache unavailable", extra={"error": repr(exc)})
             return default
 
-    # A version read before the database and used to write after it.
-    def detail_version(self, product_id: str) -> str:
-        return self._safely(lambda: (self.redis.get(f"{PREFIX}v:{product_id}") or b"0").decode(), "0")
+    def lookup_detail(self, product_id: str) -> tuple[str, bytes | None]:
+        """The product's current version and its cached page under it, in one round trip."""
+        return self._lookup(f"{PREFIX}v:{product_id}", f"{PREFIX}detail:{product_id}:")
 
-    def list_version(self) -> str:
-        return self._safely(lambda: (self.redis.get(GENERATION) or b"0").decode(), "0")
+    def lookup_list(self, key: str) -> tuple[str, bytes | None]:
+        """The listing generation and the cached page of `key` under it, in one round trip."""
+        return self._lookup(GENERATION, f"{PREFIX}list:", f":{key}")
 
-    def get_detail(self, product_id: str, version: str) -> bytes | None:
-        return self._safely(lambda: self.redis.get(f"{PREFIX}detail:{product_id}:{version}"))
-
-    def get_list(self, key: str, version: str) -> bytes | None:
-        return self._safely(lambda: self.redis.get(f"{PREFIX}list:{version}:{key}"))
+    def _lookup(self, version_key: str, head: str, tail: str = "") -> tuple[str, bytes | None]:
+        # The version is read before the database and used to write after it (see the module docstring).
+        found = self._safely(lambda: self._versioned_get(keys=[version_key], args=[head, tail]))
+        if not found:
+            return "0", None
+        return found[0].decode(), found[1]
 
     def put_detail(self, product_id: str, version: str, body: bytes) -> None:
         self._put(f"{PREFIX}detail:{product_id}:{version}", f"{PREFIX}snapshot:detail:{product_id}", body)

@@ -52,11 +52,10 @@ def _encode(payload: dict) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode()
 
 
-def cached_read(get, version, put, snapshot, render):
+def cached_read(lookup, put, snapshot, render):
     """Serve guests from the cache; else render from the database; during an outage, from the snapshot."""
-    guest = is_guest()
-    version_seen = version()
-    if guest and (body := get(version_seen)) is not None:
+    version_seen, body = lookup()
+    if body is not None and is_guest():
         return json_response(body)
     try:
         body = render()
@@ -87,8 +86,8 @@ class Products(MethodView):
                     page = list_products(session, filters, sort or "newest", limit, cursor)
                 return _encode({"items": [dump_product(p) for p in page.products], "nextCursor": page.next_cursor})
 
-        return cached_read(lambda v: cache.get_list(key, v), cache.list_version,
-                           lambda v, body: cache.put_list(key, v, body), lambda: cache.snapshot_list(key), render)
+        return cached_read(lambda: cache.lookup_list(key), lambda v, body: cache.put_list(key, v, body),
+                           lambda: cache.snapshot_list(key), render)
 
     @requires("products:create")
     @blp.arguments(ProductSchema)
@@ -115,9 +114,8 @@ class ProductItem(MethodView):
             with db().session() as session:
                 return _encode(dump_product(actions.get_product(session, product_id)))
 
-        return cached_read(lambda v: cache.get_detail(pid, v), lambda: cache.detail_version(pid),
-                           lambda v, body: cache.put_detail(pid, v, body), lambda: cache.snapshot_detail(pid),
-                           render)
+        return cached_read(lambda: cache.lookup_detail(pid), lambda v, body: cache.put_detail(pid, v, body),
+                           lambda: cache.snapshot_detail(pid), render)
 
     @requires("products:update")
     @blp.arguments(ProductUpdateSchema)
