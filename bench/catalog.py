@@ -50,7 +50,7 @@ _ADJECTIVES = ("red blue green black white steel copper wooden ceramic glass tra
 WORDS, ADJECTIVES = _WORDS.split(), _ADJECTIVES.split()
 # Vector as the indexing task writes it (integrations/search/postgres.py), for every row at once.
 REBUILD_VECTORS = """
-UPDATE products p SET search_vector =
+UPDATE products p SET name_vector = to_tsvector('english', p.name), search_vector =
     setweight(to_tsvector('english', p.name), 'A') || setweight(to_tsvector('english', p.description), 'B')
     || setweight(to_tsvector('english', coalesce(c.path, '') || ' '
        || coalesce((SELECT string_agg(value, ' ') FROM jsonb_each_text(p.attributes)), '')), 'C')

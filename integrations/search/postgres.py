@@ -2,7 +2,9 @@
 
 The indexing task writes `products.search_vector` from the document: name
 (weight A) above description (B) above category path and attribute values
-(C). Rows written by plain SQL become searchable once their writer calls
+(C); and `products.name_vector` (the name alone, its own GIN index), which
+lets products named by the query be ranked first without ranking every
+product that merely mentions it. Rows written by plain SQL become searchable once their writer calls
 `queue_indexing` (or after `flask search reindex`). Queries use web-search
 syntax (`"exact phrase"`, `-not`, `or`), the word being typed matches as a
 prefix, and hits are ranked by `ts_rank` then id, so the cursor is stable.
@@ -23,7 +25,7 @@ CHUNK = 1000
 NEGATED = re.compile(r'(?:^|\s)-(?:"[^"]*"|\S+)')
 
 WRITE = text("""
-    UPDATE products SET search_vector =
+    UPDATE products SET name_vector = to_tsvector(CAST(:config AS regconfig), :name), search_vector =
         setweight(to_tsvector(CAST(:config AS regconfig), :name), 'A')
         || setweight(to_tsvector(CAST(:config AS regconfig), :description), 'B')
         || setweight(to_tsvector(CAST(:config AS regconfig), :category_path || ' ' || :attributes), 'C')
@@ -57,14 +59,25 @@ class PostgresSearch(SearchBackend):
         """Nothing to do: the vector goes with its row."""
 
     def search(self, query: SearchQuery) -> SearchPage:
-        sql, params = self._sql(query)
+        """Hits whose name matches first (tier 1), then the rest (tier 0), each by rank then id.
+
+        Tier 0 is only ranked when tier 1 runs out, so a broad word ranks the
+        few products named by it, not every product that mentions it.
+        """
+        after_tier = int(query.after[0]) if query.after else 1
+        rows: list = []
         with self.engine.connect() as conn:
-            rows = conn.execute(text(sql), params).all()
+            for tier in (1, 0):
+                if tier > after_tier or len(rows) > query.limit:
+                    continue
+                after = query.after if query.after and tier == after_tier else None
+                sql, params = self._sql(query, tier, after, query.limit + 1 - len(rows))
+                rows += [(tier, row.rank, row.id) for row in conn.execute(text(sql), params)]
         more = len(rows) > query.limit
         rows = rows[:query.limit]
-        return SearchPage([row.id for row in rows], [rows[-1].rank, rows[-1].id] if more and rows else None)
+        return SearchPage([row[2] for row in rows], list(rows[-1]) if more and rows else None)
 
-    def _sql(self, query: SearchQuery) -> tuple[str, dict]:
+    def _sql(self, query: SearchQuery, tier: int, after: list | None, limit: int) -> tuple[str, dict]:
         head, prefix = split_prefix(query.text.lstrip())
         words = head.split()
         joiner = "&&"
@@ -77,10 +90,11 @@ class PostgresSearch(SearchBackend):
             tsquery = f"({tsquery} {joiner} to_tsquery(CAST(:config AS regconfig), :prefix))"
             rank_query = f"({rank_query} {joiner} to_tsquery(CAST(:config AS regconfig), :prefix))"
         params = {"config": self.config, "head": head, "wanted": NEGATED.sub(" ", head),
-                  "prefix": f"{prefix}:*", "limit": query.limit + 1,
+                  "prefix": f"{prefix}:*", "limit": limit,
                   "category_ids": query.category_ids, "min_price": query.min_price,
                   "max_price": query.max_price}
-        where = ["p.search_vector @@ q.query"]
+        where = ["p.search_vector @@ q.query",
+                 "p.name_vector @@ q.ranking" if tier else "NOT coalesce(p.name_vector @@ q.ranking, false)"]
         if query.category_ids is not None:
             where.append("p.category_id = ANY(CAST(:category_ids AS uuid[]))")
         variant = [sql for name, sql in VARIANT_FILTER.items() if getattr(query, name) not in (None, False)]
@@ -88,8 +102,8 @@ class PostgresSearch(SearchBackend):
             where.append("EXISTS (SELECT 1 FROM product_variants v WHERE v.product_id = p.id AND "
                          + " AND ".join(variant) + ")")
         outer = ""
-        if query.after:
-            params.update(after_rank=float(query.after[0]), after_id=str(query.after[1]))
+        if after:
+            params.update(after_rank=float(after[1]), after_id=str(after[2]))
             outer = "WHERE rank < :after_rank OR (rank = :after_rank AND id > :after_id)"
         sql = f"""
             SELECT id, rank FROM (

@@ -54,7 +54,8 @@ class Page:
 
 
 def encode_cursor(sort: str, values: list) -> str:
-    raw = json.dumps({"s": sort, "v": [str(v) for v in values]}, separators=(",", ":"))
+    plain = [v if isinstance(v, (int, float, str)) and not isinstance(v, bool) else str(v) for v in values]
+    raw = json.dumps({"s": sort, "v": plain}, separators=(",", ":"))
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
@@ -62,7 +63,7 @@ def decode_cursor(cursor: str, sort: str) -> list[str]:
     """The values in `cursor`; refuses one made for another sort order or tampered with."""
     try:
         data = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        if data["s"] != sort or not isinstance(data["v"], list) or len(data["v"]) != 2:
+        if data["s"] != sort or not isinstance(data["v"], list) or not 1 <= len(data["v"]) <= 4:
             raise ValueError
         return data["v"]
     except (ValueError, KeyError, TypeError, binascii.Error, UnicodeDecodeError):
@@ -102,9 +103,9 @@ def list_products(session: Session, filters: Filters, sort: str, limit: int, cur
     if (condition := _variant_condition(filters)) is not None:
         query = query.where(condition)
     if cursor:
-        value, last_id = decode_cursor(cursor, sort)
         try:
-            value, last_id = parse(value), uuid.UUID(last_id)
+            value, last_id = decode_cursor(cursor, sort)
+            value, last_id = parse(str(value)), uuid.UUID(str(last_id))
         except (ValueError, InvalidOperation):
             raise InvalidRequest("the cursor is not valid for this listing", {"cursor": ["not valid"]}) from None
         query = query.where(_after(expression, descending, value, last_id))
@@ -133,10 +134,15 @@ def search_products(session: Session, backend: SearchBackend, text: str, filters
     """One page of products matching `text` (best first) and `filters`."""
     category_ids = _category_ids(session, filters)
     after = decode_cursor(cursor, RELEVANCE) if cursor else None
-    result = backend.search(SearchQuery(
-        text=text, category_ids=[str(i) for i in category_ids] if category_ids is not None else None,
-        min_price=filters.min_price, max_price=filters.max_price, in_stock=filters.in_stock,
-        limit=limit, after=after))
+    try:
+        result = backend.search(SearchQuery(
+            text=text, category_ids=[str(i) for i in category_ids] if category_ids is not None else None,
+            min_price=filters.min_price, max_price=filters.max_price, in_stock=filters.in_stock,
+            limit=limit, after=after))
+    except (ValueError, TypeError, IndexError):
+        if after is None:
+            raise
+        raise InvalidRequest("the cursor is not valid for this search", {"cursor": ["not valid"]}) from None
     by_id = {str(p.id): p for p in _load(session, select(Product).where(
         Product.id.in_([uuid.UUID(i) for i in result.ids])))}
     products = [by_id[i] for i in result.ids if i in by_id]

@@ -40,6 +40,7 @@ class Product(Timestamps, Base):
     __tablename__ = "products"
     __table_args__ = (
         Index("ix_products_search_vector", "search_vector", postgresql_using="gin"),
+        Index("ix_products_name_vector", "name_vector", postgresql_using="gin"),
         Index("ix_products_created_at_id", "created_at", "id"),
         Index("ix_products_name_id", "name", "id"),
     )
@@ -53,6 +54,8 @@ class Product(Timestamps, Base):
     attributes: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
     # Weighted: name A, description B, category path and attributes C. Null until indexed.
     search_vector: Mapped[str | None] = deferred(mapped_column(TSVECTOR))
+    # The name alone: search ranks products whose name matches before the rest.
+    name_vector: Mapped[str | None] = deferred(mapped_column(TSVECTOR))
 
     category: Mapped[Category | None] = relationship()
     variants: Mapped[list[ProductVariant]] = relationship(

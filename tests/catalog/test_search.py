@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from models.catalog.listing import encode_cursor
 from tests.catalog.conftest import API, index_now, variant
 from tests.helpers import wait_for
 
@@ -53,6 +54,8 @@ def test_search_takes_the_listing_filters_and_pages(client, catalog, create_cate
     rest = client.get(f"{API}/products?q=travel&limit=2&cursor={first['nextCursor']}").get_json()
     assert [p["name"] for p in rest["items"]] == ["Kettle"] and rest["nextCursor"] is None
     assert client.get(f"{API}/products?q=travel&sort=price").status_code == 422
+    forged = encode_cursor("relevance", ["x", "y", "z"])
+    assert client.get(f"{API}/products?q=travel&cursor={forged}").status_code == 400
 
 
 def test_category_renames_reach_the_search_text(client, headers, catalog):

@@ -44,8 +44,12 @@ def with_urls(product):
     return product
 
 
+# Built once: a schema instance (with its nested ones) costs more to build than to dump a product.
+PRODUCT = ProductSchema()
+
+
 def dump_product(product) -> dict:
-    return ProductSchema().dump(with_urls(product))
+    return PRODUCT.dump(with_urls(product))
 
 
 def _encode(payload: dict) -> bytes:
