@@ -65,6 +65,8 @@ def test_upload_to_the_local_folder_served_under_media(local_app, headers, creat
 
     detail = client.get(f"{API}/products/{product['id']}").get_json()
     assert [i["url"] for i in detail["images"]] == [image["url"]]
+    listed = client.get(f"{API}/products/{product['id']}/images").get_json()
+    assert [i["id"] for i in listed["items"]] == [image["id"]] and listed["nextCursor"] is None
     assert client.delete(f"{API}/products/{product['id']}/images/{image['id']}",
                          headers=headers["staff"]).status_code == 204
     assert client.get(image["url"]).status_code == 404

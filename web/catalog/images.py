@@ -17,7 +17,7 @@ from models.catalog.actions import get_product
 from web.auth.guard import current_actor, requires
 from web.catalog import services
 from web.catalog.http import OUTAGE, unavailable
-from web.catalog.schemas import ImageSchema
+from web.catalog.schemas import ImageListSchema, ImageSchema
 from web.extensions import db, runtime
 from web.schemas import CamelSchema
 
@@ -39,11 +39,11 @@ def _with_url(image):
 @blp.route("/<uuid:product_id>/images")
 class Images(MethodView):
     @requires("products:view")
-    @blp.response(200, ImageSchema(many=True))
+    @blp.response(200, ImageListSchema)
     def get(self, product_id: uuid.UUID):
-        """The product's images, in display order."""
+        """The product's images, in display order (all of them: one page)."""
         with db().session() as session:
-            return [_with_url(image) for image in get_product(session, product_id).images]
+            return {"items": [_with_url(image) for image in get_product(session, product_id).images]}
 
     @requires("products:update")
     @blp.arguments(UploadSchema, location="files")

@@ -21,6 +21,7 @@ from web.catalog.schemas import (
     ProductQuerySchema,
     ProductSchema,
     ProductUpdateSchema,
+    VariantListSchema,
     VariantSchema,
     VariantUpdateSchema,
 )
@@ -145,11 +146,11 @@ class ProductItem(MethodView):
 @blp.route("/<uuid:product_id>/variants")
 class Variants(MethodView):
     @requires("products:view")
-    @blp.response(200, VariantSchema(many=True))
+    @blp.response(200, VariantListSchema)
     def get(self, product_id: uuid.UUID):
-        """The product's variants."""
+        """The product's variants (all of them: one page)."""
         with db().session() as session:
-            return actions.list_variants(session, product_id)
+            return {"items": actions.list_variants(session, product_id)}
 
     @requires("products:create")
     @blp.arguments(VariantSchema)

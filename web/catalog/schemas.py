@@ -132,6 +132,16 @@ class ProductPageSchema(CamelSchema):
     next_cursor = fields.String(allow_none=True)
 
 
+class VariantListSchema(CamelSchema):
+    items = fields.List(fields.Nested(VariantSchema))
+    next_cursor = fields.String(allow_none=True, dump_default=None)
+
+
+class ImageListSchema(CamelSchema):
+    items = fields.List(fields.Nested(ImageSchema))
+    next_cursor = fields.String(allow_none=True, dump_default=None)
+
+
 class CategoryPageSchema(CamelSchema):
     items = fields.List(fields.Nested(CategorySchema))
     next_cursor = fields.String(allow_none=True)
