@@ -127,3 +127,26 @@ def test_the_api_searches_through_elasticsearch_and_the_reindex_command_swaps(es
     found = client.get("/api/v1/products?q=trav").get_json()["items"]
     assert [p["name"] for p in found] == ["Travel mug"]
     assert twin.requests_to("POST", r"/shop-products/_search")
+
+
+def test_a_change_reaches_elasticsearch_through_a_real_worker(es_app, twin, headers, tmp_path):
+    from tests.conftest import start_worker
+    from tests.helpers import wait_for
+
+    worker = start_worker(tmp_path, SEARCH_BACKEND="elasticsearch", ELASTICSEARCH_URL=twin.url,
+                          ELASTICSEARCH_INDEX="shop-products")
+    try:
+        client = es_app.test_client()
+
+        def names(query: str) -> list[str]:
+            return [p["name"] for p in client.get(f"/api/v1/products?q={query}").get_json()["items"]]
+
+        product = client.post("/api/v1/products", json={"name": "Plain bottle"}, headers=headers["admin"]).get_json()
+        wait_for(lambda: names("bottle") == ["Plain bottle"], timeout=10, message="the product in the index")
+        client.patch(f"/api/v1/products/{product['id']}", json={"name": "Insulated flask"}, headers=headers["staff"])
+        wait_for(lambda: names("insulated") == ["Insulated flask"], timeout=2, message="the update within 2 s")
+        client.delete(f"/api/v1/products/{product['id']}", headers=headers["admin"])
+        wait_for(lambda: not twin.indexes[twin.resolve("shop-products")[0]]["docs"], timeout=2,
+                 message="the deleted product dropped from the index")
+    finally:
+        worker.stop()
