@@ -37,3 +37,9 @@ lint: install
 
 clean:
 	rm -rf $(VENV) var
+
+# Catalog benchmark: a scratch database and Redis db 9, gunicorn serving, wrk loading (see bench/catalog.py).
+.PHONY: bench-catalog
+bench-catalog: install
+	@command -v wrk >/dev/null || (apt-get install -y -q wrk || (apt-get update -q && apt-get install -y -q wrk))
+	$(BIN)/python -m bench.catalog $(BENCH_ARGS)

@@ -116,6 +116,18 @@ class Settings:
     OIDC_REDIRECT_BASE: str = "http://127.0.0.1:8000"
     SECURITY_EVENT_RETENTION_DAYS: int = 365
 
+    # Catalog
+    CATALOG_CACHE_TTL: int = 60
+    CATALOG_HTTP_MAX_AGE: int = 30
+    CATALOG_SNAPSHOT_TTL: int = 604800
+    CATALOG_RETRY_AFTER: int = 30
+    ELASTICSEARCH_URL: str = "http://127.0.0.1:9200"
+    ELASTICSEARCH_INDEX: str = "products"
+    ELASTICSEARCH_API_KEY: str = ""
+    SEARCH_TEXT_CONFIG: str = "english"
+    IMAGE_MAX_BYTES: int = 5242880
+    IMAGE_MAX_PIXELS: int = 40000000
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         """Build settings from `environ` (default: the process environment)."""

@@ -68,8 +68,12 @@ def _register_blueprints(api: Api) -> None:
     from web.auth.routes import blp as auth
     from web.admin.routes import blp as admin
     from web.auth import oauth  # noqa: F401  (adds the OIDC routes to auth)
+    from web.catalog.categories import blp as categories
+    from web.catalog.images import blp as product_images
+    from web.catalog.images import media
+    from web.catalog.products import blp as products
     from web.health import blp as health
     from web.users.routes import blp as users
 
-    for blueprint in (health, auth, users, admin):
+    for blueprint in (health, auth, users, admin, products, product_images, categories, media):
         api.register_blueprint(blueprint)

@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-from sqlalchemy import CHAR, CheckConstraint, ForeignKey, Numeric, String, Text, UniqueConstraint, text
-from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy import CHAR, CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, text
+from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
+from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
 from models.db import Base, Timestamps
 
@@ -35,7 +35,15 @@ class Category(Timestamps, Base):
 
 
 class Product(Timestamps, Base):
+    """A product; `search_vector` is written by the search indexing task (see integrations.search.postgres)."""
+
     __tablename__ = "products"
+    __table_args__ = (
+        Index("ix_products_search_vector", "search_vector", postgresql_using="gin"),
+        Index("ix_products_name_vector", "name_vector", postgresql_using="gin"),
+        Index("ix_products_created_at_id", "created_at", "id"),
+        Index("ix_products_name_id", "name", "id"),
+    )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
     handle: Mapped[str] = mapped_column(String(255), unique=True)
@@ -44,7 +52,12 @@ class Product(Timestamps, Base):
     category_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("categories.id", ondelete="SET NULL"), index=True)
     attributes: Mapped[dict] = mapped_column(JSONB, server_default=text("'{}'::jsonb"))
+    # Weighted: name A, description B, category path and attributes C. Null until indexed.
+    search_vector: Mapped[str | None] = deferred(mapped_column(TSVECTOR))
+    # The name alone: search ranks products whose name matches before the rest.
+    name_vector: Mapped[str | None] = deferred(mapped_column(TSVECTOR))
 
+    category: Mapped[Category | None] = relationship()
     variants: Mapped[list[ProductVariant]] = relationship(
         back_populates="product", passive_deletes=True, order_by="ProductVariant.sku")
     images: Mapped[list[ProductImage]] = relationship(
@@ -59,6 +72,7 @@ class ProductVariant(Timestamps, Base):
         CheckConstraint("price >= 0", name="price_not_negative"),
         CheckConstraint("stock >= 0", name="stock_not_negative"),
         CheckConstraint("reserved >= 0 AND reserved <= stock", name="reserved_within_stock"),
+        Index("ix_product_variants_product_id_price", "product_id", "price"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))

@@ -1,0 +1,290 @@
+"""Catalog benchmark: 100,000 products in a scratch database, gunicorn serving, wrk loading on loopback.
+
+    make bench-catalog                       # or: .venv/bin/python -m bench.catalog --help
+
+Seeds `shop_bench_catalog` (never the test or development database) and
+uses Redis database 9 (BENCH_REDIS_URL), then measures throughput and p50/p95/p99 latency of
+search, filtered listing and product detail, and of a bare Flask endpoint
+returning a constant JSON body under the same gunicorn settings, and prints
+a table with each figure's ratio to the bare endpoint. Search and listing
+are sent with a customer's token, so they are never served from the page
+cache (guests' pages are): they measure PostgreSQL. Detail is measured both
+ways.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import random
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+import uuid
+from dataclasses import replace
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from settings import Settings  # noqa: E402
+
+PG_SERVER = os.environ.get("BENCH_PG_SERVER", "postgresql+psycopg2://postgres@127.0.0.1:5432")
+DATABASE = os.environ.get("BENCH_DATABASE", "shop_bench_catalog")
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/9")
+_WORDS = ("mug cup kettle teapot bottle flask pan pot knife fork spoon bowl plate glass jar tin box bag lamp "
+         "chair table shelf rug towel sheet pillow candle clock frame vase basket tray board grater peeler "
+         "whisk ladle sieve scale timer mat apron glove brush sponge bucket hose rake spade trowel pruner "
+         "planter seed soil fence light cable charger speaker headphone keyboard mouse monitor stand desk")
+_ADJECTIVES = ("red blue green black white steel copper wooden ceramic glass travel insulated compact large "
+              "small classic modern vintage rustic premium eco folding electric manual cordless")
+WORDS, ADJECTIVES = _WORDS.split(), _ADJECTIVES.split()
+# Vector as the indexing task writes it (integrations/search/postgres.py), for every row at once.
+REBUILD_VECTORS = """
+UPDATE products p SET name_vector = to_tsvector('english', p.name), search_vector =
+    setweight(to_tsvector('english', p.name), 'A') || setweight(to_tsvector('english', p.description), 'B')
+    || setweight(to_tsvector('english', coalesce(c.path, '') || ' '
+       || coalesce((SELECT string_agg(value, ' ') FROM jsonb_each_text(p.attributes)), '')), 'C')
+FROM products p2 LEFT JOIN categories c ON c.id = p2.category_id WHERE p2.id = p.id
+"""
+
+
+def scratch_url() -> str:
+    return f"{PG_SERVER}/{DATABASE}"
+
+
+def recreate_database() -> None:
+    """Drop and create the scratch database, then migrate it."""
+    from alembic import command
+
+    from web.cli import alembic_config
+
+    engine = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)'))
+        conn.execute(text(f'CREATE DATABASE "{DATABASE}"'))
+    engine.dispose()
+    command.upgrade(alembic_config(scratch_url()), "head")
+
+
+def _copy(conn, table: str, columns: list[str], rows) -> None:
+    buffer = io.StringIO()
+    csv.writer(buffer).writerows(rows)
+    buffer.seek(0)
+    with conn.cursor() as cursor:
+        cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", buffer)
+
+
+def _categories(rng: random.Random) -> list[tuple]:
+    rows = []
+    for root in ("Home", "Kitchen", "Garden", "Office", "Outdoor", "Electronics", "Bath", "Living", "Kids", "Gifts"):
+        root_id = str(uuid.uuid4())
+        rows.append((root_id, None, root, root))
+        for child in rng.sample(ADJECTIVES, 5):
+            rows.append((str(uuid.uuid4()), root_id, child.title(), f"{root} > {child.title()}"))
+    return rows
+
+
+def seed(count: int) -> list[tuple]:
+    """`count` products with two variants each, through COPY; returns the categories."""
+    rng = random.Random(42)
+    categories = _categories(rng)
+    leaf_ids = [row[0] for row in categories if row[1] is not None]
+    products, variants = [], []
+    for number in range(count):
+        product_id = str(uuid.uuid4())
+        noun = rng.choice(WORDS)
+        name = f"{rng.choice(ADJECTIVES).title()} {noun} {rng.choice(WORDS)} {number}"
+        description = " ".join(rng.choices(WORDS + ADJECTIVES, k=12))
+        products.append((product_id, f"p-{number}", name, description, rng.choice(leaf_ids),
+                         json.dumps({"colour": rng.choice(ADJECTIVES)})))
+        for size in ("S", "L"):
+            variants.append((product_id, f"SKU-{number}-{size}", f"{rng.uniform(1, 500):.2f}", "EUR",
+                             rng.choice((0, 1, 3, 10, 25))))
+    engine = create_engine(scratch_url())
+    raw = engine.raw_connection()
+    try:
+        _copy(raw, "categories", ["id", "parent_id", "name", "path"], categories)
+        _copy(raw, "products", ["id", "handle", "name", "description", "category_id", "attributes"], products)
+        _copy(raw, "product_variants", ["product_id", "sku", "price", "currency", "stock"], variants)
+        raw.commit()
+    finally:
+        raw.close()
+    with engine.begin() as conn:
+        conn.execute(text(REBUILD_VECTORS))
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE"))
+    engine.dispose()
+    return categories
+
+
+def product_count() -> int:
+    engine = create_engine(scratch_url())
+    try:
+        with engine.connect() as conn:
+            return conn.scalar(text("SELECT count(*) FROM products WHERE search_vector IS NOT NULL"))
+    except Exception:
+        return 0
+    finally:
+        engine.dispose()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def serve(app: str, workers: int, log: Path) -> tuple[subprocess.Popen, str]:
+    """gunicorn with the project's config (sync workers) serving `app` on a free loopback port."""
+    port = free_port()
+    env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": str(workers),
+           "DATABASE_URL": scratch_url(), "REDIS_URL": REDIS_URL, "LOG_LEVEL": "WARNING",
+           "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="bench-prom-")}
+    process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", app], cwd=ROOT,
+                               env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(url + ("/healthz" if app == "wsgi:app" else "/"), timeout=1):  # noqa: S310
+                return process, url
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise RuntimeError(f"{app} did not start; see {log}")
+
+
+def customer_token() -> str:
+    from flask_jwt_extended import create_access_token
+
+    from web import create_app
+
+    app = create_app(replace(Settings.from_env(), DATABASE_URL=scratch_url(), REDIS_URL=REDIS_URL))
+    with app.app_context():
+        token = create_access_token(identity=str(uuid.uuid4()), additional_claims={"role": "customer", "mfa": False})
+    app.extensions["shop"].db.dispose()
+    return f"Bearer {token}"
+
+
+def paths(categories: list[tuple], rng: random.Random) -> dict[str, list[str]]:
+    engine = create_engine(scratch_url())
+    with engine.connect() as conn:
+        ids = [str(i) for i in conn.scalars(text("SELECT id FROM products ORDER BY random() LIMIT 1000"))]
+    engine.dispose()
+    words = WORDS + ADJECTIVES
+    searches = [f"/api/v1/products?q={w}" for w in rng.sample(words, 40)]
+    searches += [f"/api/v1/products?q={rng.choice(ADJECTIVES)}+{rng.choice(WORDS)}" for _ in range(40)]
+    searches += [f"/api/v1/products?q={w[:3]}" for w in rng.sample(words, 20)]
+    listings = []
+    for _ in range(200):
+        low = rng.randint(1, 300)
+        listings.append(f"/api/v1/products?category={rng.choice(categories)[0]}&minPrice={low}"
+                        f"&maxPrice={low + rng.randint(20, 200)}&inStock=true&sort={rng.choice(['price', 'newest'])}")
+    return {"search": searches, "listing": listings, "detail": [f"/api/v1/products/{i}" for i in ids]}
+
+
+def warm(url: str, path_file: Path) -> None:
+    """Request every path once, so the cached scenario measures hits, not first renders."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def fetch(path: str) -> None:
+        with urllib.request.urlopen(url + path, timeout=30):  # noqa: S310  (loopback)
+            pass
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(fetch, path_file.read_text().split()))
+
+
+def load(url: str, path_file: Path, seconds: int, connections: int, threads: int, authorization: str = "") -> dict:
+    command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "-s",
+               str(ROOT / "bench" / "wrk.lua"), url, "--", str(path_file), authorization]
+    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    line = next(line for line in output.splitlines() if line.startswith("RESULT "))
+    result = json.loads(line[len("RESULT "):])
+    result["rps"] = result["requests"] / result["seconds"]
+    return result
+
+
+def measure(args, categories) -> list[tuple[str, dict]]:
+    work = Path(tempfile.mkdtemp(prefix="bench-catalog-"))
+    rng = random.Random(7)
+    token = customer_token()
+    chosen = paths(categories, rng)
+    for name, items in chosen.items():
+        (work / name).write_text("\n".join(items) + "\n")
+    (work / "bare").write_text("/\n")
+    bare, bare_url = serve("bench.bare:app", args.workers, work / "bare.log")
+    app, app_url = serve("wsgi:app", args.workers, work / "app.log")
+    scenarios = [("bare Flask, constant JSON", bare_url, "bare", ""),
+                 ("search (q=…, uncached)", app_url, "search", token),
+                 ("listing, category+price+stock filters (uncached)", app_url, "listing", token),
+                 ("product detail, guest (Redis cache)", app_url, "detail", ""),
+                 ("product detail, signed in (PostgreSQL)", app_url, "detail", token)]
+    results = []
+    try:
+        for label, url, name, authorization in scenarios:
+            if name == "detail" and not authorization:
+                warm(url, work / name)
+            load(url, work / name, args.warmup, args.connections, args.threads, authorization)
+            results.append((label, load(url, work / name, args.seconds, args.connections, args.threads,
+                                        authorization)))
+    finally:
+        for process in (bare, app):
+            process.terminate()
+            process.wait(20)
+        shutil.rmtree(work, ignore_errors=True)
+    return results
+
+
+def table(results: list[tuple[str, dict]], args, count: int) -> str:
+    base = results[0][1]["rps"]
+    lines = [f"{count:,} products; gunicorn {args.workers} sync workers; wrk {args.threads} threads, "
+             f"{args.connections} connections, {args.seconds} s per row after {args.warmup} s warm-up; "
+             f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the end",
+             "",
+             "| endpoint | req/s | p50 ms | p95 ms | p99 ms | errors | ratio to bare |",
+             "|---|---|---|---|---|---|---|"]
+    for label, r in results:
+        lines.append(f"| {label} | {r['rps']:,.0f} | {r['p50']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | "
+                     f"{r['errors']} | {r['rps'] / base:.2f} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--products", type=int, default=100_000)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--connections", type=int, default=10)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--reseed", action="store_true", help="seed again even if the scratch database is ready")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed (make bench-catalog installs it)")
+    started = time.monotonic()
+    if args.reseed or product_count() != args.products:
+        recreate_database()
+        seed(args.products)
+        print(f"seeded {args.products:,} products in {time.monotonic() - started:.0f} s", flush=True)
+    engine = create_engine(scratch_url())
+    with engine.connect() as conn:
+        categories = [tuple(row) for row in conn.execute(text("SELECT id, parent_id, name, path FROM categories"))]
+    engine.dispose()
+    import redis
+    redis.Redis.from_url(REDIS_URL).flushdb()
+    print(table(measure(args, categories), args, args.products))
+
+
+if __name__ == "__main__":
+    main()

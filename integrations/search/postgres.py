@@ -1,0 +1,128 @@
+"""PostgreSQL full-text search: a weighted tsvector column on `products` with a GIN index.
+
+The indexing task writes `products.search_vector` from the document: name
+(weight A) above description (B) above category path and attribute values
+(C); and `products.name_vector` (the name alone, its own GIN index), which
+lets products named by the query be ranked first without ranking every
+product that merely mentions it. Rows written by plain SQL become searchable once their writer calls
+`queue_indexing` (or after `flask search reindex`). Queries use web-search
+syntax (`"exact phrase"`, `-not`, `or`), the word being typed matches as a
+prefix, and hits are ranked by `ts_rank` then id, so the cursor is stable.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from itertools import islice
+
+from sqlalchemy import text
+from sqlalchemy.engine import Engine
+
+from integrations.search.base import Progress, ProductDocument, SearchBackend, SearchPage, SearchQuery, split_prefix
+
+CHUNK = 1000
+NEGATED = re.compile(r'(?:^|\s)-(?:"[^"]*"|\S+)')
+
+WRITE = text("""
+    UPDATE products SET name_vector = to_tsvector(CAST(:config AS regconfig), :name), search_vector =
+        setweight(to_tsvector(CAST(:config AS regconfig), :name), 'A')
+        || setweight(to_tsvector(CAST(:config AS regconfig), :description), 'B')
+        || setweight(to_tsvector(CAST(:config AS regconfig), :category_path || ' ' || :attributes), 'C')
+    WHERE id = CAST(:id AS uuid)
+""")
+
+VARIANT_FILTER = {
+    "min_price": "v.price >= :min_price",
+    "max_price": "v.price <= :max_price",
+    "in_stock": "v.stock - v.reserved > 0",
+}
+
+
+class PostgresSearch(SearchBackend):
+    def __init__(self, engine: Engine, config: str = "english"):
+        self.engine = engine
+        self.config = config
+
+    def index(self, documents: list[ProductDocument]) -> None:
+        if not documents:
+            return
+        with self.engine.begin() as conn:
+            conn.execute(WRITE, [self._row(document) for document in documents])
+
+    def _row(self, document: ProductDocument) -> dict:
+        return {"config": self.config, "id": document.id, "name": document.name,
+                "description": document.description, "category_path": document.category_path,
+                "attributes": document.attributes}
+
+    def delete(self, ids: list[str]) -> None:
+        """Nothing to do: the vector goes with its row."""
+
+    def search(self, query: SearchQuery) -> SearchPage:
+        """Hits whose name matches first (tier 1), then the rest (tier 0), each by rank then id.
+
+        Tier 0 is only ranked when tier 1 runs out, so a broad word ranks the
+        few products named by it, not every product that mentions it.
+        """
+        after_tier = int(query.after[0]) if query.after else 1
+        rows: list = []
+        with self.engine.connect() as conn:
+            for tier in (1, 0):
+                if tier > after_tier or len(rows) > query.limit:
+                    continue
+                after = query.after if query.after and tier == after_tier else None
+                sql, params = self._sql(query, tier, after, query.limit + 1 - len(rows))
+                rows += [(tier, row.rank, row.id) for row in conn.execute(text(sql), params)]
+        more = len(rows) > query.limit
+        rows = rows[:query.limit]
+        return SearchPage([row[2] for row in rows], list(rows[-1]) if more and rows else None)
+
+    def _sql(self, query: SearchQuery, tier: int, after: list | None, limit: int) -> tuple[str, dict]:
+        head, prefix = split_prefix(query.text.lstrip())
+        words = head.split()
+        joiner = "&&"
+        if prefix and words and words[-1].lower() == "or":  # "tea or kett": either one
+            head, joiner = " ".join(words[:-1]), "||"
+        tsquery = "websearch_to_tsquery(CAST(:config AS regconfig), :head)"
+        # ts_rank scores any query holding a NOT as ~0, so rank by the wanted words alone.
+        rank_query = "websearch_to_tsquery(CAST(:config AS regconfig), :wanted)"
+        if prefix:
+            tsquery = f"({tsquery} {joiner} to_tsquery(CAST(:config AS regconfig), :prefix))"
+            rank_query = f"({rank_query} {joiner} to_tsquery(CAST(:config AS regconfig), :prefix))"
+        params = {"config": self.config, "head": head, "wanted": NEGATED.sub(" ", head),
+                  "prefix": f"{prefix}:*", "limit": limit,
+                  "category_ids": query.category_ids, "min_price": query.min_price,
+                  "max_price": query.max_price}
+        where = ["p.search_vector @@ q.query",
+                 "p.name_vector @@ q.ranking" if tier else "NOT coalesce(p.name_vector @@ q.ranking, false)"]
+        if query.category_ids is not None:
+            where.append("p.category_id = ANY(CAST(:category_ids AS uuid[]))")
+        variant = [sql for name, sql in VARIANT_FILTER.items() if getattr(query, name) not in (None, False)]
+        if variant:
+            where.append("EXISTS (SELECT 1 FROM product_variants v WHERE v.product_id = p.id AND "
+                         + " AND ".join(variant) + ")")
+        outer = ""
+        if after:
+            params.update(after_rank=float(after[1]), after_id=str(after[2]))
+            outer = "WHERE rank < :after_rank OR (rank = :after_rank AND id > :after_id)"
+        sql = f"""
+            SELECT id, rank FROM (
+                SELECT p.id::text AS id, ts_rank(p.search_vector, q.ranking)::float8 AS rank
+                FROM products p, (SELECT {tsquery} AS query, {rank_query} AS ranking) q
+                WHERE {' AND '.join(where)}
+            ) hits {outer}
+            ORDER BY rank DESC, id
+            LIMIT :limit
+        """
+        return sql, params
+
+    def reindex(self, documents: Iterable[ProductDocument], progress: Progress | None = None) -> int:
+        """Rewrite every vector in chunks; rows keep their old vector until rewritten."""
+        count = 0
+        iterator = iter(documents)
+        while chunk := list(islice(iterator, CHUNK)):
+            self.index(chunk)
+            count += len(chunk)
+            if progress:
+                progress(len(chunk))
+        return count

@@ -1,0 +1,99 @@
+"""Cached catalog pages in Redis, and the snapshot that serves them while PostgreSQL is away.
+
+Detail pages are keyed by the product's version and listing pages by a
+catalog-wide generation; `invalidate` bumps both, so a page rendered from
+data read before the change is written under a key nobody reads any more.
+Snapshots are the last page rendered for each key, kept much longer and
+never invalidated (only deleted products' are dropped): they are what the
+catalog answers with, marked stale, during a database outage.
+
+Redis being away never fails a request: reads miss and writes are skipped.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable
+
+import redis
+
+log = logging.getLogger(__name__)
+
+PREFIX = "catalog:"
+GENERATION = PREFIX + "gen"
+# KEYS[1] holds the version; the page is at ARGV[1] .. version .. ARGV[2].
+VERSIONED_GET = """
+local version = redis.call('GET', KEYS[1]) or '0'
+return {version, redis.call('GET', ARGV[1] .. version .. ARGV[2])}
+"""
+
+
+def query_key(pairs: Iterable[tuple[str, str]]) -> str:
+    """A stable key for a query string, whatever the order of its parameters."""
+    return hashlib.sha256("&".join(f"{k}={v}" for k, v in sorted(pairs)).encode()).hexdigest()
+
+
+class CatalogCache:
+    def __init__(self, client: redis.Redis, ttl: int, snapshot_ttl: int):
+        self.redis = client
+        self.ttl = ttl
+        self.snapshot_ttl = snapshot_ttl
+        self._versioned_get = client.register_script(VERSIONED_GET)
+
+    def _safely(self, operation, default=None):
+        try:
+            return operation()
+        except redis.RedisError as exc:
+            log.warning("catalog cache unavailable", extra={"error": repr(exc)})
+            return default
+
+    def lookup_detail(self, product_id: str) -> tuple[str, bytes | None]:
+        """The product's current version and its cached page under it, in one round trip."""
+        return self._lookup(f"{PREFIX}v:{product_id}", f"{PREFIX}detail:{product_id}:")
+
+    def lookup_list(self, key: str) -> tuple[str, bytes | None]:
+        """The listing generation and the cached page of `key` under it, in one round trip."""
+        return self._lookup(GENERATION, f"{PREFIX}list:", f":{key}")
+
+    def _lookup(self, version_key: str, head: str, tail: str = "") -> tuple[str, bytes | None]:
+        # The version is read before the database and used to write after it (see the module docstring).
+        found = self._safely(lambda: self._versioned_get(keys=[version_key], args=[head, tail]))
+        if not found:
+            return "0", None
+        return found[0].decode(), found[1]
+
+    def put_detail(self, product_id: str, version: str, body: bytes) -> None:
+        self._put(f"{PREFIX}detail:{product_id}:{version}", f"{PREFIX}snapshot:detail:{product_id}", body)
+
+    def put_list(self, key: str, version: str, body: bytes) -> None:
+        self._put(f"{PREFIX}list:{version}:{key}", f"{PREFIX}snapshot:list:{key}", body)
+
+    def _put(self, key: str, snapshot_key: str, body: bytes) -> None:
+        def write():
+            with self.redis.pipeline(transaction=False) as pipe:
+                pipe.set(key, body, ex=self.ttl)
+                pipe.set(snapshot_key, body, ex=self.snapshot_ttl)
+                pipe.execute()
+        self._safely(write)
+
+    def snapshot_detail(self, product_id: str) -> bytes | None:
+        return self._safely(lambda: self.redis.get(f"{PREFIX}snapshot:detail:{product_id}"))
+
+    def snapshot_list(self, key: str) -> bytes | None:
+        return self._safely(lambda: self.redis.get(f"{PREFIX}snapshot:list:{key}"))
+
+    def invalidate(self, product_ids: Iterable[str], deleted: Iterable[str] = ()) -> None:
+        """Make the pages of these products, and every listing page, miss from now on (raises RedisError)."""
+        # MULTI/EXEC: a reader never sees the product bumped but the listings not yet.
+        with self.redis.pipeline(transaction=True) as pipe:
+            for product_id in product_ids:
+                pipe.incr(f"{PREFIX}v:{product_id}")
+            for product_id in deleted:
+                pipe.delete(f"{PREFIX}snapshot:detail:{product_id}")
+            pipe.incr(GENERATION)
+            pipe.execute()
+
+    def invalidate_quietly(self, product_ids: Iterable[str], deleted: Iterable[str] = ()) -> None:
+        """`invalidate`, logging instead of raising when Redis is away (the indexing task retries it)."""
+        self._safely(lambda: self.invalidate(product_ids, deleted))

@@ -1,0 +1,52 @@
+"""The search queue: (re)index changed products, drop deleted ones, and invalidate their cached pages."""
+
+from __future__ import annotations
+
+import logging
+from functools import lru_cache
+
+import redis
+from sqlalchemy.exc import OperationalError
+
+from integrations.errors import TransientError
+from integrations.search import SearchBackend, make_search
+from models.catalog.cache import CatalogCache
+from models.catalog.documents import documents_for
+from settings import get_settings
+from tasks import app, runtime
+from tasks.base import ShopTask
+
+log = logging.getLogger(__name__)
+
+
+@lru_cache(maxsize=1)
+def search_backend() -> SearchBackend:
+    return make_search(get_settings(), runtime.database().engine)
+
+
+@lru_cache(maxsize=1)
+def catalog_cache() -> CatalogCache:
+    settings = get_settings()
+    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=settings.SERVICE_TIMEOUT,
+                                  socket_connect_timeout=settings.SERVICE_TIMEOUT)
+    return CatalogCache(client, settings.CATALOG_CACHE_TTL, settings.CATALOG_SNAPSHOT_TTL)
+
+
+@app.task(base=ShopTask, name="tasks.search.index_products")
+def index_products(product_ids: list[str]) -> dict:
+    """Index the products that exist, drop the ones that do not, then invalidate their cached pages.
+
+    Idempotent: it writes each product's current state, however often it runs.
+    """
+    try:
+        with runtime.database().session() as session:
+            documents = documents_for(session, product_ids)
+        deleted = [i for i in product_ids if i not in documents]
+        backend = search_backend()
+        backend.index(list(documents.values()))
+        backend.delete(deleted)
+        catalog_cache().invalidate(product_ids, deleted)
+    except (OperationalError, redis.RedisError) as exc:
+        raise TransientError(repr(exc)) from exc
+    log.info("products indexed", extra={"indexed": len(documents), "deleted": len(deleted)})
+    return {"indexed": len(documents), "deleted": len(deleted)}

@@ -1,0 +1,74 @@
+"""PostgreSQL full-text search: weights, web-search syntax, type-ahead prefixes, filters, and a real worker."""
+
+from __future__ import annotations
+
+import pytest
+
+from models.catalog.listing import encode_cursor
+from tests.catalog.conftest import API, index_now, variant
+from tests.helpers import wait_for
+
+
+def _search(client, query: str) -> list[str]:
+    response = client.get(f"{API}/products?{query}")
+    assert response.status_code == 200, response.get_json()
+    return [p["name"] for p in response.get_json()["items"]]
+
+
+@pytest.fixture
+def catalog(create_product, create_category):
+    kitchen = create_category("Kitchen")
+    products = [
+        create_product("Travel mug", description="Keeps coffee hot", variants=[variant("T", "20.00")]),
+        create_product("Teapot", description="For tea, not for a travel mug lover", variants=[variant("P", "35.00")]),
+        create_product("Kettle", description="Boils water", categoryId=kitchen["id"],
+                       attributes={"colour": "travel green"}, variants=[variant("K", "45.00", stock=0)]),
+        create_product("Espresso machine", description="Pressure brewing", variants=[variant("E", "300.00")]),
+    ]
+    index_now(*(p["id"] for p in products))
+    return products
+
+
+def test_name_matches_rank_above_description_and_category_matches(client, catalog):
+    assert _search(client, "q=travel") == ["Travel mug", "Teapot", "Kettle"]
+
+
+def test_web_search_syntax(client, catalog):
+    assert _search(client, "q=travel -tea") == ["Travel mug", "Kettle"]
+    assert _search(client, 'q="boils water"') == ["Kettle"]
+    assert sorted(_search(client, "q=espresso or kettle")) == ["Espresso machine", "Kettle"]
+
+
+def test_the_last_word_matches_as_a_prefix(client, catalog):
+    assert _search(client, "q=espr") == ["Espresso machine"]
+    assert _search(client, "q=kitch") == ["Kettle"]
+    assert _search(client, "q=travel mu") == ["Travel mug", "Teapot"]
+    assert _search(client, "q=travel mu ") == []  # a finished word is not a prefix
+
+
+def test_search_takes_the_listing_filters_and_pages(client, catalog, create_category):
+    assert _search(client, "q=travel&maxPrice=30") == ["Travel mug"]
+    assert _search(client, "q=travel&inStock=true") == ["Travel mug", "Teapot"]
+    first = client.get(f"{API}/products?q=travel&limit=2").get_json()
+    assert [p["name"] for p in first["items"]] == ["Travel mug", "Teapot"] and first["nextCursor"]
+    rest = client.get(f"{API}/products?q=travel&limit=2&cursor={first['nextCursor']}").get_json()
+    assert [p["name"] for p in rest["items"]] == ["Kettle"] and rest["nextCursor"] is None
+    assert client.get(f"{API}/products?q=travel&sort=price").status_code == 422
+    forged = encode_cursor("relevance", ["x", "y", "z"])
+    assert client.get(f"{API}/products?q=travel&cursor={forged}").status_code == 400
+
+
+def test_category_renames_reach_the_search_text(client, headers, catalog):
+    kettle = catalog[2]
+    client.patch(f"{API}/categories/{kettle['categoryId']}", json={"name": "Appliances"}, headers=headers["staff"])
+    index_now(kettle["id"])
+    assert _search(client, "q=appliances") == ["Kettle"]
+
+
+def test_an_update_becomes_searchable_through_a_real_worker(client, headers, worker, create_product):
+    product = create_product("Plain bottle", variants=[variant("B", "9.00")])
+    wait_for(lambda: _search(client, "q=bottle") == ["Plain bottle"], timeout=10, message="the new product indexed")
+    client.patch(f"{API}/products/{product['id']}", json={"name": "Insulated flask"}, headers=headers["staff"])
+    wait_for(lambda: _search(client, "q=insulated") == ["Insulated flask"], timeout=2,
+             message="the update searchable within 2 seconds")
+    assert _search(client, "q=bottle") == []

@@ -1,0 +1,193 @@
+"""/products and their variants: public reads cached in Redis, writes by role."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+from flask import request
+from flask.views import MethodView
+from flask_smorest import Blueprint
+
+from models.catalog import actions
+from models.catalog.cache import query_key
+from models.catalog.listing import Filters, list_products, search_products
+from web.auth.guard import current_actor, requires
+from web.catalog import services
+from web.catalog.cli import register as register_cli
+from web.catalog.http import OUTAGE, STALE_HEADER, is_guest, json_response, unavailable
+from web.catalog.schemas import (
+    ProductPageSchema,
+    ProductQuerySchema,
+    ProductSchema,
+    ProductUpdateSchema,
+    VariantListSchema,
+    VariantSchema,
+    VariantUpdateSchema,
+)
+from web.extensions import db
+
+blp = Blueprint("products", __name__, url_prefix="/api/v1/products", description="Products and variants",
+                cli_group="search")
+register_cli(blp.cli)
+for _outage in OUTAGE:
+    blp.register_error_handler(_outage, unavailable)
+
+STALE_DOC = {"headers": {STALE_HEADER: {"description": "true when served from the outage snapshot",
+                                        "schema": {"type": "string"}}}}
+
+
+def with_urls(product):
+    """Give each image the URL clients fetch it from."""
+    storage = services().storage
+    for image in product.images:
+        image.url = storage.url(image.storage_key)
+    return product
+
+
+# Built once: a schema instance (with its nested ones) costs more to build than to dump a product.
+PRODUCT = ProductSchema()
+
+
+def dump_product(product) -> dict:
+    return PRODUCT.dump(with_urls(product))
+
+
+def _encode(payload: dict) -> bytes:
+    return json.dumps(payload, separators=(",", ":")).encode()
+
+
+def cached_read(lookup, put, snapshot, render):
+    """Serve guests from the cache; else render from the database; during an outage, from the snapshot."""
+    version_seen, body = lookup()
+    if body is not None and is_guest():
+        return json_response(body)
+    try:
+        body = render()
+    except OUTAGE:
+        if (body := snapshot()) is None:
+            raise
+        return json_response(body, stale=True)
+    put(version_seen, body)
+    return json_response(body)
+
+
+@blp.route("")
+class Products(MethodView):
+    @requires("products:view")
+    @blp.arguments(ProductQuerySchema, location="query", as_kwargs=True)
+    @blp.response(200, ProductPageSchema, **STALE_DOC)
+    def get(self, q=None, category=None, min_price=None, max_price=None, in_stock=False, sort=None, limit=20,
+            cursor=None):
+        """List products: full-text search (`q`), filters, sorting and cursor pagination."""
+        filters = Filters(category, min_price, max_price, in_stock)
+        cache, key = services().cache, query_key(request.args.items(multi=True))
+
+        def render() -> bytes:
+            with db().session() as session:
+                if q:
+                    page = search_products(session, services().search, q, filters, limit, cursor)
+                else:
+                    page = list_products(session, filters, sort or "newest", limit, cursor)
+                return _encode({"items": [dump_product(p) for p in page.products], "nextCursor": page.next_cursor})
+
+        return cached_read(lambda: cache.lookup_list(key), lambda v, body: cache.put_list(key, v, body),
+                           lambda: cache.snapshot_list(key), render)
+
+    @requires("products:create")
+    @blp.arguments(ProductSchema)
+    @blp.response(201, ProductSchema)
+    @blp.alt_response(409, description="The handle or a sku is taken")
+    def post(self, data):
+        """Create a product with its variants (admin)."""
+        with db().session() as session:
+            product = actions.create_product(session, current_actor(), **data)
+        services().cache.invalidate_quietly([str(product.id)])
+        return with_urls(product)
+
+
+
+@blp.route("/<uuid:product_id>")
+class ProductItem(MethodView):
+    @requires("products:view")
+    @blp.response(200, ProductSchema, **STALE_DOC)
+    def get(self, product_id: uuid.UUID):
+        """One product with its variants, images and category."""
+        cache, pid = services().cache, str(product_id)
+
+        def render() -> bytes:
+            with db().session() as session:
+                return _encode(dump_product(actions.get_product(session, product_id)))
+
+        return cached_read(lambda: cache.lookup_detail(pid), lambda v, body: cache.put_detail(pid, v, body),
+                           lambda: cache.snapshot_detail(pid), render)
+
+    @requires("products:update")
+    @blp.arguments(ProductUpdateSchema)
+    @blp.response(200, ProductSchema)
+    def patch(self, data, product_id: uuid.UUID):
+        """Change a product's name, description, category, handle or attributes (staff)."""
+        with db().session() as session:
+            product = actions.update_product(session, current_actor(), product_id, **data)
+        services().cache.invalidate_quietly([str(product_id)])
+        return with_urls(product)
+
+    @requires("products:delete")
+    @blp.response(204)
+    def delete(self, product_id: uuid.UUID):
+        """Delete a product, its variants and images (admin)."""
+        with db().session() as session:
+            keys = actions.delete_product(session, current_actor(), product_id)
+        services().cache.invalidate_quietly([str(product_id)], deleted=[str(product_id)])
+        for key in keys:
+            services().storage.delete(key)
+
+
+@blp.route("/<uuid:product_id>/variants")
+class Variants(MethodView):
+    @requires("products:view")
+    @blp.response(200, VariantListSchema)
+    def get(self, product_id: uuid.UUID):
+        """The product's variants (all of them: one page)."""
+        with db().session() as session:
+            return {"items": actions.list_variants(session, product_id)}
+
+    @requires("products:create")
+    @blp.arguments(VariantSchema)
+    @blp.response(201, VariantSchema)
+    @blp.alt_response(409, description="The sku is taken")
+    def post(self, data, product_id: uuid.UUID):
+        """Add a variant (admin)."""
+        with db().session() as session:
+            variant = actions.add_variant(session, current_actor(), product_id, **data)
+        services().cache.invalidate_quietly([str(product_id)])
+        return variant
+
+
+@blp.route("/<uuid:product_id>/variants/<uuid:variant_id>")
+class VariantItem(MethodView):
+    @requires("products:view")
+    @blp.response(200, VariantSchema)
+    def get(self, product_id: uuid.UUID, variant_id: uuid.UUID):
+        """One variant."""
+        with db().session() as session:
+            return actions.get_variant(session, product_id, variant_id)
+
+    @requires("products:update")
+    @blp.arguments(VariantUpdateSchema)
+    @blp.response(200, VariantSchema)
+    @blp.alt_response(409, description="The sku is taken, or stock would drop below what is reserved")
+    def patch(self, data, product_id: uuid.UUID, variant_id: uuid.UUID):
+        """Change a variant's sku, price, currency, stock or attributes (staff)."""
+        with db().session() as session:
+            variant = actions.update_variant(session, current_actor(), product_id, variant_id, **data)
+        services().cache.invalidate_quietly([str(product_id)])
+        return variant
+
+    @requires("products:delete")
+    @blp.response(204)
+    def delete(self, product_id: uuid.UUID, variant_id: uuid.UUID):
+        """Remove a variant (admin)."""
+        with db().session() as session:
+            actions.delete_variant(session, current_actor(), product_id, variant_id)
+        services().cache.invalidate_quietly([str(product_id)])
