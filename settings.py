@@ -93,6 +93,33 @@ class Settings:
     S3_ACCESS_KEY_ID: str = ""
     S3_SECRET_ACCESS_KEY: str = ""
 
+    # Orders
+    ORDER_PAYMENT_TIMEOUT: int = 1800
+    ORDER_EXPIRY_INTERVAL: float = 60.0
+    IDEMPOTENCY_TTL: int = 86400
+    FULFILLMENT_EMAIL: str = "fulfilment@shop.localhost"
+    TRACKING_URL: str = "https://www.ups.com/track?tracknum={tracking}"
+    STRIPE_API_KEY: str = ""
+    STRIPE_WEBHOOK_SECRET: str = ""
+    STRIPE_API_BASE: str = ""
+    STRIPE_TIMEOUT: float = 10.0
+    SANDBOX_WEBHOOK_SECRET: str = "whsec_sandbox_development"  # noqa: S105  (sandbox: refused in production)
+    SANDBOX_PAYMENT_LATENCY: float = 0.0
+    SANDBOX_DELIVERY_AFTER: float = 0.0
+    UPS_WSDL_DIR: str = "integrations/shipping/wsdl"
+    UPS_ENDPOINT: str = ""
+    UPS_USERNAME: str = ""
+    UPS_PASSWORD: str = ""
+    UPS_ACCESS_KEY: str = ""
+    UPS_ACCOUNT_NUMBER: str = ""
+    UPS_TIMEOUT: float = 10.0
+    SHIP_FROM: str = "Shop Warehouse|1 Depot Road|Atlanta|GA|30301|US"
+    SHIPPING_RATE_CACHE_TTL: int = 86400
+    SHIPPING_RATE_REFRESH_TOP: int = 50
+    TRACKING_POLL_INTERVAL: float = 900.0
+    BREAKER_FAIL_MAX: int = 5
+    BREAKER_RESET_TIMEOUT: float = 30.0
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         """Build settings from `environ` (default: the process environment)."""
@@ -131,7 +158,16 @@ class Settings:
                   for name in INTEGRATIONS if getattr(self, name) in SANDBOXES]
         if self.EMAIL_PROVIDER == "sendgrid" and not self.SENDGRID_API_KEY:
             found.append("SENDGRID_API_KEY is empty while EMAIL_PROVIDER=sendgrid")
+        found += self._vendor_secret_problems()
         return found
+
+    def _vendor_secret_problems(self) -> list[str]:
+        needed = {"stripe": ("STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET"),
+                  "ups": ("UPS_ENDPOINT", "UPS_USERNAME", "UPS_PASSWORD", "UPS_ACCESS_KEY", "UPS_ACCOUNT_NUMBER")}
+        chosen = needed.get(self.PAYMENTS_PROVIDER, ()) + needed.get(self.SHIPPING_PROVIDER, ())
+        return [f"{name} is empty while {'PAYMENTS' if name.startswith('STRIPE') else 'SHIPPING'}_PROVIDER="
+                f"{self.PAYMENTS_PROVIDER if name.startswith('STRIPE') else self.SHIPPING_PROVIDER}"
+                for name in chosen if not getattr(self, name)]
 
     def check_production(self) -> None:
         """Raise ConfigError naming every problem when APP_ENV=production."""

@@ -62,6 +62,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 def _register_blueprints(api: Api) -> None:
     from web.auth.routes import blp as auth
     from web.health import blp as health
+    from web.orders.routes import blp as orders
+    from web.shipping.routes import blp as shipping
+    from web.webhooks.routes import blp as webhooks
 
-    for blueprint in (health, auth):
+    for blueprint in (health, auth, orders, webhooks, shipping):
         api.register_blueprint(blueprint)

@@ -1,0 +1,122 @@
+"""The payments queue: start payments, process provider events, refund."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+
+from integrations.payments import Event, Intent
+from models.orders import actions, webhooks
+from models.orders.idempotency import purge_expired
+from models.orders.history import record
+from models.orders.tables import Order, Payment, Refund
+from settings import get_settings
+from tasks import app, runtime, vendors
+from tasks.base import ShopTask
+
+log = logging.getLogger(__name__)
+
+
+@app.task(base=ShopTask, name="tasks.payments.start_payment")
+def start_payment(payment_id: str) -> str:
+    """Create and confirm the PaymentIntent (idempotent by our payment id); the outcome comes as an event."""
+    gateway = vendors.payments()
+    with runtime.database().session() as session:
+        payment = session.get(Payment, uuid.UUID(payment_id), with_for_update=True)
+        if payment is None or payment.status != "processing":
+            return "already handled"
+        intent = gateway.pay(payment_id, str(payment.order_id), payment.amount, payment.currency, payment.method)
+        payment.reference = intent.reference
+        record(session, session.get(Order, payment.order_id), "payment.started", "payments",
+               data={"paymentId": payment_id, "reference": intent.reference, "status": intent.status})
+    log.info("payment started", extra={"payment_id": payment_id, "reference": intent.reference})
+    if hasattr(gateway, "pending_events"):  # the sandbox: hand its signed events to the webhook path
+        for body, signature in gateway.pending_events(intent.reference):
+            receive_event(body, signature)
+    return intent.status
+
+
+def receive_event(body: bytes, signature: str) -> bool:
+    """What POST /webhooks/stripe does: verify the raw body, store the event once, queue processing."""
+    event = vendors.payment_gateway().parse_event(body, signature)
+    with runtime.database().session() as session:
+        return webhooks.store_event(session, vendors.payments().name, event.id, event.type, event.payload)
+
+
+@app.task(base=ShopTask, name="tasks.payments.process_event")
+def process_event(provider: str, event_id: str) -> str:
+    """Act on a stored event once, after re-reading the PaymentIntent (events may arrive out of order)."""
+    with runtime.database().session() as session:
+        stored = webhooks.lock_unprocessed(session, provider, event_id)
+        if stored is None:
+            return "already processed"
+        obj = stored.payload.get("data", {}).get("object", {})
+        event = Event(event_id, stored.type, obj.get("id", ""), stored.payload)
+        if event.type.startswith("payment_intent."):
+            outcome = _payment_event(session, provider, event)
+        elif event.type == "charge.refunded" or event.type.startswith("refund."):
+            outcome = _refund_event(session, provider, event)
+        else:
+            outcome = "ignored"
+        webhooks.mark_processed(stored)
+    log.info("payment event processed", extra={"event_id": event_id, "type": event.type, "outcome": outcome})
+    return outcome
+
+
+def _payment_event(session, provider: str, event: Event) -> str:
+    intent: Intent = vendors.payments().retrieve(event.object_id)
+    payment = webhooks.payment_by_reference(session, provider, intent.reference, intent.payment_id)
+    if payment is None:
+        return "unknown payment"
+    if not (intent.succeeded or intent.failed):
+        return f"intent is {intent.status}"
+    return actions.payment_outcome(session, payment.id, intent.succeeded, intent.reference,
+                                   intent.failure, source=f"{provider}:{event.id}")
+
+
+def _refund_event(session, provider: str, event: Event) -> str:
+    obj = event.payload["data"]["object"]
+    refunds = obj.get("refunds", {}).get("data", []) if obj.get("object") == "charge" else [obj]
+    settled = 0
+    for found in refunds:
+        if found.get("status") not in ("succeeded", "failed"):
+            continue
+        ours = webhooks.refunds_by_reference(session, provider, [found["id"]],
+                                             [v for v in [(found.get("metadata") or {}).get("refund_id")] if v])
+        for refund in ours:
+            settled += actions.refund_settled(session, refund.id, found["id"], found["status"] == "succeeded",
+                                              source=f"{provider}:{event.id}")
+    return f"{settled} refunds settled"
+
+
+@app.task(base=ShopTask, name="tasks.payments.refund_payment")
+def refund_payment(refund_id: str) -> str:
+    """Ask the provider for the refund (idempotent by our refund id) and record a settled answer."""
+    with runtime.database().session() as session:
+        refund = session.get(Refund, uuid.UUID(refund_id), with_for_update=True)
+        if refund is None or refund.status != "pending":
+            return "already handled"
+        payment = session.get(Payment, refund.payment_id)
+        result = vendors.payments().refund(refund_id, payment.reference, refund.amount, payment.currency)
+        refund.reference = result.reference
+        if result.settled:
+            actions.refund_settled(session, refund.id, result.reference, result.status == "succeeded")
+    return result.status
+
+
+@app.task(base=ShopTask, name="tasks.payments.expire_unpaid_orders")
+def expire_unpaid_orders() -> int:
+    """Beat: cancel orders left unpaid longer than ORDER_PAYMENT_TIMEOUT and release their stock."""
+    with runtime.database().session() as session:
+        count = actions.expire_unpaid(session, timedelta(seconds=get_settings().ORDER_PAYMENT_TIMEOUT))
+    if count:
+        log.info("unpaid orders cancelled", extra={"count": count})
+    return count
+
+
+@app.task(base=ShopTask, name="tasks.payments.purge_idempotency_keys")
+def purge_idempotency_keys() -> int:
+    """Beat: forget idempotency keys older than IDEMPOTENCY_TTL."""
+    with runtime.database().session() as session:
+        return purge_expired(session, timedelta(seconds=get_settings().IDEMPOTENCY_TTL))

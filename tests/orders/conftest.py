@@ -1,0 +1,63 @@
+"""Fixtures for orders: a catalog to buy from, customers, staff, and request helpers."""
+
+from __future__ import annotations
+
+import uuid
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import text
+
+from tests.helpers import bearer, make_user
+
+ORDERS = "/api/v1/orders"
+ADDRESS = {"firstName": "Ada", "lastName": "Lovelace", "line1": "12 Analytical Row", "city": "London",
+           "postalCode": "N1 9GU", "country": "GB"}
+
+
+@pytest.fixture
+def session(app):
+    with app.extensions["shop"].db.session() as session:
+        yield session
+
+
+@pytest.fixture
+def make_variant(app):
+    """Create a product with one variant directly in the database; returns the variant id."""
+    from models.catalog.tables import Product, ProductVariant
+
+    def make(stock: int = 10, price: str = "12.50", currency: str = "EUR", name: str = "Teapot") -> uuid.UUID:
+        with app.extensions["shop"].db.session() as session:
+            product = Product(handle=f"p-{uuid.uuid4().hex[:10]}", name=name)
+            session.add(product)
+            session.flush()
+            variant = ProductVariant(product_id=product.id, sku=f"SKU-{uuid.uuid4().hex[:10]}",
+                                     price=Decimal(price), currency=currency, stock=stock)
+            session.add(variant)
+            session.flush()
+            return variant.id
+    return make
+
+
+@pytest.fixture
+def people(app):
+    """A customer, another customer and a staff member, with their auth headers."""
+    with app.extensions["shop"].db.session() as session:
+        users = {role: make_user(session, role.split("_")[0]) for role in ("customer", "customer_other", "staff")}
+    return {name: (user, bearer(app, user)) for name, (user) in users.items()}
+
+
+def place(client, headers, variant_id, quantity=1, **extra):
+    return client.post(ORDERS, json={"items": [{"variantId": str(variant_id), "quantity": quantity}],
+                                     "shippingAddress": ADDRESS}, headers={**headers, **extra})
+
+
+def stock_of(app, variant_id) -> tuple[int, int]:
+    with app.extensions["shop"].db.engine.connect() as conn:
+        return tuple(conn.execute(text("SELECT stock, reserved FROM product_variants WHERE id = :id"),
+                                  {"id": variant_id}).one())
+
+
+def status_of(app, order_id) -> str:
+    with app.extensions["shop"].db.engine.connect() as conn:
+        return conn.execute(text("SELECT status FROM orders WHERE id = :id"), {"id": order_id}).scalar()
