@@ -61,3 +61,22 @@ def stock_of(app, variant_id) -> tuple[int, int]:
 def status_of(app, order_id) -> str:
     with app.extensions["shop"].db.engine.connect() as conn:
         return conn.execute(text("SELECT status FROM orders WHERE id = :id"), {"id": order_id}).scalar()
+
+
+FULFILMENT = "fulfilment@example.com"
+
+
+@pytest.fixture(scope="module")
+def storage_dir(tmp_path_factory):
+    return tmp_path_factory.mktemp("storage")
+
+
+@pytest.fixture(scope="module")
+def order_worker(tmp_path_factory, storage_dir):
+    """A real worker for order flows: sandbox gateway and carrier, labels in a scratch folder."""
+    from tests.conftest import start_worker
+
+    process = start_worker(tmp_path_factory.mktemp("worker"), STORAGE_LOCAL_DIR=str(storage_dir),
+                           FULFILLMENT_EMAIL=FULFILMENT)
+    yield process
+    process.stop()
