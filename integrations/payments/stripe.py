@@ -27,8 +27,11 @@ class StripeGateway:
         intent = _call(self.client.v1.payment_intents.create, params,
                        {"idempotency_key": f"payment-{payment_id}-create"})
         if intent.status in ("requires_payment_method", "requires_confirmation") and method:
-            intent = _call(lambda p, o: self.client.v1.payment_intents.confirm(intent.id, p, o),
-                           {"payment_method": method}, {"idempotency_key": f"payment-{payment_id}-confirm"})
+            try:
+                intent = _call(lambda p, o: self.client.v1.payment_intents.confirm(intent.id, p, o),
+                               {"payment_method": method}, {"idempotency_key": f"payment-{payment_id}-confirm"})
+            except Declined:  # the intent now says why; the payment_failed event follows
+                return self.retrieve(intent.id)
         return _intent(intent.to_dict())
 
     def retrieve(self, reference: str) -> Intent:
@@ -45,10 +48,16 @@ class StripeGateway:
         return verify(payload, signature, self.secret)
 
 
+class Declined(PermanentError):
+    """The card was declined: an outcome, not a failure of the call."""
+
+
 def _call(method, params: dict, options: dict):
     """Call the library, mapping its errors to transient (retry) or permanent."""
     try:
         return method(params, options)
+    except stripe_lib.CardError as exc:
+        raise Declined(f"stripe: {exc.user_message or exc}") from exc
     except (stripe_lib.APIConnectionError, stripe_lib.RateLimitError) as exc:
         raise TransientError(f"stripe: {exc.user_message or exc}") from exc
     except stripe_lib.StripeError as exc:
