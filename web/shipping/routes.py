@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from flask.views import MethodView
-from flask_smorest import Blueprint
+from flask_smorest import Blueprint, abort
 from marshmallow import fields, validate
 
+from integrations.errors import PermanentError, TransientError
 from integrations.shipping.cache import CachedRates
 from models.orders.places import origin_from, parcel_for, place_of
 from tasks.vendors import shipping
@@ -42,11 +43,18 @@ class Rates(MethodView):
     @requires("products:view")
     @blp.arguments(RateQuerySchema, location="query")
     @blp.response(200, RatesSchema)
+    @blp.alt_response(422, description="The carrier cannot ship to this address")
+    @blp.alt_response(503, description="The carrier is unavailable; try again later")
     def get(self, query):
         """Rates from the warehouse to an address for a number of items."""
         rt = runtime()
         cache = CachedRates(shipping(rt.settings), rt.redis, rt.settings.SHIPPING_RATE_CACHE_TTL)
         destination = place_of({"first_name": "", "last_name": "", "line1": "", **query})
-        rates, cached = cache.rates(origin_from(rt.settings.SHIP_FROM), destination,
-                                    parcel_for(query["item_count"]), query["service"])
+        try:
+            rates, cached = cache.rates(origin_from(rt.settings.SHIP_FROM), destination,
+                                        parcel_for(query["item_count"]), query["service"])
+        except TransientError as exc:
+            abort(503, message=f"the carrier is unavailable: {exc}")
+        except PermanentError as exc:
+            abort(422, message=str(exc), errors={"postalCode": [str(exc)]})
         return {"items": rates, "cached": cached}
