@@ -107,13 +107,13 @@ class Settings:
     SANDBOX_PAYMENT_LATENCY: float = 0.0
     SANDBOX_DELIVERY_AFTER: float = 0.0
     UPS_WSDL_DIR: str = "integrations/shipping/wsdl"
-    UPS_ENDPOINT: str = ""
+    UPS_ENDPOINT: str = "https://onlinetools.ups.com/webservices"
     UPS_USERNAME: str = ""
     UPS_PASSWORD: str = ""
     UPS_ACCESS_KEY: str = ""
     UPS_ACCOUNT_NUMBER: str = ""
     UPS_TIMEOUT: float = 10.0
-    SHIP_FROM: str = "Shop Warehouse|1 Depot Road|Atlanta|GA|30301|US"
+    SHIP_FROM: str = "Shop Warehouse;1 Depot Road;Atlanta;GA;30301;US"
     SHIPPING_RATE_CACHE_TTL: int = 86400
     SHIPPING_RATE_REFRESH_TOP: int = 50
     TRACKING_POLL_INTERVAL: float = 900.0
@@ -162,12 +162,12 @@ class Settings:
         return found
 
     def _vendor_secret_problems(self) -> list[str]:
-        needed = {"stripe": ("STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET"),
-                  "ups": ("UPS_ENDPOINT", "UPS_USERNAME", "UPS_PASSWORD", "UPS_ACCESS_KEY", "UPS_ACCOUNT_NUMBER")}
-        chosen = needed.get(self.PAYMENTS_PROVIDER, ()) + needed.get(self.SHIPPING_PROVIDER, ())
-        return [f"{name} is empty while {'PAYMENTS' if name.startswith('STRIPE') else 'SHIPPING'}_PROVIDER="
-                f"{self.PAYMENTS_PROVIDER if name.startswith('STRIPE') else self.SHIPPING_PROVIDER}"
-                for name in chosen if not getattr(self, name)]
+        """Empty credentials of the chosen payment and shipping vendors."""
+        needed = {("PAYMENTS_PROVIDER", "stripe"): ("STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET"),
+                  ("SHIPPING_PROVIDER", "ups"): ("UPS_USERNAME", "UPS_PASSWORD", "UPS_ACCESS_KEY",
+                                                 "UPS_ACCOUNT_NUMBER")}
+        return [f"{name} is empty while {choice}={vendor}" for (choice, vendor), names in needed.items()
+                if getattr(self, choice) == vendor for name in names if not getattr(self, name)]
 
     def check_production(self) -> None:
         """Raise ConfigError naming every problem when APP_ENV=production."""

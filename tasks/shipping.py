@@ -20,6 +20,7 @@ from tasks import app, runtime, vendors
 from tasks.base import ShopTask
 
 log = logging.getLogger(__name__)
+LABEL_EXTENSIONS = {"application/pdf": "pdf", "image/gif": "gif", "application/zpl": "zpl"}
 
 
 @app.task(base=ShopTask, name="tasks.shipping.buy_label")
@@ -33,7 +34,7 @@ def buy_label(shipment_id: str) -> str:
         order = session.get(Order, shipment.order_id)
         label = vendors.shipping().buy_label(shipment_id, shipment.service, origin_from(settings.SHIP_FROM),
                                              destination_of(order), parcel_of(order))
-    key = f"labels/{shipment_id}.pdf"
+    key = f"labels/{shipment_id}.{LABEL_EXTENSIONS.get(label.content_type, 'bin')}"
     make_storage(settings).put(key, label.content, label.content_type)
     with runtime.database().session() as session:
         actions.label_bought(session, uuid.UUID(shipment_id), label.tracking_number, key)

@@ -22,8 +22,8 @@ def destination_of(order: Order) -> Place:
 
 
 def origin_from(setting: str) -> Place:
-    """SHIP_FROM is `name|line1|city|region|postal code|country`."""
-    name, line1, city, region, postal_code, country = setting.split("|")
+    """SHIP_FROM is `name;line1;city;region;postal code;country`."""
+    name, line1, city, region, postal_code, country = setting.split(";")
     return Place(name, line1, city, region, postal_code, country)
 
 
