@@ -172,8 +172,8 @@ def payment_outcome(session: Session, payment_id: uuid.UUID, succeeded: bool, re
     """Apply what the provider says about a payment, once; returns what happened."""
     payment = session.get(Payment, payment_id, with_for_update=True)
     order = session.get(Order, payment.order_id, with_for_update=True)
-    if payment.status in ("succeeded", "failed", "cancelled"):
-        return f"already {payment.status}"
+    if payment.status in ("succeeded", "failed"):
+        return f"already {payment.status}"  # a "cancelled" payment (order timed out) may still succeed late
     if succeeded and order.status == PENDING:
         move(session, order, PROCESSING, source, "payment confirmed", paymentId=str(payment.id),
              reference=reference)

@@ -109,3 +109,4 @@ def test_staff_cancelling_a_paid_order_refunds_it(order_worker, app, client, peo
              message="the refund")
     assert stock_of(app, variant) == (2, 0)
     wait_for(lambda: any("refund" in m["Subject"] for m in mails(mail_dir, customer.email)), message="refund mail")
+
