@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export PORT
 
-.PHONY: install run test lint services db clean
+.PHONY: install run test lint services db clean bench-orders
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -28,6 +28,9 @@ run: db  ## gunicorn on $PORT, a worker, beat and Flower on 5555; Ctrl-C stops t
 
 test: install
 	$(BIN)/python -m pytest
+
+bench-orders: install  ## checkout-and-pay throughput and latency (BENCH_SECONDS, BENCH_CLIENTS)
+	$(BIN)/python bench/orders.py
 
 lint: install
 	$(BIN)/ruff check .
