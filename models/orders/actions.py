@@ -35,21 +35,17 @@ def checkout(session: Session, actor: Actor, items: list[dict], shipping_address
     currencies = {variants[v].currency for v in wanted}
     if len(currencies) > 1:
         raise InvalidRequest("all items must be priced in one currency", {"items": ["mixed currencies"]})
+    lines = [OrderItem(product_id=variants[v].product_id, variant_id=v, sku=variants[v].sku,
+                       product_name=variants[v].product.name, unit_price=variants[v].price, quantity=quantity,
+                       line_total=variants[v].price * quantity) for v, quantity in wanted.items()]
+    subtotal = sum((line.line_total for line in lines), Decimal(0))
     order = Order(id=uuid.uuid4(), user_id=actor.user_id, status=PENDING, currency=currencies.pop(),
-                  subtotal=Decimal(0), total=Decimal(0))
-    session.add(order)
-    for variant_id, quantity in wanted.items():
-        variant = variants[variant_id]
-        line_total = variant.price * quantity
-        order.items.append(OrderItem(product_id=variant.product_id, variant_id=variant.id, sku=variant.sku,
-                                     product_name=variant.product.name, unit_price=variant.price,
-                                     quantity=quantity, line_total=line_total))
-        order.subtotal += line_total
-    order.total = order.subtotal
-    order.shipping_address = ShippingAddress(**shipping_address)
-    order.billing_address = BillingAddress(**(billing_address or shipping_address))
-    session.add(Payment(id=uuid.uuid4(), order_id=order.id, provider=provider, amount=order.total,
-                        currency=order.currency))
+                  subtotal=subtotal, total=subtotal, items=lines,
+                  shipping_address=ShippingAddress(**shipping_address),
+                  billing_address=BillingAddress(**(billing_address or shipping_address)))
+    order.current_payment = Payment(id=uuid.uuid4(), order_id=order.id, provider=provider, amount=order.total,
+                                    currency=order.currency, status="pending")
+    session.add_all([order, order.current_payment])
     record(session, order, "created", actor, to_status=PENDING, data={"total": str(order.total)})
     session.flush()
     return order

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Iterable
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, joinedload
 
 from models.catalog.indexing import queue_indexing
 from models.catalog.tables import ProductVariant
@@ -23,7 +23,8 @@ def lock_variants(session: Session, variant_ids: Iterable[uuid.UUID]) -> dict[uu
     """The variants, locked FOR UPDATE in a stable order."""
     ids = sorted(set(variant_ids))
     rows = session.scalars(select(ProductVariant).where(ProductVariant.id.in_(ids))
-                           .order_by(ProductVariant.id).with_for_update()).all()
+                           .options(joinedload(ProductVariant.product, innerjoin=True))
+                           .order_by(ProductVariant.id).with_for_update(of=ProductVariant)).all()
     return {row.id: row for row in rows}
 
 

@@ -19,12 +19,14 @@ from web.orders.schemas import (CheckoutSchema, EventListSchema, ListQuerySchema
                                 PaySchema, PaymentOutSchema, ReasonSchema, ReturnSchema, ShipmentRequestSchema,
                                 ShipmentSchema)
 
+ORDER_SCHEMA = OrderSchema()
 blp = Blueprint("orders", __name__, url_prefix="/api/v1/orders", description="Orders and their life cycle")
 
 
 def _with_payment(session, order: Order) -> Order:
     """Load what the response shows while the session is open (it is dumped after commit)."""
-    order.current_payment = actions.latest_payment(session, order)
+    if getattr(order, "current_payment", None) is None:
+        order.current_payment = actions.latest_payment(session, order)
     _ = order.items, order.shipping_address, order.billing_address
     return order
 
@@ -68,7 +70,7 @@ class Orders(MethodView):
                     return jsonify(prior.response_body), prior.response_code, {"Idempotent-Replayed": "true"}
             order = actions.checkout(session, actor, data["items"], data["shipping_address"],
                                      data["billing_address"], settings.PAYMENTS_PROVIDER)
-            body = OrderSchema().dump(_with_payment(session, order))
+            body = ORDER_SCHEMA.dump(_with_payment(session, order))
             if key:
                 idempotency.remember(session, actor.user_id, key[:255], 201, body)
         return jsonify(body), 201
