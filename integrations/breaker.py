@@ -54,3 +54,36 @@ class Guarded:
         return call
 
 
+
+
+STATES = ("closed", "half-open", "open")
+
+
+def breaker_states(client: redis.Redis) -> dict[str, str]:
+    """Every breaker's current state, as stored in Redis: {vendor: "closed" | "open" | "half-open"}."""
+    found = {}
+    for key in client.scan_iter(match=f"breaker:*:{pybreaker.CircuitRedisStorage.BASE_NAMESPACE}:state"):
+        name = key.decode().split(":")[1]
+        value = client.get(key)
+        found[name] = value.decode() if value else "closed"
+    return found
+
+
+class BreakerCollector:
+    """Prometheus gauge `vendor_circuit_open{vendor}`: 1 while a vendor's breaker is open, 0.5 half-open."""
+
+    def __init__(self, client: redis.Redis):
+        self.client = client
+
+    def collect(self):
+        from prometheus_client.core import GaugeMetricFamily
+
+        gauge = GaugeMetricFamily("vendor_circuit_open", "1 while the vendor's circuit breaker is open",
+                                  labels=["vendor"])
+        try:
+            states = breaker_states(self.client)
+        except redis.RedisError:  # Redis is down: say nothing rather than fail the scrape
+            return
+        for name, state in sorted(states.items()):
+            gauge.add_metric([name], {"open": 1.0, "half-open": 0.5}.get(state, 0.0))
+        yield gauge

@@ -46,7 +46,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
 
     middleware.register(app)  # before metrics: it stamps the request's start time
-    metrics.register(app, db)
+    metrics.register(app, db, app.extensions["shop"].redis)
     api = Api(app)
     errors.register(app)
     guard.init_app(app, api, settings)

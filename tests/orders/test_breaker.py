@@ -26,7 +26,7 @@ class Flaky:
         raise PermanentError("bad request")
 
 
-def test_a_breaker_opens_is_shared_and_closes_again(settings, caplog):
+def test_a_breaker_opens_is_shared_and_closes_again(settings, client, caplog):
     caplog.set_level(logging.WARNING, logger="integrations.breaker")
     vendor = Flaky()
     guarded = Guarded(vendor, make_breaker("twin", settings.REDIS_URL, fail_max=2, reset_timeout=2))
@@ -37,6 +37,7 @@ def test_a_breaker_opens_is_shared_and_closes_again(settings, caplog):
     with pytest.raises(TransientError, match="circuit open"):
         guarded.rates()
     assert vendor.calls == 2  # the open breaker did not call the vendor
+    assert 'vendor_circuit_open{vendor="twin"} 1.0' in client.get("/metrics").text
 
     # another process's breaker of the same name sees the state in Redis
     other = Guarded(vendor, make_breaker("twin", settings.REDIS_URL, fail_max=2, reset_timeout=2))
@@ -48,6 +49,7 @@ def test_a_breaker_opens_is_shared_and_closes_again(settings, caplog):
     vendor.failing = False
     assert other.rates() == "ok"
     assert guarded.breaker.current_state == other.breaker.current_state == "closed"
+    assert 'vendor_circuit_open{vendor="twin"} 0.0' in client.get("/metrics").text
     changes = [(r.__dict__["from"], r.__dict__["to"]) for r in caplog.records
                if r.getMessage() == "circuit breaker state changed"]
     assert ("closed", "open") in changes and ("half-open", "closed") in changes
