@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from integrations.shipping.cache import CachedRates
 from integrations.storage import make_storage
+from models.errors import Conflict
 from models.orders import actions
 from models.orders.machine import SHIPPED
 from models.orders.places import destination_of, origin_from, parcel_of
@@ -25,19 +26,21 @@ LABEL_EXTENSIONS = {"application/pdf": "pdf", "image/gif": "gif", "application/z
 
 @app.task(base=ShopTask, name="tasks.shipping.buy_label")
 def buy_label(shipment_id: str) -> str:
-    """Buy the label (idempotent by shipment id), store it, and move the order to shipped."""
+    """Buy the label, store it, and move the order to shipped; the shipment stays locked meanwhile.
+
+    The lock makes a duplicated delivery wait and then find the label bought.
+    """
     settings = get_settings()
     with runtime.database().session() as session:
-        shipment = session.get(Shipment, uuid.UUID(shipment_id))
+        shipment = session.get(Shipment, uuid.UUID(shipment_id), with_for_update=True)
         if shipment is None or shipment.tracking_number:
             return "already handled"
         order = session.get(Order, shipment.order_id)
         label = vendors.shipping().buy_label(shipment_id, shipment.service, origin_from(settings.SHIP_FROM),
                                              destination_of(order), parcel_of(order))
-    key = f"labels/{shipment_id}.{LABEL_EXTENSIONS.get(label.content_type, 'bin')}"
-    make_storage(settings).put(key, label.content, label.content_type)
-    with runtime.database().session() as session:
-        actions.label_bought(session, uuid.UUID(shipment_id), label.tracking_number, key)
+        key = f"labels/{shipment_id}.{LABEL_EXTENSIONS.get(label.content_type, 'bin')}"
+        make_storage(settings).put(key, label.content, label.content_type)
+        actions.label_bought(session, shipment.id, label.tracking_number, key)
     return label.tracking_number
 
 
@@ -50,10 +53,14 @@ def poll_tracking(batch: int = 200) -> int:
                                   .where(Order.status == SHIPPED).limit(batch)).all()
     delivered = 0
     for order_id, tracking_number in shipped:
-        if vendors.shipping().track(tracking_number).delivered:
+        if not vendors.shipping().track(tracking_number).delivered:
+            continue
+        try:
             with runtime.database().session() as session:
                 actions.deliver(session, SYSTEM, order_id, "carrier reports delivered")
             delivered += 1
+        except Conflict:  # moved meanwhile (a return, staff confirmed delivery): nothing to do
+            log.info("tracking: order already moved", extra={"order_id": str(order_id)})
     return delivered
 
 
