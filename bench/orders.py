@@ -33,7 +33,7 @@ MAIL = Path(tempfile.mkdtemp(prefix="bench-mail-"))
 ENV = {
     "APP_ENV": "development", "LOG_LEVEL": "WARNING", "DATABASE_URL": f"{PG}/{NAME}",
     "CELERY_BROKER_URL": f"amqp://guest:guest@127.0.0.1:5672/{NAME}",
-    "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/12"),
+    "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7"),
     "EMAIL_OUTBOX_DIR": str(MAIL), "FULFILLMENT_EMAIL": "", "PAYMENTS_PROVIDER": "sandbox",
     "WEB_CONCURRENCY": os.environ.get("BENCH_WEB_WORKERS", "2"), "DATABASE_POOL_SIZE": "4",
 }
@@ -212,7 +212,7 @@ def main() -> None:
     paid_rps = len(delays) / max(SECONDS, last_email - started_wall)
     print(f"\nOrders benchmark: {SECONDS:.0f} s, {CLIENTS} client threads, "
           f"{ENV['WEB_CONCURRENCY']} gunicorn workers, 1 worker (2 processes), {os.cpu_count()} CPUs, "
-          f"load average before: {os.getloadavg()[0]:.1f}; logs in {logs}")
+          f"load average (1 min) at the end: {os.getloadavg()[0]:.1f}; logs in {logs}")
     print("| what | figure |\n|---|---|")
     print(f"| bare Flask endpoint | {bare_rps:,.0f} req/s |")
     print(f"| checkout + pay requests | {checkout_rps:,.1f} orders/s ({checkout_rps / bare_rps:.1%} of bare) |")
