@@ -76,3 +76,29 @@ def test_an_order_ships_and_is_delivered_through_ups(twin, app, client, people, 
         wait_for(lambda: status_of(app, order_id) == "delivered", timeout=15, message="delivery")
     finally:
         worker.stop()
+
+
+def test_a_failing_carrier_opens_the_breaker_and_the_task_retries_later(twin, app, client, people, make_variant,
+                                                                       tmp_path):
+    from tests.conftest import start_worker
+    from tests.helpers import wait_for
+    from tests.orders.conftest import ORDERS, place, status_of
+
+    worker = start_worker(tmp_path, SHIPPING_PROVIDER="ups", UPS_ENDPOINT=twin.url, UPS_USERNAME="shop",
+                          UPS_PASSWORD="secret", UPS_ACCESS_KEY="AK1", UPS_ACCOUNT_NUMBER="A1B2C3",
+                          STORAGE_LOCAL_DIR=str(tmp_path / "storage"), BREAKER_FAIL_MAX="2",
+                          BREAKER_RESET_TIMEOUT="3")
+    try:
+        _, headers = people["customer"]
+        order_id = place(client, headers, make_variant(stock=1), 1).json["id"]
+        client.post(f"{ORDERS}/{order_id}/pay", json={"paymentMethod": "sandbox_success"}, headers=headers)
+        wait_for(lambda: status_of(app, order_id) == "processing", timeout=15, message="payment")
+        twin.hits, twin.fail_next = 0, 2  # two 503s open the breaker; retries wait for it to let one through
+        client.post(f"{ORDERS}/{order_id}/shipments", json={"service": "ground"}, headers=people["staff"][1])
+        wait_for(lambda: status_of(app, order_id) == "shipped", timeout=60, message="the label after the outage")
+        log = worker.log()
+        assert log.index('"to": "open"') < log.index('"to": "half-open"') < log.index('"to": "closed"')
+        assert "circuit open, try later" in log and "Retry in" in log
+        assert twin.hits == 3  # two failures, then one trial call that bought the label: no hammering
+    finally:
+        worker.stop()

@@ -52,6 +52,7 @@ class UpsTwin:
         self.labels: dict[str, str] = {}  # tracking number -> our reference
         self.delivered: set[str] = set()
         self.fail_next = 0
+        self.hits = 0  # every HTTP request, failed ones included
         self._lock = threading.Lock()
         self.server = make_server("127.0.0.1", 0, self._app, threaded=True)
         self.url = f"http://127.0.0.1:{self.server.server_port}/webservices"
@@ -71,6 +72,7 @@ class UpsTwin:
 
     def _handle(self, request: Request) -> tuple[int, bytes]:
         with self._lock:
+            self.hits += 1
             if self.fail_next:
                 self.fail_next -= 1
                 return 503, b"Service Unavailable"
