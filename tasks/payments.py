@@ -30,6 +30,9 @@ def start_payment(payment_id: str) -> str:
         payment.reference = intent.reference
         record(session, session.get(Order, payment.order_id), "payment.started", "payments",
                data={"paymentId": payment_id, "reference": intent.reference, "status": intent.status})
+        if intent.succeeded or intent.failed:  # Stripe answered for good: don't depend on the webhook alone
+            actions.payment_outcome(session, payment.id, intent.succeeded, intent.reference, intent.failure,
+                                    source=f"{gateway.name}:confirm")
     log.info("payment started", extra={"payment_id": payment_id, "reference": intent.reference})
     if hasattr(gateway, "pending_events"):  # the sandbox: hand its signed events to the webhook path
         for body, signature in gateway.pending_events(intent.reference):

@@ -111,7 +111,9 @@ def transitions(app, order_id):
 
 def test_a_duplicate_event_makes_one_state_change(stripe_worker, app, people, make_variant, twin, mail_dir):
     client = app.test_client()
-    order_id, _, intent = paid_order(app, client, people, make_variant, twin)
+    order_id, _, intent = paid_order(app, client, people, make_variant, twin, "pm_card_async")
+    assert status_of(app, order_id) == "pending"  # the intent is still processing at Stripe
+    intent = twin.settle(intent["id"])
     body, headers = twin.event("payment_intent.succeeded", intent)
     first = client.post(WEBHOOK, data=body, headers=headers)
     again = client.post(WEBHOOK, data=body, headers=headers)
@@ -129,34 +131,45 @@ def test_a_duplicate_event_makes_one_state_change(stripe_worker, app, people, ma
 
 def test_events_out_of_order_end_in_the_right_state(stripe_worker, app, people, make_variant, twin):
     client = app.test_client()
-    order_id, _, intent = paid_order(app, client, people, make_variant, twin)
+    order_id, _, intent = paid_order(app, client, people, make_variant, twin, "pm_card_async")
+    intent = twin.settle(intent["id"])
     # a stale failure (from an earlier attempt) arrives after the success happened: the task re-reads the intent
     stale = dict(intent, status="requires_payment_method", last_payment_error={"message": "old"})
     for event_type, obj in (("payment_intent.payment_failed", stale), ("payment_intent.processing", stale),
                             ("payment_intent.succeeded", intent)):
         body, headers = twin.event(event_type, obj)
         assert client.post(WEBHOOK, data=body, headers=headers).status_code == 200
-    wait_for(lambda: stripe_worker.log().count("payment event processed") >= 3, message="three events processed")
-    assert status_of(app, order_id) == "processing"
+    wait_for(lambda: status_of(app, order_id) == "processing", message="the order to be paid")
+    with app.extensions["shop"].db.engine.connect() as conn:
+        wait_for(lambda: conn.execute(text("SELECT count(*) FROM webhook_events WHERE processed_at IS NOT NULL"))
+                 .scalar() == 3, message="three events processed")
     assert transitions(app, order_id) == [("pending", "processing")]
 
 
-def test_a_declined_card_cancels_through_the_failed_event(stripe_worker, app, people, make_variant, twin):
+def test_a_confirmation_that_succeeds_pays_even_before_the_webhook(stripe_worker, app, people, make_variant,
+                                                                   twin):
+    order_id, _, _ = paid_order(app, app.test_client(), people, make_variant, twin)
+    wait_for(lambda: status_of(app, order_id) == "processing", message="the order to be paid")
+
+
+def test_a_declined_card_cancels_and_its_failed_event_changes_nothing(stripe_worker, app, people, make_variant,
+                                                                     twin):
     client = app.test_client()
     order_id, variant, intent = paid_order(app, client, people, make_variant, twin, "pm_card_chargeDeclined")
     assert intent["last_payment_error"]["code"] == "card_declined"
-    body, headers = twin.event("payment_intent.payment_failed", intent)
-    client.post(WEBHOOK, data=body, headers=headers)
     wait_for(lambda: status_of(app, order_id) == "cancelled", message="the order to be cancelled")
-    assert stock_of(app, variant) == (3, 0)
+    body, headers = twin.event("payment_intent.payment_failed", intent)
+    assert client.post(WEBHOOK, data=body, headers=headers).json["duplicate"] is False
+    with app.extensions["shop"].db.engine.connect() as conn:
+        wait_for(lambda: conn.execute(text("SELECT processed_at IS NOT NULL FROM webhook_events")).scalar(),
+                 message="the event to be processed")
+    assert stock_of(app, variant) == (3, 0) and transitions(app, order_id) == [("pending", "cancelled")]
 
 
 def test_a_refund_settles_on_charge_refunded(stripe_worker, app, people, make_variant, twin, mail_dir):
     client = app.test_client()
     order_id, _, intent = paid_order(app, client, people, make_variant, twin)
     twin.refund_status = "pending"
-    body, headers = twin.event("payment_intent.succeeded", intent)
-    client.post(WEBHOOK, data=body, headers=headers)
     wait_for(lambda: status_of(app, order_id) == "processing", message="the order to be paid")
     client.post(f"{ORDERS}/{order_id}/cancel", json={}, headers=people["staff"][1])
     wait_for(lambda: twin.refunds, message="the refund request")

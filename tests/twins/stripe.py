@@ -3,7 +3,8 @@
 It speaks Stripe's wire format (form-encoded requests, JSON objects with
 `object`, errors as `{"error": {...}}`), honours `Idempotency-Key` (a replay
 gets the first answer), and signs events the way Stripe signs webhooks.
-Test cards: `pm_card_visa` succeeds, `pm_card_chargeDeclined` is declined.
+Test cards: `pm_card_visa` succeeds, `pm_card_chargeDeclined` is declined,
+`pm_card_async` stays `processing` until a test calls `settle`.
 """
 
 from __future__ import annotations
@@ -106,8 +107,15 @@ class StripeTwin:
         if method == "pm_card_chargeDeclined":
             intent.update(status="requires_payment_method", last_payment_error=DECLINE)
             return 402, {"error": {**DECLINE, "payment_intent": intent}}
-        intent.update(status="succeeded", latest_charge=f"ch_{uuid.uuid4().hex[:24]}", last_payment_error=None)
+        status = "processing" if method == "pm_card_async" else "succeeded"
+        intent.update(status=status, latest_charge=f"ch_{uuid.uuid4().hex[:24]}", last_payment_error=None)
         return 200, intent
+
+    def settle(self, intent_id: str) -> dict:
+        """An asynchronous payment method completes: the intent succeeds."""
+        with self._lock:
+            self.intents[intent_id]["status"] = "succeeded"
+            return self.intents[intent_id]
 
     def _refund(self, form) -> tuple[int, dict]:
         intent = self.intents[form["payment_intent"]]
