@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 NAME = os.environ.get("BENCH_NAME", "shop_bench_orders")
 SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
 CLIENTS = int(os.environ.get("BENCH_CLIENTS", "16"))
+WORKER_PROCESSES = os.environ.get("BENCH_WORKER_PROCESSES", "2")
 PG = os.environ.get("BENCH_PG_SERVER", "postgresql+psycopg2://postgres@127.0.0.1:5432")
 MAIL = Path(tempfile.mkdtemp(prefix="bench-mail-"))
 ENV = {
@@ -192,7 +193,7 @@ def main() -> None:
     web = start([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], logs / "web.log",
                 PORT=str(port))
     worker = start([sys.executable, "-m", "celery", "-A", "tasks", "worker", "-Q",
-                    "payments,emails,shipping,search,maintenance", "-c", "2", "--without-mingle",
+                    "payments,emails,shipping,search,maintenance", "-c", WORKER_PROCESSES, "--without-mingle",
                     "--without-gossip", "-n", f"bench-{uuid.uuid4().hex[:6]}@%h", "--loglevel", "WARNING"],
                    logs / "worker.log")
     try:
@@ -211,7 +212,7 @@ def main() -> None:
     checkout_rps = len(results) / SECONDS
     paid_rps = len(delays) / max(SECONDS, last_email - started_wall)
     print(f"\nOrders benchmark: {SECONDS:.0f} s, {CLIENTS} client threads, "
-          f"{ENV['WEB_CONCURRENCY']} gunicorn workers, 1 worker (2 processes), {os.cpu_count()} CPUs, "
+          f"{ENV['WEB_CONCURRENCY']} gunicorn workers, 1 worker ({WORKER_PROCESSES} processes), {os.cpu_count()} CPUs, "
           f"load average (1 min) at the end: {os.getloadavg()[0]:.1f}; logs in {logs}")
     print("| what | figure |\n|---|---|")
     print(f"| bare Flask endpoint | {bare_rps:,.0f} req/s |")
