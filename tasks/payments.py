@@ -6,6 +6,9 @@ import logging
 import uuid
 from datetime import timedelta
 
+from sqlalchemy.exc import OperationalError
+
+from integrations.errors import TransientError
 from integrations.payments import Event, Intent
 from models.orders import actions, webhooks
 from models.orders.idempotency import purge_expired
@@ -18,12 +21,18 @@ from tasks.base import ShopTask
 log = logging.getLogger(__name__)
 
 
-@app.task(base=ShopTask, name="tasks.payments.start_payment")
+class OrderTask(ShopTask):
+    """Also retries database errors (a deadlock victim, a failover): the work is idempotent."""
+
+    autoretry_for = (TransientError, OperationalError)
+
+
+@app.task(base=OrderTask, name="tasks.payments.start_payment")
 def start_payment(payment_id: str) -> str:
     """Create and confirm the PaymentIntent (idempotent by our payment id); the outcome comes as an event."""
     gateway = vendors.payments()
     with runtime.database().session() as session:
-        payment = session.get(Payment, uuid.UUID(payment_id), with_for_update=True)
+        payment = actions.lock_payment(session, uuid.UUID(payment_id))
         if payment is None or payment.status != "processing":
             return "already handled"
         intent = gateway.pay(payment_id, str(payment.order_id), payment.amount, payment.currency, payment.method)
@@ -47,7 +56,7 @@ def receive_event(body: bytes, signature: str) -> bool:
         return webhooks.store_event(session, vendors.payments().name, event.id, event.type, event.payload)
 
 
-@app.task(base=ShopTask, name="tasks.payments.process_event")
+@app.task(base=OrderTask, name="tasks.payments.process_event")
 def process_event(provider: str, event_id: str) -> str:
     """Act on a stored event once, after re-reading the PaymentIntent (events may arrive out of order)."""
     with runtime.database().session() as session:
@@ -93,7 +102,7 @@ def _refund_event(session, provider: str, event: Event) -> str:
     return f"{settled} refunds settled"
 
 
-@app.task(base=ShopTask, name="tasks.payments.refund_payment")
+@app.task(base=OrderTask, name="tasks.payments.refund_payment")
 def refund_payment(refund_id: str) -> str:
     """Ask the provider for the refund (idempotent by our refund id) and record a settled answer."""
     with runtime.database().session() as session:
@@ -108,7 +117,7 @@ def refund_payment(refund_id: str) -> str:
     return result.status
 
 
-@app.task(base=ShopTask, name="tasks.payments.expire_unpaid_orders")
+@app.task(base=OrderTask, name="tasks.payments.expire_unpaid_orders")
 def expire_unpaid_orders() -> int:
     """Beat: cancel orders left unpaid longer than ORDER_PAYMENT_TIMEOUT and release their stock."""
     with runtime.database().session() as session:
@@ -118,7 +127,7 @@ def expire_unpaid_orders() -> int:
     return count
 
 
-@app.task(base=ShopTask, name="tasks.payments.purge_idempotency_keys")
+@app.task(base=OrderTask, name="tasks.payments.purge_idempotency_keys")
 def purge_idempotency_keys() -> int:
     """Beat: forget idempotency keys older than IDEMPOTENCY_TTL."""
     with runtime.database().session() as session:

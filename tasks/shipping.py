@@ -18,13 +18,13 @@ from models.orders.tables import Order, Shipment
 from models.users.permissions import SYSTEM
 from settings import get_settings
 from tasks import app, runtime, vendors
-from tasks.base import ShopTask
+from tasks.payments import OrderTask
 
 log = logging.getLogger(__name__)
 LABEL_EXTENSIONS = {"application/pdf": "pdf", "image/gif": "gif", "application/zpl": "zpl"}
 
 
-@app.task(base=ShopTask, name="tasks.shipping.buy_label")
+@app.task(base=OrderTask, name="tasks.shipping.buy_label")
 def buy_label(shipment_id: str) -> str:
     """Buy the label, store it, and move the order to shipped; the shipment stays locked meanwhile.
 
@@ -44,7 +44,7 @@ def buy_label(shipment_id: str) -> str:
     return label.tracking_number
 
 
-@app.task(base=ShopTask, name="tasks.shipping.poll_tracking")
+@app.task(base=OrderTask, name="tasks.shipping.poll_tracking")
 def poll_tracking(batch: int = 200) -> int:
     """Beat: ask the carrier about shipped orders and mark delivered ones delivered."""
     with runtime.database().session() as session:
@@ -64,7 +64,7 @@ def poll_tracking(batch: int = 200) -> int:
     return delivered
 
 
-@app.task(base=ShopTask, name="tasks.shipping.refresh_rates")
+@app.task(base=OrderTask, name="tasks.shipping.refresh_rates")
 def refresh_rates() -> int:
     """Beat: re-fetch the most used cached rates before they expire."""
     settings = get_settings()

@@ -163,11 +163,20 @@ def receive_return(session: Session, actor: Actor, order_id: uuid.UUID) -> Retur
     return found
 
 
+def lock_payment(session: Session, payment_id: uuid.UUID) -> Payment | None:
+    """The payment locked after its order (the order first, in the same order cancel takes them)."""
+    order_id = session.scalar(select(Payment.order_id).where(Payment.id == payment_id))
+    if order_id is None:
+        return None
+    session.get(Order, order_id, with_for_update=True)
+    return session.get(Payment, payment_id, with_for_update=True, populate_existing=True)
+
+
 def payment_outcome(session: Session, payment_id: uuid.UUID, succeeded: bool, reference: str, why: str = "",
                     source: str = "payments") -> str:
     """Apply what the provider says about a payment, once; returns what happened."""
-    payment = session.get(Payment, payment_id, with_for_update=True)
-    order = session.get(Order, payment.order_id, with_for_update=True)
+    payment = lock_payment(session, payment_id)
+    order = session.get(Order, payment.order_id)
     if payment.status in ("succeeded", "failed"):
         return f"already {payment.status}"  # a "cancelled" payment (order timed out) may still succeed late
     if succeeded and order.status == PENDING:
