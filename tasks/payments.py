@@ -8,7 +8,7 @@ from datetime import timedelta
 
 from sqlalchemy.exc import OperationalError
 
-from integrations.errors import TransientError
+from integrations.errors import PermanentError, TransientError
 from integrations.payments import Event, Intent
 from models.orders import actions, webhooks
 from models.orders.idempotency import purge_expired
@@ -35,7 +35,12 @@ def start_payment(payment_id: str) -> str:
         payment = actions.lock_payment(session, uuid.UUID(payment_id))
         if payment is None or payment.status != "processing":
             return "already handled"
-        intent = gateway.pay(payment_id, str(payment.order_id), payment.amount, payment.currency, payment.method)
+        try:
+            intent = gateway.pay(payment_id, str(payment.order_id), payment.amount, payment.currency,
+                                 payment.method)
+        except PermanentError as exc:  # a refused request, not a decline: the customer may pay again
+            actions.payment_error(session, payment, str(exc))
+            return "error"
         payment.reference = intent.reference
         record(session, session.get(Order, payment.order_id), "payment.started", "payments",
                data={"paymentId": payment_id, "reference": intent.reference, "status": intent.status})

@@ -91,8 +91,12 @@ def request_payment(session: Session, actor: Actor, order_id: uuid.UUID, method:
     if order.status != PENDING:
         raise Conflict(f"an order that is {order.status} cannot be paid", {"status": [order.status]})
     payment = latest_payment(session, order)
-    if payment.status in ("processing",):
+    if payment.status == "processing":
         return payment
+    if payment.status == "failed":  # the last attempt was refused: a new attempt gets new idempotency keys
+        payment = Payment(id=uuid.uuid4(), order_id=order.id, provider=payment.provider, amount=order.total,
+                          currency=order.currency)
+        session.add(payment)
     payment.status = "processing"
     payment.method = method
     record(session, order, "payment.requested", actor, data={"paymentId": str(payment.id), "method": method})
@@ -161,6 +165,13 @@ def receive_return(session: Session, actor: Actor, order_id: uuid.UUID) -> Retur
     effects.return_received(session, order, found)
     record(session, order, "return.received", actor, data={"returnId": str(found.id)})
     return found
+
+
+def payment_error(session: Session, payment: Payment, error: str) -> None:
+    """The provider refused the request itself (not a decline): the order stays pending for another try."""
+    payment.status, payment.failure_reason = "failed", error[:2000]
+    record(session, session.get(Order, payment.order_id), "payment.error", "payments",
+           data={"paymentId": str(payment.id), "error": error[:500]})
 
 
 def lock_payment(session: Session, payment_id: uuid.UUID) -> Payment | None:

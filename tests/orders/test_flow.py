@@ -110,3 +110,17 @@ def test_staff_cancelling_a_paid_order_refunds_it(order_worker, app, client, peo
     assert stock_of(app, variant) == (2, 0)
     wait_for(lambda: any("refund" in m["Subject"] for m in mails(mail_dir, customer.email)), message="refund mail")
 
+
+
+def test_a_refused_payment_request_can_be_retried(order_worker, app, client, people, make_variant, mail_dir):
+    customer, headers = people["customer"]
+    order_id = place(client, headers, make_variant(stock=1), 1).json["id"]
+    first = pay(client, headers, order_id, "no_such_method")
+    wait_for(lambda: rows(app, "SELECT status FROM payments WHERE id = :id", id=first["id"]) == [("failed",)],
+             message="the refused attempt")
+    assert status_of(app, order_id) == "pending"  # not a decline: the order waits for another try
+    second = pay(client, headers, order_id)
+    assert second["id"] != first["id"]
+    wait_status(app, order_id, "processing")
+    kinds = [e["kind"] for e in client.get(f"{ORDERS}/{order_id}/events", headers=headers).json["items"]]
+    assert kinds.count("payment.requested") == 2 and "payment.error" in kinds
