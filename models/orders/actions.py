@@ -13,7 +13,7 @@ from sqlalchemy.orm import Session, selectinload
 from models import outbox
 from models.errors import Conflict, InvalidRequest, NotFound
 from models.orders import effects
-from models.orders.history import record
+from models.orders.history import actor_label, record
 from models.orders.machine import CANCELLED, DELIVERED, PENDING, PROCESSING, RETURNED, SHIPPED, move
 from models.orders.stock import reserve
 from models.orders.tables import (BillingAddress, Order, OrderItem, Payment, Refund, Return, Shipment,
@@ -122,7 +122,8 @@ def request_shipment(session: Session, actor: Actor, order_id: uuid.UUID, servic
                        {"status": [f"{order.status} -> shipped is not allowed"]})
     shipment = session.scalar(select(Shipment).where(Shipment.order_id == order.id))
     if shipment is None:
-        shipment = Shipment(id=uuid.uuid4(), order_id=order.id, carrier=carrier, service=service)
+        shipment = Shipment(id=uuid.uuid4(), order_id=order.id, carrier=carrier, service=service,
+                            requested_by=actor_label(actor))
         session.add(shipment)
         record(session, order, "shipment.requested", actor, data={"shipmentId": str(shipment.id)})
         outbox.enqueue(session, BUY_LABEL_TASK, shipment_id=shipment.id)

@@ -58,7 +58,7 @@ def people(app):
     """A customer, another customer and a staff member, with their auth headers."""
     with app.extensions["shop"].db.session() as session:
         users = {role: make_user(session, role.split("_")[0]) for role in ("customer", "customer_other", "staff")}
-    return {name: (user, bearer(app, user)) for name, (user) in users.items()}
+    return {name: (user, bearer(app, user)) for name, user in users.items()}
 
 
 def place(client, headers, variant_id, quantity=1, **extra):

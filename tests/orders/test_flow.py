@@ -42,7 +42,8 @@ def test_pay_ship_deliver_return_and_refund(order_worker, app, client, people, m
     shipment = client.post(f"{ORDERS}/{order_id}/shipments", json={"service": "ground"}, headers=staff)
     assert shipment.status_code == 202 and shipment.json["status"] == "label_pending"
     wait_status(app, order_id, "shipped")
-    [(tracking, label_key)] = rows(app, "SELECT tracking_number, label_key FROM shipments")
+    [(tracking, label_key, requested_by)] = rows(app, "SELECT tracking_number, label_key, requested_by FROM shipments")
+    assert requested_by == f"user:{people['staff'][0].id}"
     assert (storage_dir / label_key).read_bytes().startswith(b"%PDF")
     assert stock_of(app, variant) == (3, 0)
     shipped = wait_for(lambda: [m for m in mails(mail_dir, customer.email) if "on its way" in m["Subject"]])[0]
