@@ -94,3 +94,22 @@ def order_worker(tmp_path_factory, storage_dir):
                            FULFILLMENT_EMAIL=FULFILMENT)
     yield process
     process.stop()
+
+
+def start_gunicorn(log_dir, workers: int = 2):
+    """The app under gunicorn on a free loopback port; `.url` is its base URL."""
+    import socket
+    import sys
+
+    from tests.helpers import Process
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    process = Process([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
+                      log_dir / "gunicorn.log", env={"PORT": str(port), "HOST": "127.0.0.1",
+                                                     "WEB_CONCURRENCY": str(workers),
+                                                     "PROMETHEUS_MULTIPROC_DIR": str(log_dir / "prometheus")},
+                      ready="Booting worker").start()
+    process.url = f"http://127.0.0.1:{port}"
+    return process

@@ -78,16 +78,28 @@ def test_concurrent_retries_with_one_key_make_one_order(app, people, make_varian
     assert len(ids) == 1 and stock_of(app, variant) == (50, 1)
 
 
-def test_a_hundred_buyers_for_ten_units_make_exactly_ten_orders(app, people, make_variant):
+def test_a_hundred_buyers_for_ten_units_make_exactly_ten_orders(app, people, make_variant, tmp_path):
+    """Through gunicorn, as in production: 100 concurrent HTTP checkouts race for 10 units."""
+    import requests
+
+    from tests.orders.conftest import start_gunicorn
+
     variant = make_variant(stock=10)
     _, headers = people["customer"]
+    server = start_gunicorn(tmp_path)
+    try:
+        body = {"items": [{"variantId": str(variant), "quantity": 1}], "shippingAddress": ADDRESS}
 
-    def buy(_):
-        return place(app.test_client(), headers, variant, 1).status_code
+        def buy(_):
+            return requests.post(f"{server.url}/api/v1/orders", json=body, headers=headers, timeout=60)
 
-    with ThreadPoolExecutor(20) as pool:
-        codes = list(pool.map(buy, range(100)))
-    assert codes.count(201) == 10 and codes.count(409) == 90
+        with ThreadPoolExecutor(100) as pool:
+            answers = list(pool.map(buy, range(100)))
+    finally:
+        server.stop()
+    codes = [answer.status_code for answer in answers]
+    assert codes.count(201) == 10 and codes.count(409) == 90, sorted(set(codes))
+    assert all(list(a.json()["errors"]["items"]) == [str(variant)] for a in answers if a.status_code == 409)
     assert stock_of(app, variant) == (10, 10)
     with app.extensions["shop"].db.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM orders")).scalar() == 10
