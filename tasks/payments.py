@@ -126,10 +126,27 @@ def refund_payment(refund_id: str) -> str:
 def expire_unpaid_orders() -> int:
     """Beat: cancel orders left unpaid longer than ORDER_PAYMENT_TIMEOUT and release their stock."""
     with runtime.database().session() as session:
-        count = actions.expire_unpaid(session, timedelta(seconds=get_settings().ORDER_PAYMENT_TIMEOUT))
+        count, in_flight = actions.expire_unpaid(session, timedelta(seconds=get_settings().ORDER_PAYMENT_TIMEOUT))
+    for payment_id in in_flight:
+        count += settle_expired_payment(payment_id) == "cancelled"
     if count:
         log.info("unpaid orders cancelled", extra={"count": count})
     return count
+
+
+def settle_expired_payment(payment_id: uuid.UUID) -> str:
+    """Ask the provider about a payment whose order timed out: keep it if it succeeded, else cancel it there."""
+    gateway = vendors.payments()
+    with runtime.database().session() as session:
+        payment = actions.lock_payment(session, payment_id)
+        if payment is None or payment.status != "processing":
+            return "already handled"
+        intent = gateway.retrieve(payment.reference)
+        if not (intent.succeeded or intent.failed):
+            intent = gateway.cancel(str(payment.id), payment.reference)
+        outcome = actions.payment_outcome(session, payment.id, intent.succeeded, intent.reference,
+                                          "payment timeout", source=f"{gateway.name}:timeout", timed_out=True)
+    return "paid" if outcome == "paid" else "cancelled"
 
 
 @app.task(base=OrderTask, name="tasks.payments.purge_idempotency_keys")

@@ -67,6 +67,9 @@ class PaymentGateway(Protocol):
     def refund(self, refund_id: str, reference: str, amount: Decimal, currency: str) -> RefundResult:
         """Refund part or all of a PaymentIntent; the idempotency key comes from `refund_id`."""
 
+    def cancel(self, payment_id: str, reference: str) -> Intent:
+        """Cancel a PaymentIntent not yet settled; returns it as it now stands (it may have succeeded)."""
+
     def parse_event(self, payload: bytes, signature: str) -> Event:
         """Verify the signature on the raw body and parse it; InvalidSignature when it does not match."""
 

@@ -58,6 +58,15 @@ class SandboxGateway:
             raise PermanentError(f"sandbox: no PaymentIntent {reference}")
         return _intent(json.loads(raw))
 
+    def cancel(self, payment_id: str, reference: str) -> Intent:
+        intent = json.loads(self.redis.get(self._key("pi", reference)) or "null")
+        if intent is None:
+            raise PermanentError(f"sandbox: no PaymentIntent {reference}")
+        if intent["status"] != "succeeded":
+            intent["status"] = "canceled"
+            self._store(reference, intent)
+        return _intent(intent)
+
     def refund(self, refund_id: str, reference: str, amount: Decimal, currency: str) -> RefundResult:
         return RefundResult(f"re_sbx_{uuid.uuid5(uuid.NAMESPACE_URL, 'refund:' + refund_id).hex}", "succeeded")
 

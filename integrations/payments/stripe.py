@@ -37,6 +37,14 @@ class StripeGateway:
     def retrieve(self, reference: str) -> Intent:
         return _intent(_call(lambda p, o: self.client.v1.payment_intents.retrieve(reference), {}, {}).to_dict())
 
+    def cancel(self, payment_id: str, reference: str) -> Intent:
+        try:
+            intent = _call(lambda p, o: self.client.v1.payment_intents.cancel(reference, p, o), {},
+                           {"idempotency_key": f"payment-{payment_id}-cancel"})
+        except PermanentError:  # not cancellable any more (it succeeded meanwhile): say how it stands
+            return self.retrieve(reference)
+        return _intent(intent.to_dict())
+
     def refund(self, refund_id: str, reference: str, amount: Decimal, currency: str) -> RefundResult:
         refund = _call(self.client.v1.refunds.create,
                        {"payment_intent": reference, "amount": minor_units(amount, currency),

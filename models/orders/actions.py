@@ -185,7 +185,7 @@ def lock_payment(session: Session, payment_id: uuid.UUID) -> Payment | None:
 
 
 def payment_outcome(session: Session, payment_id: uuid.UUID, succeeded: bool, reference: str, why: str = "",
-                    source: str = "payments") -> str:
+                    source: str = "payments", timed_out: bool = False) -> str:
     """Apply what the provider says about a payment, once; returns what happened."""
     payment = lock_payment(session, payment_id)
     order = session.get(Order, payment.order_id)
@@ -201,7 +201,7 @@ def payment_outcome(session: Session, payment_id: uuid.UUID, succeeded: bool, re
         effects.refund_paid(session, order, "payment arrived after cancellation")
         return "refunded late payment"
     if order.status == PENDING:
-        move(session, order, CANCELLED, source, why or "payment failed", paymentFailed=True,
+        move(session, order, CANCELLED, source, why or "payment failed", paymentFailed=not timed_out,
              reference=reference)
         return "declined"
     payment.status = "failed"
@@ -224,11 +224,21 @@ def refund_settled(session: Session, refund_id: uuid.UUID, reference: str, succe
     return True
 
 
-def expire_unpaid(session: Session, older_than: timedelta, batch: int = 200) -> int:
-    """Cancel pending orders not paid within `older_than`, releasing their stock."""
+def expire_unpaid(session: Session, older_than: timedelta, batch: int = 200) -> tuple[int, list[uuid.UUID]]:
+    """Cancel pending orders not paid within `older_than`, releasing their stock.
+
+    Returns how many were cancelled, and the payments still in flight at the
+    provider: those orders wait until the provider has been asked (see
+    `tasks.payments.settle_expired_payment`), so money taken is never lost.
+    """
     orders = session.scalars(select(Order).where(Order.status == PENDING,
                                                  Order.created_at < func.now() - older_than)
                              .order_by(Order.created_at).limit(batch).with_for_update(skip_locked=True)).all()
+    in_flight = []
     for order in orders:
-        move(session, order, CANCELLED, SYSTEM, "payment timeout")
-    return len(orders)
+        payment = latest_payment(session, order)
+        if payment is not None and payment.status == "processing" and payment.reference:
+            in_flight.append(payment.id)
+        else:
+            move(session, order, CANCELLED, SYSTEM, "payment timeout")
+    return len(orders) - len(in_flight), in_flight

@@ -18,7 +18,7 @@ def test_money_arriving_after_the_timeout_is_refunded(app, client, people, make_
     pay(client, headers, order_id)  # no worker in this module: the outcome is applied by hand below
     with app.extensions["shop"].db.session() as session:
         session.execute(text("UPDATE orders SET created_at = now() - interval '1 hour'"))
-        assert actions.expire_unpaid(session, timedelta(minutes=30)) == 1
+        assert actions.expire_unpaid(session, timedelta(minutes=30)) == (1, [])
     [(payment_id, status)] = rows(app, "SELECT id, status FROM payments")
     assert status == "cancelled" and status_of(app, order_id) == "cancelled"
     with app.extensions["shop"].db.session() as session:

@@ -182,3 +182,44 @@ def test_a_refund_settles_on_charge_refunded(stripe_worker, app, people, make_va
                  == [("succeeded", refund["id"])], message="the refund to settle")
     customer = people["customer"][0]
     wait_for(lambda: any("refund" in m["Subject"] for m in mails(mail_dir, customer.email)), message="refund email")
+
+
+def age(app, order_id):
+    with app.extensions["shop"].db.engine.begin() as conn:
+        conn.execute(text("UPDATE orders SET created_at = now() - interval '1 hour' WHERE id = :id"), {"id": order_id})
+
+
+def test_a_timed_out_order_cancels_its_intent_at_stripe(stripe_worker, app, people, make_variant, twin):
+    from tasks import app as celery_app
+
+    order_id, variant, intent = paid_order(app, app.test_client(), people, make_variant, twin, "pm_card_async")
+    wait_for(lambda: _payment_reference(app) == intent["id"], message="the reference to be stored")
+    age(app, order_id)
+    celery_app.send_task("tasks.payments.expire_unpaid_orders")
+    wait_for(lambda: status_of(app, order_id) == "cancelled", message="the order to expire")
+    assert twin.intents[intent["id"]]["status"] == "canceled"
+    assert [r["idempotency_key"] for r in twin.requests if r["path"].endswith("/cancel")] == [
+        f"payment-{_payment_id(app)}-cancel"]
+    assert stock_of(app, variant) == (3, 0)
+
+
+def test_a_timed_out_order_whose_payment_succeeded_is_kept(stripe_worker, app, people, make_variant, twin):
+    from tasks import app as celery_app
+
+    order_id, _, intent = paid_order(app, app.test_client(), people, make_variant, twin, "pm_card_async")
+    wait_for(lambda: _payment_reference(app) == intent["id"], message="the reference to be stored")
+    twin.settle(intent["id"])  # the money arrived, its webhook did not
+    age(app, order_id)
+    celery_app.send_task("tasks.payments.expire_unpaid_orders")
+    wait_for(lambda: status_of(app, order_id) == "processing", message="the order to be paid")
+    assert not [r for r in twin.requests if r["path"].endswith("/cancel")]
+
+
+def _payment_reference(app):
+    with app.extensions["shop"].db.engine.connect() as conn:
+        return conn.execute(text("SELECT reference FROM payments")).scalar()
+
+
+def _payment_id(app):
+    with app.extensions["shop"].db.engine.connect() as conn:
+        return conn.execute(text("SELECT id FROM payments")).scalar()

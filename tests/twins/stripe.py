@@ -82,13 +82,15 @@ class StripeTwin:
         path, form = request.path, request.form
         if request.method == "POST" and path == "/v1/payment_intents":
             return self._create_intent(form)
-        if match := re.fullmatch(r"/v1/payment_intents/(pi_\w+)(/confirm)?", path):
+        if match := re.fullmatch(r"/v1/payment_intents/(pi_\w+)(/confirm|/cancel)?", path):
             intent = self.intents.get(match.group(1))
             if intent is None:
                 return 404, {"error": {"type": "invalid_request_error", "code": "resource_missing",
                                        "message": f"No such payment_intent: '{match.group(1)}'"}}
-            if match.group(2) and request.method == "POST":
+            if match.group(2) == "/confirm" and request.method == "POST":
                 return self._confirm(intent, form.get("payment_method", ""))
+            if match.group(2) == "/cancel" and request.method == "POST":
+                return self._cancel(intent)
             return 200, intent
         if request.method == "POST" and path == "/v1/refunds":
             return self._refund(form)
@@ -116,6 +118,15 @@ class StripeTwin:
         with self._lock:
             self.intents[intent_id]["status"] = "succeeded"
             return self.intents[intent_id]
+
+    @staticmethod
+    def _cancel(intent: dict) -> tuple[int, dict]:
+        if intent["status"] == "succeeded":
+            return 400, {"error": {"type": "invalid_request_error", "code": "payment_intent_unexpected_state",
+                                   "message": "You cannot cancel this PaymentIntent because it has a status of "
+                                              "succeeded.", "payment_intent": intent}}
+        intent["status"] = "canceled"
+        return 200, intent
 
     def _refund(self, form) -> tuple[int, dict]:
         intent = self.intents[form["payment_intent"]]
