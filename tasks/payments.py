@@ -128,7 +128,11 @@ def expire_unpaid_orders() -> int:
     with runtime.database().session() as session:
         count, in_flight = actions.expire_unpaid(session, timedelta(seconds=get_settings().ORDER_PAYMENT_TIMEOUT))
     for payment_id in in_flight:
-        count += settle_expired_payment(payment_id) == "cancelled"
+        try:
+            count += settle_expired_payment(payment_id) == "cancelled"
+        except TransientError as exc:  # the provider is away: the next run asks again
+            log.warning("could not settle an expired payment", extra={"payment_id": str(payment_id),
+                                                                      "error": str(exc)})
     if count:
         log.info("unpaid orders cancelled", extra={"count": count})
     return count
@@ -141,9 +145,12 @@ def settle_expired_payment(payment_id: uuid.UUID) -> str:
         payment = actions.lock_payment(session, payment_id)
         if payment is None or payment.status != "processing":
             return "already handled"
-        intent = gateway.retrieve(payment.reference)
-        if not (intent.succeeded or intent.failed):
-            intent = gateway.cancel(str(payment.id), payment.reference)
+        try:
+            intent = gateway.retrieve(payment.reference)
+            if not (intent.succeeded or intent.failed):
+                intent = gateway.cancel(str(payment.id), payment.reference)
+        except PermanentError:  # the provider has no such intent: no money was taken
+            intent = Intent(payment.reference, "canceled", str(payment.id))
         outcome = actions.payment_outcome(session, payment.id, intent.succeeded, intent.reference,
                                           "payment timeout", source=f"{gateway.name}:timeout", timed_out=True)
     return "paid" if outcome == "paid" else "cancelled"
