@@ -76,3 +76,10 @@ def test_verify_events_reports_an_order_whose_status_disagrees(app, client, peop
     result = runner.invoke(args=["orders", "verify-events"])
     assert result.exit_code == 1
     assert f"{tampered}: stored shipped, events say pending" in result.output and kept not in result.output
+
+
+def test_customers_cannot_ship_deliver_or_receive_returns(client, people, make_variant):
+    _, customer = people["customer"]
+    order_id = place(client, customer, make_variant()).json["id"]
+    for action in ("shipments", "deliver", "returns/received"):
+        assert client.post(f"{ORDERS}/{order_id}/{action}", json={}, headers=customer).status_code == 403, action

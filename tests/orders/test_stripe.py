@@ -223,3 +223,18 @@ def _payment_reference(app):
 def _payment_id(app):
     with app.extensions["shop"].db.engine.connect() as conn:
         return conn.execute(text("SELECT id FROM payments")).scalar()
+
+
+def test_a_refund_settles_on_refund_updated(stripe_worker, app, people, make_variant, twin):
+    client = app.test_client()
+    order_id, _, intent = paid_order(app, client, people, make_variant, twin)
+    twin.refund_status = "pending"
+    wait_for(lambda: status_of(app, order_id) == "processing", message="the order to be paid")
+    client.post(f"{ORDERS}/{order_id}/cancel", json={}, headers=people["staff"][1])
+    wait_for(lambda: twin.refunds, message="the refund request")
+    [refund] = twin.refunds.values()
+    body, headers = twin.event("refund.updated", dict(refund, status="succeeded"))
+    assert client.post(WEBHOOK, data=body, headers=headers).status_code == 200
+    with app.extensions["shop"].db.engine.connect() as conn:
+        wait_for(lambda: conn.execute(text("SELECT status FROM refunds")).scalar() == "succeeded",
+                 message="the refund to settle")
