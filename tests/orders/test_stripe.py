@@ -166,14 +166,20 @@ def test_a_declined_card_cancels_and_its_failed_event_changes_nothing(stripe_wor
     assert stock_of(app, variant) == (3, 0) and transitions(app, order_id) == [("pending", "cancelled")]
 
 
-def test_a_refund_settles_on_charge_refunded(stripe_worker, app, people, make_variant, twin, mail_dir):
-    client = app.test_client()
+def cancelled_with_pending_refund(app, client, people, make_variant, twin) -> tuple[dict, dict]:
+    """A paid order cancelled by staff whose refund Stripe reports as pending: (intent, refund)."""
     order_id, _, intent = paid_order(app, client, people, make_variant, twin)
     twin.refund_status = "pending"
     wait_for(lambda: status_of(app, order_id) == "processing", message="the order to be paid")
     client.post(f"{ORDERS}/{order_id}/cancel", json={}, headers=people["staff"][1])
     wait_for(lambda: twin.refunds, message="the refund request")
     [refund] = twin.refunds.values()
+    return intent, refund
+
+
+def test_a_refund_settles_on_charge_refunded(stripe_worker, app, people, make_variant, twin, mail_dir):
+    client = app.test_client()
+    intent, refund = cancelled_with_pending_refund(app, client, people, make_variant, twin)
     assert refund["amount"] == 1500 and refund["metadata"]["refund_id"]
     body, headers = twin.event("charge.refunded", twin.charge_refunded(intent["id"]))
     client.post(WEBHOOK, data=body, headers=headers)
@@ -227,12 +233,7 @@ def _payment_id(app):
 
 def test_a_refund_settles_on_refund_updated(stripe_worker, app, people, make_variant, twin):
     client = app.test_client()
-    order_id, _, intent = paid_order(app, client, people, make_variant, twin)
-    twin.refund_status = "pending"
-    wait_for(lambda: status_of(app, order_id) == "processing", message="the order to be paid")
-    client.post(f"{ORDERS}/{order_id}/cancel", json={}, headers=people["staff"][1])
-    wait_for(lambda: twin.refunds, message="the refund request")
-    [refund] = twin.refunds.values()
+    _, refund = cancelled_with_pending_refund(app, client, people, make_variant, twin)
     body, headers = twin.event("refund.updated", dict(refund, status="succeeded"))
     assert client.post(WEBHOOK, data=body, headers=headers).status_code == 200
     with app.extensions["shop"].db.engine.connect() as conn:
