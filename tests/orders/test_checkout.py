@@ -122,3 +122,13 @@ def test_order_list_pages_with_a_cursor(client, people, make_variant):
     second = client.get(f"{ORDERS}?limit=2&cursor={first['nextCursor']}", headers=headers).json
     assert [o["id"] for o in first["items"] + second["items"]] == made[::-1]
     assert second["nextCursor"] is None
+
+
+def test_an_idempotency_key_is_forgotten_after_its_ttl(app, client, people, make_variant):
+    variant = make_variant(stock=5)
+    _, headers = people["customer"]
+    first = place(client, headers, variant, 1, **{"Idempotency-Key": "old"}).json["id"]
+    with app.extensions["shop"].db.engine.begin() as conn:
+        conn.execute(text("UPDATE idempotency_keys SET created_at = now() - interval '25 hours'"))
+    later = place(client, headers, variant, 2, **{"Idempotency-Key": "old"})
+    assert later.status_code == 201 and later.json["id"] != first
