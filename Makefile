@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export PORT
 
-.PHONY: install run test lint services db clean bench-identity
+.PHONY: install run test lint services db clean bench-identity bench-orders bench-catalog
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,8 @@ test: install
 
 bench-identity: install  ## what sign-in, tokens, API keys and PII encryption cost per request / value
 	$(BIN)/python bench/identity.py
+bench-orders: install  ## checkout-and-pay throughput and latency (BENCH_SECONDS, BENCH_CLIENTS)
+	$(BIN)/python bench/orders.py
 
 lint: install
 	$(BIN)/ruff check .

@@ -127,6 +127,32 @@ class Settings:
     SEARCH_TEXT_CONFIG: str = "english"
     IMAGE_MAX_BYTES: int = 5242880
     IMAGE_MAX_PIXELS: int = 40000000
+    # Orders
+    ORDER_PAYMENT_TIMEOUT: int = 1800
+    ORDER_EXPIRY_INTERVAL: float = 60.0
+    IDEMPOTENCY_TTL: int = 86400
+    FULFILLMENT_EMAIL: str = "fulfilment@shop.localhost"
+    TRACKING_URL: str = "https://www.ups.com/track?tracknum={tracking}"
+    STRIPE_API_KEY: str = ""
+    STRIPE_WEBHOOK_SECRET: str = ""
+    STRIPE_API_BASE: str = ""
+    STRIPE_TIMEOUT: float = 10.0
+    SANDBOX_WEBHOOK_SECRET: str = "whsec_sandbox_development"  # noqa: S105  (sandbox: refused in production)
+    SANDBOX_PAYMENT_LATENCY: float = 0.0
+    SANDBOX_DELIVERY_AFTER: float = 0.0
+    UPS_WSDL_DIR: str = "integrations/shipping/wsdl"
+    UPS_ENDPOINT: str = "https://onlinetools.ups.com/webservices"
+    UPS_USERNAME: str = ""
+    UPS_PASSWORD: str = ""
+    UPS_ACCESS_KEY: str = ""
+    UPS_ACCOUNT_NUMBER: str = ""
+    UPS_TIMEOUT: float = 10.0
+    SHIP_FROM: str = "Shop Warehouse;1 Depot Road;Atlanta;GA;30301;US"
+    SHIPPING_RATE_CACHE_TTL: int = 86400
+    SHIPPING_RATE_REFRESH_TOP: int = 50
+    TRACKING_POLL_INTERVAL: float = 900.0
+    BREAKER_FAIL_MAX: int = 5
+    BREAKER_RESET_TIMEOUT: float = 30.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -174,7 +200,16 @@ class Settings:
             found.append("OIDC_ISSUER must be an https:// URL")
         if self.EMAIL_PROVIDER == "sendgrid" and not self.SENDGRID_API_KEY:
             found.append("SENDGRID_API_KEY is empty while EMAIL_PROVIDER=sendgrid")
+        found += self._vendor_secret_problems()
         return found
+
+    def _vendor_secret_problems(self) -> list[str]:
+        """Empty credentials of the chosen payment and shipping vendors."""
+        needed = {("PAYMENTS_PROVIDER", "stripe"): ("STRIPE_API_KEY", "STRIPE_WEBHOOK_SECRET"),
+                  ("SHIPPING_PROVIDER", "ups"): ("UPS_USERNAME", "UPS_PASSWORD", "UPS_ACCESS_KEY",
+                                                 "UPS_ACCOUNT_NUMBER")}
+        return [f"{name} is empty while {choice}={vendor}" for (choice, vendor), names in needed.items()
+                if getattr(self, choice) == vendor for name in names if not getattr(self, name)]
 
     def check_production(self) -> None:
         """Raise ConfigError naming every problem when APP_ENV=production."""

@@ -7,5 +7,6 @@ BODY = {"status": "ok", "items": [], "nextCursor": None}
 
 
 @app.get("/")
+@app.get("/bare")
 def constant():
     return BODY

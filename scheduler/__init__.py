@@ -22,6 +22,32 @@ def beat_schedule(settings) -> dict:
         },
         "identity-purge": {
             "task": "tasks.maintenance.purge_identity_data",
+            "schedule": crontab(hour=3, minute=29),
+        },
+        **order_jobs(settings),
+    }
+
+
+def order_jobs(settings) -> dict:
+    """Orders: expire unpaid ones, poll tracking, keep popular shipping rates warm, purge idempotency keys."""
+    return {
+        "orders-expire-unpaid": {
+            "task": "tasks.payments.expire_unpaid_orders",
+            "schedule": timedelta(seconds=settings.ORDER_EXPIRY_INTERVAL),
+            "options": {"expires": settings.ORDER_EXPIRY_INTERVAL * 2},
+        },
+        "orders-poll-tracking": {
+            "task": "tasks.shipping.poll_tracking",
+            "schedule": timedelta(seconds=settings.TRACKING_POLL_INTERVAL),
+            "options": {"expires": settings.TRACKING_POLL_INTERVAL},
+        },
+        "shipping-refresh-rates": {
+            "task": "tasks.shipping.refresh_rates",
+            "schedule": timedelta(minutes=30),
+            "options": {"expires": 1800},
+        },
+        "orders-purge-idempotency-keys": {
+            "task": "tasks.payments.purge_idempotency_keys",
             "schedule": crontab(hour=3, minute=41),
         },
     }

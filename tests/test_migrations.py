@@ -21,8 +21,8 @@ def test_models_and_migrations_agree(settings):
     assert diff == []
 
 
-def test_users_table_is_the_specs():
-    engine = create_engine(f"{PG_SERVER}/{TEST_DB}")
+def test_users_table_is_the_specs(settings):
+    engine = create_engine(settings.DATABASE_URL)
     inspector = inspect(engine)
     columns = {c["name"]: c for c in inspector.get_columns("users")}
     assert list(columns) == ["id", "email", "password_hash", "first_name", "last_name", "role", "is_verified",

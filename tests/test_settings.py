@@ -43,10 +43,15 @@ def test_production_refuses_sendgrid_without_a_key():
         settings.check_production()
 
 
+VENDOR_SECRETS = {"STRIPE_API_KEY": "sk_live_x", "STRIPE_WEBHOOK_SECRET": "whsec_x", "UPS_USERNAME": "u",
+                  "UPS_PASSWORD": "p", "UPS_ACCESS_KEY": "k", "UPS_ACCOUNT_NUMBER": "a"}
+
+
 def test_production_starts_when_configured():
     settings = Settings.from_env({"APP_ENV": "production", "SECRET_KEY": "s" * 40, "EMAIL_PROVIDER": "sendgrid",
                                   "SENDGRID_API_KEY": "SG.x", "PAYMENTS_PROVIDER": "stripe",
-                                  "SHIPPING_PROVIDER": "ups", "PII_KEYS": "k1:" + "QUJD" * 10 + "QUI="})
+                                  "SHIPPING_PROVIDER": "ups", "PII_KEYS": "k1:" + "QUJD" * 10 + "QUI=",
+                                  **VENDOR_SECRETS})
     settings.check_production()
     assert settings.SECRET_KEY != DEV_SECRET_KEY
 

@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     )
 
     middleware.register(app)  # before metrics: it stamps the request's start time
-    metrics.register(app, db)
+    metrics.register(app, db, app.extensions["shop"].redis)
     api = Api(app)
     errors.register(app)
     guard.init_app(app, api, settings)
@@ -73,7 +73,11 @@ def _register_blueprints(api: Api) -> None:
     from web.catalog.images import media
     from web.catalog.products import blp as products
     from web.health import blp as health
+    from web.orders.routes import blp as orders
+    from web.shipping.routes import blp as shipping
     from web.users.routes import blp as users
+    from web.webhooks.routes import blp as webhooks
 
-    for blueprint in (health, auth, users, admin, products, product_images, categories, media):
+    for blueprint in (health, auth, users, admin, products, product_images, categories, media, orders, webhooks,
+                      shipping):
         api.register_blueprint(blueprint)

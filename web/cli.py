@@ -92,6 +92,8 @@ def register(app: Flask) -> None:
     app.cli.add_command(services)
     app.cli.add_command(database)
     register_security(app)
+    from web.orders.cli import orders_cli
+    app.cli.add_command(orders_cli)
 
 
 

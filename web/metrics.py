@@ -16,6 +16,8 @@ from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry,
 from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import text
 
+from integrations.breaker import BreakerCollector
+
 REQUESTS = Counter("http_requests_total", "HTTP requests answered", ["method", "endpoint", "status"])
 LATENCY = Histogram("http_request_duration_seconds", "Time to answer an HTTP request", ["method", "endpoint"],
                     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5))
@@ -43,7 +45,7 @@ class OutboxCollector:
         yield age
 
 
-def register(app: Flask, db) -> None:
+def register(app: Flask, db, redis_client=None) -> None:
     @app.after_request
     def record(response):
         started = g.get("started")  # set by web.middleware for every request
@@ -59,6 +61,8 @@ def register(app: Flask, db) -> None:
     def metrics():
         registry = CollectorRegistry()
         registry.register(outbox)
+        if redis_client is not None:
+            registry.register(BreakerCollector(redis_client))
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             multiprocess.MultiProcessCollector(registry)
             body = generate_latest(registry)

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CHAR, BigInteger, CheckConstraint, Enum, ForeignKey, String, Text, text
+from sqlalchemy import CHAR, BigInteger, CheckConstraint, Enum, ForeignKey, String, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -42,6 +42,8 @@ class Order(Timestamps, Base):
     shipping_total: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
     tax_total: Mapped[Decimal] = mapped_column(Money, server_default=text("0"))
     total: Mapped[Decimal] = mapped_column(Money)
+    # reserved -> allocated (paid) -> shipped, or released / restocked: what the lines hold of stock.
+    stock_state: Mapped[str] = mapped_column(String(16), server_default="reserved")
 
     items: Mapped[list[OrderItem]] = relationship(back_populates="order", passive_deletes=True)
     shipping_address: Mapped[ShippingAddress] = relationship(back_populates="order", passive_deletes=True)
@@ -106,3 +108,96 @@ class OrderEvent(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
 
     order: Mapped[Order] = relationship(back_populates="events")
+
+
+class Payment(Timestamps, Base):
+    """One attempt to take an order's money through a provider; `reference` is theirs."""
+
+    __tablename__ = "payments"
+    __table_args__ = (
+        UniqueConstraint("provider", "reference"),
+        CheckConstraint("amount >= 0", name="amount_not_negative"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    reference: Mapped[str | None] = mapped_column(String(255))
+    method: Mapped[str] = mapped_column(String(64), server_default="")
+    amount: Mapped[Decimal] = mapped_column(Money)
+    currency: Mapped[str] = mapped_column(CHAR(3))
+    status: Mapped[str] = mapped_column(String(32), server_default="pending")
+    failure_reason: Mapped[str] = mapped_column(Text, server_default="")
+
+
+class Refund(Timestamps, Base):
+    """Money given back on a payment; settled when the provider says so."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (
+        UniqueConstraint("provider", "reference"),
+        CheckConstraint("amount > 0", name="amount_positive"),
+    )
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)
+    payment_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("payments.id", ondelete="CASCADE"), index=True)
+    provider: Mapped[str] = mapped_column(String(32))
+    reference: Mapped[str | None] = mapped_column(String(255))
+    amount: Mapped[Decimal] = mapped_column(Money)
+    status: Mapped[str] = mapped_column(String(32), server_default="pending")
+    reason: Mapped[str] = mapped_column(Text, server_default="")
+
+
+class Return(Timestamps, Base):
+    """A return the customer started; refunded once the goods are received."""
+
+    __tablename__ = "returns"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), unique=True)
+    reason: Mapped[str] = mapped_column(Text, server_default="")
+    status: Mapped[str] = mapped_column(String(32), server_default="requested")
+    received_at: Mapped[datetime | None]
+
+
+class Shipment(Timestamps, Base):
+    """A parcel of an order: the label bought from the carrier and its tracking number."""
+
+    __tablename__ = "shipments"
+    __table_args__ = (UniqueConstraint("carrier", "tracking_number"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
+    order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), unique=True)
+    carrier: Mapped[str] = mapped_column(String(32))
+    service: Mapped[str] = mapped_column(String(64))
+    tracking_number: Mapped[str | None] = mapped_column(String(64))
+    label_key: Mapped[str | None] = mapped_column(String(512))
+    status: Mapped[str] = mapped_column(String(32), server_default="label_pending")
+    requested_by: Mapped[str] = mapped_column(String(100), server_default="")
+
+
+class IdempotencyKey(Base):
+    """The first answer to a request sent with an `Idempotency-Key`, per caller."""
+
+    __tablename__ = "idempotency_keys"
+
+    user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    request_hash: Mapped[str] = mapped_column(CHAR(64))
+    response_code: Mapped[int]
+    response_body: Mapped[dict] = mapped_column(JSONB)
+    created_at: Mapped[datetime] = mapped_column(server_default=text("now()"), index=True)
+
+
+class WebhookEvent(Base):
+    """A provider's event, stored once by its id: a repeat delivery finds it here."""
+
+    __tablename__ = "webhook_events"
+
+    provider: Mapped[str] = mapped_column(String(32), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(255), primary_key=True)
+    type: Mapped[str] = mapped_column(String(100))
+    payload: Mapped[dict] = mapped_column(JSONB)
+    received_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
+    processed_at: Mapped[datetime | None]

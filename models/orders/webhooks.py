@@ -1,0 +1,51 @@
+"""Provider events stored once by id, then processed by a payments task."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import func, select
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.orm import Session
+
+from models import outbox
+from models.orders.tables import Payment, Refund, WebhookEvent
+
+PROCESS_TASK = "tasks.payments.process_event"
+
+
+def store_event(session: Session, provider: str, event_id: str, event_type: str, payload: dict) -> bool:
+    """Keep a verified event and queue its processing; False when it was seen before (a no-op)."""
+    inserted = session.execute(insert(WebhookEvent).values(
+        provider=provider, event_id=event_id, type=event_type, payload=payload)
+        .on_conflict_do_nothing().returning(WebhookEvent.event_id)).scalar()
+    if inserted is None:
+        return False
+    outbox.enqueue(session, PROCESS_TASK, provider=provider, event_id=event_id)
+    return True
+
+
+def lock_unprocessed(session: Session, provider: str, event_id: str) -> WebhookEvent | None:
+    """The event, locked, unless it was already processed."""
+    event = session.get(WebhookEvent, (provider, event_id), with_for_update=True)
+    return None if event is None or event.processed_at is not None else event
+
+
+def mark_processed(event: WebhookEvent) -> None:
+    event.processed_at = func.now()
+
+
+def payment_by_reference(session: Session, provider: str, reference: str, payment_id: str = "") -> Payment | None:
+    """Our payment for a provider's PaymentIntent (by reference, else by the id we put in its metadata)."""
+    payment = session.scalar(select(Payment).where(Payment.provider == provider, Payment.reference == reference))
+    if payment is None and payment_id:
+        payment = session.get(Payment, uuid.UUID(payment_id))
+    return payment
+
+
+def refunds_by_reference(session: Session, provider: str, references: list[str],
+                         refund_ids: list[str]) -> list[Refund]:
+    """Our refunds named by the provider's ids or by the ids we put in their metadata."""
+    query = select(Refund).where(Refund.provider == provider,
+                                 Refund.reference.in_(references) | Refund.id.in_([uuid.UUID(r) for r in refund_ids]))
+    return list(session.scalars(query))

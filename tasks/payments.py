@@ -1,0 +1,163 @@
+"""The payments queue: start payments, process provider events, refund."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+
+from sqlalchemy.exc import OperationalError
+
+from integrations.errors import PermanentError, TransientError
+from integrations.payments import Event, Intent
+from models.orders import actions, webhooks
+from models.orders.idempotency import purge_expired
+from models.orders.history import record
+from models.orders.tables import Order, Payment, Refund
+from settings import get_settings
+from tasks import app, runtime, vendors
+from tasks.base import ShopTask
+
+log = logging.getLogger(__name__)
+
+
+class OrderTask(ShopTask):
+    """Also retries database errors (a deadlock victim, a failover): the work is idempotent."""
+
+    autoretry_for = (TransientError, OperationalError)
+
+
+@app.task(base=OrderTask, name="tasks.payments.start_payment")
+def start_payment(payment_id: str) -> str:
+    """Create and confirm the PaymentIntent (idempotent by our payment id); the outcome comes as an event."""
+    gateway = vendors.payments()
+    with runtime.database().session() as session:
+        payment = actions.lock_payment(session, uuid.UUID(payment_id))
+        if payment is None or payment.status != "processing":
+            return "already handled"
+        try:
+            intent = gateway.pay(payment_id, str(payment.order_id), payment.amount, payment.currency,
+                                 payment.method)
+        except PermanentError as exc:  # a refused request, not a decline: the customer may pay again
+            actions.payment_error(session, payment, str(exc))
+            return "error"
+        payment.reference = intent.reference
+        record(session, session.get(Order, payment.order_id), "payment.started", "payments",
+               data={"paymentId": payment_id, "reference": intent.reference, "status": intent.status})
+        if intent.succeeded or intent.failed:  # Stripe answered for good: don't depend on the webhook alone
+            actions.payment_outcome(session, payment.id, intent.succeeded, intent.reference, intent.failure,
+                                    source=f"{gateway.name}:confirm")
+    log.info("payment started", extra={"payment_id": payment_id, "reference": intent.reference})
+    if hasattr(gateway, "pending_events"):  # the sandbox: hand its signed events to the webhook path
+        for body, signature in gateway.pending_events(intent.reference):
+            receive_event(body, signature)
+    return intent.status
+
+
+def receive_event(body: bytes, signature: str) -> bool:
+    """What POST /webhooks/stripe does: verify the raw body, store the event once, queue processing."""
+    event = vendors.payment_gateway().parse_event(body, signature)
+    with runtime.database().session() as session:
+        return webhooks.store_event(session, vendors.payments().name, event.id, event.type, event.payload)
+
+
+@app.task(base=OrderTask, name="tasks.payments.process_event")
+def process_event(provider: str, event_id: str) -> str:
+    """Act on a stored event once, after re-reading the PaymentIntent (events may arrive out of order)."""
+    with runtime.database().session() as session:
+        stored = webhooks.lock_unprocessed(session, provider, event_id)
+        if stored is None:
+            return "already processed"
+        obj = stored.payload.get("data", {}).get("object", {})
+        event = Event(event_id, stored.type, obj.get("id", ""), stored.payload)
+        if event.type.startswith("payment_intent."):
+            outcome = _payment_event(session, provider, event)
+        elif event.type == "charge.refunded" or event.type.startswith("refund."):
+            outcome = _refund_event(session, provider, event)
+        else:
+            outcome = "ignored"
+        webhooks.mark_processed(stored)
+    log.info("payment event processed", extra={"event_id": event_id, "type": event.type, "outcome": outcome})
+    return outcome
+
+
+def _payment_event(session, provider: str, event: Event) -> str:
+    intent: Intent = vendors.payments().retrieve(event.object_id)
+    payment = webhooks.payment_by_reference(session, provider, intent.reference, intent.payment_id)
+    if payment is None:
+        return "unknown payment"
+    if not (intent.succeeded or intent.failed):
+        return f"intent is {intent.status}"
+    return actions.payment_outcome(session, payment.id, intent.succeeded, intent.reference,
+                                   intent.failure, source=f"{provider}:{event.id}")
+
+
+def _refund_event(session, provider: str, event: Event) -> str:
+    obj = event.payload["data"]["object"]
+    refunds = obj.get("refunds", {}).get("data", []) if obj.get("object") == "charge" else [obj]
+    settled = 0
+    for found in refunds:
+        if found.get("status") not in ("succeeded", "failed"):
+            continue
+        ours = webhooks.refunds_by_reference(session, provider, [found["id"]],
+                                             [v for v in [(found.get("metadata") or {}).get("refund_id")] if v])
+        for refund in ours:
+            settled += actions.refund_settled(session, refund.id, found["id"], found["status"] == "succeeded",
+                                              source=f"{provider}:{event.id}")
+    return f"{settled} refunds settled"
+
+
+@app.task(base=OrderTask, name="tasks.payments.refund_payment")
+def refund_payment(refund_id: str) -> str:
+    """Ask the provider for the refund (idempotent by our refund id) and record a settled answer."""
+    with runtime.database().session() as session:
+        refund = session.get(Refund, uuid.UUID(refund_id), with_for_update=True)
+        if refund is None or refund.status != "pending":
+            return "already handled"
+        payment = session.get(Payment, refund.payment_id)
+        result = vendors.payments().refund(refund_id, payment.reference, refund.amount, payment.currency)
+        refund.reference = result.reference
+        if result.settled:
+            actions.refund_settled(session, refund.id, result.reference, result.status == "succeeded")
+    return result.status
+
+
+@app.task(base=OrderTask, name="tasks.payments.expire_unpaid_orders")
+def expire_unpaid_orders() -> int:
+    """Beat: cancel orders left unpaid longer than ORDER_PAYMENT_TIMEOUT and release their stock."""
+    with runtime.database().session() as session:
+        count, in_flight = actions.expire_unpaid(session, timedelta(seconds=get_settings().ORDER_PAYMENT_TIMEOUT))
+    for payment_id in in_flight:
+        try:
+            count += settle_expired_payment(payment_id) == "cancelled"
+        except TransientError as exc:  # the provider is away: the next run asks again
+            log.warning("could not settle an expired payment", extra={"payment_id": str(payment_id),
+                                                                      "error": str(exc)})
+    if count:
+        log.info("unpaid orders cancelled", extra={"count": count})
+    return count
+
+
+def settle_expired_payment(payment_id: uuid.UUID) -> str:
+    """Ask the provider about a payment whose order timed out: keep it if it succeeded, else cancel it there."""
+    gateway = vendors.payments()
+    with runtime.database().session() as session:
+        payment = actions.lock_payment(session, payment_id)
+        if payment is None or payment.status != "processing":
+            return "already handled"
+        try:
+            intent = gateway.retrieve(payment.reference)
+            if not (intent.succeeded or intent.failed):
+                intent = gateway.cancel(str(payment.id), payment.reference)
+        except PermanentError:  # the provider has no such intent: no money was taken
+            intent = Intent(payment.reference, "canceled", str(payment.id))
+        outcome = actions.payment_outcome(session, payment.id, intent.succeeded, intent.reference,
+                                          "payment timeout", source=f"{gateway.name}:timeout", timed_out=True)
+    return "paid" if outcome == "paid" else "cancelled"
+
+
+@app.task(base=OrderTask, name="tasks.payments.purge_idempotency_keys")
+def purge_idempotency_keys() -> int:
+    """Beat: forget idempotency keys older than IDEMPOTENCY_TTL."""
+    with runtime.database().session() as session:
+        return purge_expired(session, timedelta(seconds=get_settings().IDEMPOTENCY_TTL))

@@ -1,0 +1,75 @@
+"""The shipping queue: buy labels, poll tracking, keep popular rates warm."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+import redis
+from sqlalchemy import select
+
+from integrations.shipping.cache import CachedRates
+from integrations.storage import make_storage
+from models.errors import Conflict
+from models.orders import actions
+from models.orders.machine import SHIPPED
+from models.orders.places import destination_of, origin_from, parcel_of
+from models.orders.tables import Order, Shipment
+from models.users.permissions import SYSTEM
+from settings import get_settings
+from tasks import app, runtime, vendors
+from tasks.payments import OrderTask
+
+log = logging.getLogger(__name__)
+LABEL_EXTENSIONS = {"application/pdf": "pdf", "image/gif": "gif", "application/zpl": "zpl"}
+
+
+@app.task(base=OrderTask, name="tasks.shipping.buy_label")
+def buy_label(shipment_id: str) -> str:
+    """Buy the label, store it, and move the order to shipped; the shipment stays locked meanwhile.
+
+    The lock makes a duplicated delivery wait and then find the label bought.
+    """
+    settings = get_settings()
+    with runtime.database().session() as session:
+        shipment = session.get(Shipment, uuid.UUID(shipment_id), with_for_update=True)
+        if shipment is None or shipment.tracking_number:
+            return "already handled"
+        order = session.get(Order, shipment.order_id)
+        label = vendors.shipping().buy_label(shipment_id, shipment.service, origin_from(settings.SHIP_FROM),
+                                             destination_of(order), parcel_of(order))
+        key = f"labels/{shipment_id}.{LABEL_EXTENSIONS.get(label.content_type, 'bin')}"
+        make_storage(settings).put(key, label.content, label.content_type)
+        actions.label_bought(session, shipment.id, label.tracking_number, key)
+    return label.tracking_number
+
+
+@app.task(base=OrderTask, name="tasks.shipping.poll_tracking")
+def poll_tracking(batch: int = 200) -> int:
+    """Beat: ask the carrier about shipped orders and mark delivered ones delivered."""
+    with runtime.database().session() as session:
+        shipped = session.execute(select(Shipment.order_id, Shipment.tracking_number)
+                                  .join(Order, Order.id == Shipment.order_id)
+                                  .where(Order.status == SHIPPED).limit(batch)).all()
+    delivered = 0
+    for order_id, tracking_number in shipped:
+        if not vendors.shipping().track(tracking_number).delivered:
+            continue
+        try:
+            with runtime.database().session() as session:
+                actions.deliver(session, SYSTEM, order_id, "carrier reports delivered")
+            delivered += 1
+        except Conflict:  # moved meanwhile (a return, staff confirmed delivery): nothing to do
+            log.info("tracking: order already moved", extra={"order_id": str(order_id)})
+    return delivered
+
+
+@app.task(base=OrderTask, name="tasks.shipping.refresh_rates")
+def refresh_rates() -> int:
+    """Beat: re-fetch the most used cached rates before they expire."""
+    settings = get_settings()
+    cache = CachedRates(vendors.shipping(), redis.Redis.from_url(settings.REDIS_URL),
+                        settings.SHIPPING_RATE_CACHE_TTL)
+    return cache.refresh_popular(settings.SHIPPING_RATE_REFRESH_TOP, expiring_within=3600)
+
+

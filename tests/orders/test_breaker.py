@@ -1,0 +1,63 @@
+"""Circuit breakers: open after repeated transient failures, shared through Redis, close after a good trial."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+import pytest
+
+from integrations.breaker import Guarded, make_breaker
+from integrations.errors import PermanentError, TransientError
+
+
+class Flaky:
+    def __init__(self):
+        self.calls = 0
+        self.failing = True
+
+    def rates(self):
+        self.calls += 1
+        if self.failing:
+            raise TransientError("vendor down")
+        return "ok"
+
+    def refuse(self):
+        raise PermanentError("bad request")
+
+
+def test_a_breaker_opens_is_shared_and_closes_again(settings, client, caplog):
+    caplog.set_level(logging.WARNING, logger="integrations.breaker")
+    vendor = Flaky()
+    guarded = Guarded(vendor, make_breaker("twin", settings.REDIS_URL, fail_max=2, reset_timeout=2))
+    for _ in range(2):
+        with pytest.raises(TransientError):
+            guarded.rates()
+    assert guarded.breaker.current_state == "open"
+    with pytest.raises(TransientError, match="circuit open"):
+        guarded.rates()
+    assert vendor.calls == 2  # the open breaker did not call the vendor
+    assert 'vendor_circuit_open{vendor="twin"} 1.0' in client.get("/metrics").text
+
+    # another process's breaker of the same name sees the state in Redis
+    other = Guarded(vendor, make_breaker("twin", settings.REDIS_URL, fail_max=2, reset_timeout=2))
+    with pytest.raises(TransientError, match="circuit open"):
+        other.rates()
+    assert vendor.calls == 2
+
+    time.sleep(2.1)  # Redis keeps opened_at in whole seconds
+    vendor.failing = False
+    assert other.rates() == "ok"
+    assert guarded.breaker.current_state == other.breaker.current_state == "closed"
+    assert 'vendor_circuit_open{vendor="twin"} 0.0' in client.get("/metrics").text
+    changes = [(r.__dict__["from"], r.__dict__["to"]) for r in caplog.records
+               if r.getMessage() == "circuit breaker state changed"]
+    assert ("closed", "open") in changes and ("half-open", "closed") in changes
+
+
+def test_permanent_errors_do_not_open_the_breaker(settings):
+    guarded = Guarded(Flaky(), make_breaker("strict", settings.REDIS_URL, fail_max=1, reset_timeout=60))
+    for _ in range(3):
+        with pytest.raises(PermanentError):
+            guarded.refuse()
+    assert guarded.breaker.current_state == "closed"

@@ -1,0 +1,1 @@
+"""Checkout, order actions and the order history."""

@@ -1,0 +1,123 @@
+"""Request and response bodies of /orders (camelCase on the wire)."""
+
+from __future__ import annotations
+
+from marshmallow import fields, validate
+
+from web.schemas import CamelSchema, Trimmed
+
+
+class AddressSchema(CamelSchema):
+    first_name = Trimmed(required=True, validate=validate.Length(1, 100))
+    last_name = Trimmed(required=True, validate=validate.Length(1, 100))
+    line1 = Trimmed(required=True, validate=validate.Length(1, 255))
+    line2 = Trimmed(load_default=None, allow_none=True, validate=validate.Length(max=255))
+    city = Trimmed(required=True, validate=validate.Length(1, 100))
+    region = Trimmed(load_default=None, allow_none=True, validate=validate.Length(max=100))
+    postal_code = Trimmed(required=True, validate=validate.Length(1, 20))
+    country = Trimmed(required=True, validate=validate.Regexp(r"^[A-Z]{2}$", error="ISO 3166-1 alpha-2 code"))
+    phone = Trimmed(load_default=None, allow_none=True, validate=validate.Length(max=32))
+
+
+class LineSchema(CamelSchema):
+    variant_id = fields.UUID(required=True)
+    quantity = fields.Integer(required=True, validate=validate.Range(1, 1000))
+
+
+class CheckoutSchema(CamelSchema):
+    items = fields.List(fields.Nested(LineSchema), required=True, validate=validate.Length(1, 100))
+    shipping_address = fields.Nested(AddressSchema, required=True)
+    billing_address = fields.Nested(AddressSchema, load_default=None, allow_none=True)
+
+
+class ItemOutSchema(CamelSchema):
+    variant_id = fields.UUID()
+    product_id = fields.UUID()
+    sku = fields.String()
+    product_name = fields.String()
+    unit_price = fields.Decimal(as_string=True)
+    quantity = fields.Integer()
+    line_total = fields.Decimal(as_string=True)
+
+
+class PaymentOutSchema(CamelSchema):
+    id = fields.UUID()
+    provider = fields.String()
+    status = fields.String()
+    method = fields.String()
+    reference = fields.String(allow_none=True)
+    amount = fields.Decimal(as_string=True)
+    currency = fields.String()
+
+
+class OrderSchema(CamelSchema):
+    id = fields.UUID()
+    status = fields.Function(lambda order: str(order.status))
+    currency = fields.String()
+    subtotal = fields.Decimal(as_string=True)
+    shipping_total = fields.Decimal(as_string=True)
+    tax_total = fields.Decimal(as_string=True)
+    total = fields.Decimal(as_string=True)
+    items = fields.List(fields.Nested(ItemOutSchema))
+    shipping_address = fields.Nested(AddressSchema)
+    billing_address = fields.Nested(AddressSchema)
+    payment = fields.Method("_payment")
+    created_at = fields.DateTime()
+
+    def _payment(self, order):
+        payment = getattr(order, "current_payment", None)  # set by the view
+        return PaymentOutSchema().dump(payment) if payment is not None else None
+
+
+class OrderListSchema(CamelSchema):
+    items = fields.List(fields.Nested(OrderSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class ListQuerySchema(CamelSchema):
+    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
+    cursor = fields.String(load_default=None)
+
+
+class PaySchema(CamelSchema):
+    payment_method = Trimmed(required=True, validate=validate.Length(1, 255))
+
+
+class ReasonSchema(CamelSchema):
+    reason = Trimmed(load_default="", validate=validate.Length(max=1000))
+
+
+class ShipmentRequestSchema(CamelSchema):
+    service = Trimmed(load_default="ground", validate=validate.Length(1, 64))
+
+
+class ShipmentSchema(CamelSchema):
+    id = fields.UUID()
+    order_id = fields.UUID()
+    carrier = fields.String()
+    service = fields.String()
+    status = fields.String()
+    tracking_number = fields.String(allow_none=True)
+
+
+class ReturnSchema(CamelSchema):
+    id = fields.UUID()
+    order_id = fields.UUID()
+    status = fields.String()
+    reason = fields.String()
+
+
+class EventSchema(CamelSchema):
+    id = fields.Integer()
+    kind = fields.String()
+    actor = fields.String()
+    from_status = fields.Function(lambda e: str(e.from_status) if e.from_status else None)
+    to_status = fields.Function(lambda e: str(e.to_status) if e.to_status else None)
+    reason = fields.String()
+    data = fields.Dict()
+    created_at = fields.DateTime()
+
+
+class EventListSchema(CamelSchema):
+    items = fields.List(fields.Nested(EventSchema))
+    next_cursor = fields.String(allow_none=True)
