@@ -11,8 +11,8 @@ from models.users.api_keys import create_api_key, get_api_key, list_api_keys, re
 from web.admin.schemas import (
     ApiKeyListSchema,
     ApiKeySchema,
-    EventListArgs,
-    EventPageSchema,
+    SecurityEventListArgs,
+    SecurityEventPageSchema,
     NewApiKeySchema,
     SettingsSchema,
 )
@@ -44,8 +44,8 @@ class Settings(MethodView):
 @blp.route("/security-events")
 class SecurityEvents(MethodView):
     @requires("security_events:view")
-    @blp.arguments(EventListArgs, location="query")
-    @blp.response(200, EventPageSchema)
+    @blp.arguments(SecurityEventListArgs, location="query")
+    @blp.response(200, SecurityEventPageSchema)
     def get(self, args):
         """The security log, newest first (`cursor` → `nextCursor`), filtered by `kind` or `userId`."""
         with db().session() as session:

@@ -15,7 +15,7 @@ class SettingsSchema(CamelSchema):
                            required=True, metadata={"example": {"store.name": "Shop", "orders.max_items": 50}})
 
 
-class EventSchema(CamelSchema):
+class SecurityEventSchema(CamelSchema):
     id = fields.Integer()
     created_at = fields.DateTime()
     kind = fields.String()
@@ -26,15 +26,15 @@ class EventSchema(CamelSchema):
     details = fields.Dict()
 
 
-class EventListArgs(CamelSchema):
+class SecurityEventListArgs(CamelSchema):
     limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
     cursor = fields.Integer(load_default=None, validate=validate.Range(min=1))
     kind = fields.String(load_default=None, validate=validate.Length(max=64))
     user_id = fields.UUID(load_default=None)
 
 
-class EventPageSchema(CamelSchema):
-    items = fields.List(fields.Nested(EventSchema))
+class SecurityEventPageSchema(CamelSchema):
+    items = fields.List(fields.Nested(SecurityEventSchema))
     next_cursor = fields.String(allow_none=True)
 
 

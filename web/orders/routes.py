@@ -15,7 +15,7 @@ from models.orders import actions, idempotency
 from models.orders.tables import Order
 from web.auth.guard import current_actor, requires
 from web.extensions import db, runtime
-from web.orders.schemas import (CheckoutSchema, EventListSchema, ListQuerySchema, OrderListSchema, OrderSchema,
+from web.orders.schemas import (CheckoutSchema, OrderEventListSchema, ListQuerySchema, OrderListSchema, OrderSchema,
                                 PaySchema, PaymentOutSchema, ReasonSchema, ReturnSchema, ShipmentRequestSchema,
                                 ShipmentSchema)
 
@@ -104,7 +104,7 @@ class OrderDetail(MethodView):
 @blp.route("/<uuid:order_id>/events")
 class OrderEvents(MethodView):
     @requires("orders:view_own", "orders:view_all")
-    @blp.response(200, EventListSchema)
+    @blp.response(200, OrderEventListSchema)
     def get(self, order_id):
         """The order's history, oldest first."""
         with db().session() as session:

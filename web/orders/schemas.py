@@ -4,19 +4,7 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from web.schemas import CamelSchema, Trimmed
-
-
-class AddressSchema(CamelSchema):
-    first_name = Trimmed(required=True, validate=validate.Length(1, 100))
-    last_name = Trimmed(required=True, validate=validate.Length(1, 100))
-    line1 = Trimmed(required=True, validate=validate.Length(1, 255))
-    line2 = Trimmed(load_default=None, allow_none=True, validate=validate.Length(max=255))
-    city = Trimmed(required=True, validate=validate.Length(1, 100))
-    region = Trimmed(load_default=None, allow_none=True, validate=validate.Length(max=100))
-    postal_code = Trimmed(required=True, validate=validate.Length(1, 20))
-    country = Trimmed(required=True, validate=validate.Regexp(r"^[A-Z]{2}$", error="ISO 3166-1 alpha-2 code"))
-    phone = Trimmed(load_default=None, allow_none=True, validate=validate.Length(max=32))
+from web.schemas import CamelSchema, PostalAddressSchema, Trimmed
 
 
 class LineSchema(CamelSchema):
@@ -26,8 +14,8 @@ class LineSchema(CamelSchema):
 
 class CheckoutSchema(CamelSchema):
     items = fields.List(fields.Nested(LineSchema), required=True, validate=validate.Length(1, 100))
-    shipping_address = fields.Nested(AddressSchema, required=True)
-    billing_address = fields.Nested(AddressSchema, load_default=None, allow_none=True)
+    shipping_address = fields.Nested(PostalAddressSchema, required=True)
+    billing_address = fields.Nested(PostalAddressSchema, load_default=None, allow_none=True)
 
 
 class ItemOutSchema(CamelSchema):
@@ -59,8 +47,8 @@ class OrderSchema(CamelSchema):
     tax_total = fields.Decimal(as_string=True)
     total = fields.Decimal(as_string=True)
     items = fields.List(fields.Nested(ItemOutSchema))
-    shipping_address = fields.Nested(AddressSchema)
-    billing_address = fields.Nested(AddressSchema)
+    shipping_address = fields.Nested(PostalAddressSchema)
+    billing_address = fields.Nested(PostalAddressSchema)
     payment = fields.Method("_payment")
     created_at = fields.DateTime()
 
@@ -107,7 +95,7 @@ class ReturnSchema(CamelSchema):
     reason = fields.String()
 
 
-class EventSchema(CamelSchema):
+class OrderEventSchema(CamelSchema):
     id = fields.Integer()
     kind = fields.String()
     actor = fields.String()
@@ -118,6 +106,6 @@ class EventSchema(CamelSchema):
     created_at = fields.DateTime()
 
 
-class EventListSchema(CamelSchema):
-    items = fields.List(fields.Nested(EventSchema))
+class OrderEventListSchema(CamelSchema):
+    items = fields.List(fields.Nested(OrderEventSchema))
     next_cursor = fields.String(allow_none=True)

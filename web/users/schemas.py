@@ -6,7 +6,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from models.users.tables import Role
 from web.auth.schemas import check_password
-from web.schemas import CamelSchema, Trimmed
+from web.schemas import CamelSchema, PostalAddressSchema, Trimmed
 
 NAME = validate.Length(min=1, max=100)
 
@@ -56,17 +56,8 @@ class PermissionsSchema(CamelSchema):
     permissions = fields.List(fields.String(), metadata={"example": ["products:view", "orders:view_own"]})
 
 
-class AddressSchema(CamelSchema):
+class AddressSchema(PostalAddressSchema):
     id = fields.UUID(dump_only=True)
-    first_name = Trimmed(required=True, validate=NAME)
-    last_name = Trimmed(required=True, validate=NAME)
-    line1 = Trimmed(required=True, validate=validate.Length(min=1, max=255))
-    line2 = Trimmed(allow_none=True, validate=validate.Length(max=255))
-    city = Trimmed(required=True, validate=validate.Length(min=1, max=100))
-    region = Trimmed(allow_none=True, validate=validate.Length(max=100))
-    postal_code = Trimmed(required=True, validate=validate.Length(min=1, max=20))
-    country = Trimmed(required=True, validate=validate.Regexp(r"^[A-Z]{2}$", error="ISO 3166-1 alpha-2 code"))
-    phone = Trimmed(allow_none=True, validate=validate.Regexp(r"^\+?[0-9 ()\-]{4,32}$", error="a phone number"))
     is_default = fields.Boolean()
 
 
