@@ -16,6 +16,8 @@ import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qs, urlsplit
 
+from tests.twins.loopback import LoopbackServer
+
 HEADERS = {"X-Elastic-Product": "Elasticsearch", "Content-Type": "application/json"}
 
 
@@ -23,22 +25,13 @@ def _words(text) -> list[str]:
     return re.findall(r"\w+", str(text or "").lower())
 
 
-class ElasticsearchTwin:
+class ElasticsearchTwin(LoopbackServer):
     def __init__(self):
         self.indexes: dict[str, dict] = {}  # name -> {"mappings": ..., "docs": {id: source}, "aliases": set()}
         self.requests: list[dict] = []
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> ElasticsearchTwin:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._listen(ThreadingHTTPServer(("127.0.0.1", 0), self._handler()))
+        self.url = self.base_url
 
     def requests_to(self, method: str, pattern: str) -> list[dict]:
         return [r for r in self.requests if r["method"] == method and re.fullmatch(pattern, r["path"])]

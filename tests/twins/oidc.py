@@ -11,7 +11,6 @@ import base64
 import hashlib
 import json
 import secrets
-import threading
 import time
 import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -20,11 +19,13 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import rsa
 
 
+from tests.twins.loopback import LoopbackServer
+
 def new_key():
     return rsa.generate_private_key(public_exponent=65537, key_size=2048)
 
 
-class OidcTwin:
+class OidcTwin(LoopbackServer):
     def __init__(self, client_id: str = "shop-client", client_secret: str = "shop-secret"):  # noqa: S107
         self.client_id, self.client_secret = client_id, client_secret
         self.key = new_key()
@@ -34,17 +35,8 @@ class OidcTwin:
         self.nonce_override: str | None = None
         self.codes: dict[str, dict] = {}
         self.token_requests: list[dict] = []
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.issuer = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> OidcTwin:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._listen(ThreadingHTTPServer(("127.0.0.1", 0), self._handler()))
+        self.issuer = self.base_url
 
     def jwks(self) -> dict:
         jwk = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(self.key.public_key()))

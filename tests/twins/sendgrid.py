@@ -8,7 +8,9 @@ import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
-class SendGridTwin:
+from tests.twins.loopback import LoopbackServer
+
+class SendGridTwin(LoopbackServer):
     """Accepts mail with 202 and an X-Message-Id, or answers the statuses queued in `script`."""
 
     def __init__(self, api_key: str = "SG.test-key"):
@@ -17,17 +19,8 @@ class SendGridTwin:
         self.requests: list[dict] = []
         self.accepted: list[dict] = []
         self._lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> SendGridTwin:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
-        self.server.server_close()
+        self._listen(ThreadingHTTPServer(("127.0.0.1", 0), self._handler()))
+        self.url = self.base_url
 
     def _handler(self):
         twin = self

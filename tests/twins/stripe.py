@@ -20,11 +20,13 @@ from werkzeug.wrappers import Request, Response
 
 from integrations.payments.signing import sign
 
+from tests.twins.loopback import LoopbackServer
+
 DECLINE = {"type": "card_error", "code": "card_declined", "decline_code": "generic_decline",
            "message": "Your card was declined."}
 
 
-class StripeTwin:
+class StripeTwin(LoopbackServer):
     def __init__(self, api_key: str = "sk_test_twin", webhook_secret: str = "whsec_twin"):  # noqa: S107
         self.api_key, self.webhook_secret = api_key, webhook_secret
         self.intents: dict[str, dict] = {}
@@ -34,16 +36,8 @@ class StripeTwin:
         self.refund_status = "succeeded"
         self._replies: dict[str, tuple[int, dict]] = {}
         self._lock = threading.Lock()
-        self.server = make_server("127.0.0.1", 0, self._app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> StripeTwin:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
+        self._listen(make_server("127.0.0.1", 0, self._app, threaded=True))
+        self.url = self.base_url
 
     def reset(self) -> None:
         with self._lock:

@@ -16,6 +16,8 @@ from lxml import etree
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
+from tests.twins.loopback import LoopbackServer
+
 SOAP = "http://schemas.xmlsoap.org/soap/envelope/"
 UPSS = "http://www.ups.com/XMLSchema/XOLTWS/UPSS/v1.0"
 COMMON = "http://www.ups.com/XMLSchema/XOLTWS/Common/v1.0"
@@ -45,7 +47,7 @@ def fault(code: str, description: str) -> bytes:
         f"</detail></soapenv:Fault>")
 
 
-class UpsTwin:
+class UpsTwin(LoopbackServer):
     def __init__(self, username: str = "shop", password: str = "secret", access_key: str = "AK1"):  # noqa: S107
         self.credentials = (username, password, access_key)
         self.calls: list[tuple[str, str]] = []  # (path, operation)
@@ -54,16 +56,8 @@ class UpsTwin:
         self.fail_next = 0
         self.hits = 0  # every HTTP request, failed ones included
         self._lock = threading.Lock()
-        self.server = make_server("127.0.0.1", 0, self._app, threaded=True)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/webservices"
-        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
-
-    def __enter__(self) -> UpsTwin:
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.server.shutdown()
+        self._listen(make_server("127.0.0.1", 0, self._app, threaded=True))
+        self.url = f"{self.base_url}/webservices"
 
     def _app(self, environ, start_response):
         request = Request(environ)
