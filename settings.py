@@ -93,6 +93,21 @@ class Settings:
     S3_ACCESS_KEY_ID: str = ""
     S3_SECRET_ACCESS_KEY: str = ""
 
+    # Imports and exports
+    IMPORT_INBOXES: str = ""
+    IMPORT_POLL_INTERVAL: float = 30.0
+    IMPORT_CHUNK_ROWS: int = 20000
+    IMPORT_TASK_SECONDS: float = 40.0
+    IMPORT_MAX_BYTES: int = 1073741824
+    IMPORT_REPORT_EMAIL: str = ""
+    IMPORT_SFTP_KNOWN_HOSTS: str = ""
+    IMPORT_SFTP_KEY_FILE: str = ""
+    IMPORT_SFTP_PASSWORD: str = ""
+    IMPORT_IMAGE_MAX_BYTES: int = 10485760
+    IMPORT_IMAGE_ALLOW_PRIVATE: bool = False
+    EXPORT_DESTINATIONS: str = ""
+    EXPORT_NIGHTLY_HOUR: int = 2
+
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
         """Build settings from `environ` (default: the process environment)."""

@@ -62,6 +62,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 def _register_blueprints(api: Api) -> None:
     from web.auth.routes import blp as auth
     from web.health import blp as health
+    from web.imports.routes import blp as imports
 
-    for blueprint in (health, auth):
+    for blueprint in (health, auth, imports):
         api.register_blueprint(blueprint)
