@@ -100,3 +100,13 @@ def import_file(db, settings, inbox: Path, name: str, content: bytes | Path) -> 
     assert pipeline.discover(db, settings) >= 1
     [job_id] = {job for (job,) in rows(db, "SELECT id FROM import_jobs")} - before
     return run_steps(db, settings, job_id)
+
+
+@pytest.fixture(scope="session")
+def sshd_twin():
+    """A real OpenSSH server on a loopback port, shared by the run."""
+    from tests.twins.sshd import SSHDTwin
+
+    twin = SSHDTwin().start()
+    yield twin
+    twin.stop()
