@@ -23,6 +23,7 @@ from xml.etree.ElementTree import ParseError  # noqa: S405  (only the exception;
 
 FIELDS = ("sku", "product_handle", "product_name", "description", "category_path", "price", "currency",
           "stock", "image_urls", "attributes")
+FIELDS_SET = frozenset(FIELDS)
 REQUIRED = ("sku", "product_handle", "product_name", "price", "currency", "stock")
 FORMATS = ("csv", "xml", "json")
 SAMPLE_BYTES = 64 * 1024
@@ -62,6 +63,8 @@ def read_feed(stream: BinaryIO, fmt: str, chunk_rows: int) -> Iterator[Chunk]:
     sample = stream.read(SAMPLE_BYTES)
     if not sample.strip(b" \t\r\n"):
         raise FeedError("the file is empty")
+    if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise FeedError("UTF-16 is not supported: save the file as UTF-8")
     if b"\x00" in sample:
         raise FeedError("the file holds binary data (NUL bytes), not a text feed")
     source = io.BufferedReader(_Rejoined(sample, stream, line_limit=MAX_LINE_BYTES if fmt == "csv" else 0),
@@ -104,15 +107,21 @@ class _Rejoined(io.RawIOBase):
 def _encoding(sample: bytes) -> str:
     if sample.startswith(b"\xef\xbb\xbf"):
         return "utf-8-sig"
-    if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
-        raise FeedError("UTF-16 is not supported: save the file as UTF-8")
     try:
         sample.decode("utf-8")
     except UnicodeDecodeError as exc:
         # A sample cut inside a multi-byte character is still UTF-8.
         if exc.start < len(sample) - 3:
+            if UTF8_SEQUENCE.search(sample):
+                raise FeedError(f"the file is not valid UTF-8: byte 0x{sample[exc.start]:02x} at offset "
+                                f"{exc.start} ({exc.reason})") from None
             return "latin-1"
     return "utf-8"
+
+
+# Two or more bytes that form a UTF-8 character: Latin-1 text almost never has them,
+# so a file with these and invalid sequences is broken UTF-8, not Latin-1.
+UTF8_SEQUENCE = re.compile(rb"[\xc3-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 
 
 def _delimiter(header: str) -> str:
@@ -172,12 +181,12 @@ def _conform(frame: pd.DataFrame) -> pd.DataFrame:
     """Exactly the feed's columns, as stripped strings; unknown columns are dropped."""
     out = pd.DataFrame(index=frame.index)
     for name in FIELDS:
-        out[name] = frame[name].fillna("").astype(str).str.strip() if name in frame.columns else ""
+        out[name] = frame[name].astype(object).fillna("").astype(str).str.strip() if name in frame.columns else ""
     return out
 
 
 def _frame(records: list[dict], first_row: int) -> Chunk:
-    frame = _conform(pd.DataFrame.from_records(records) if records else pd.DataFrame(columns=FIELDS))
+    frame = _conform(pd.DataFrame.from_records(records, columns=list(FIELDS)))
     frame["row_no"] = range(first_row, first_row + len(records))
     return Chunk(frame)
 
@@ -219,6 +228,9 @@ def _read_json(source: BinaryIO, sample: bytes, chunk_rows: int) -> Iterator[Chu
         if not isinstance(value, dict):
             errors.append(RowError(number, "", _short(json.dumps(value)), "an item must be a JSON object"))
             value = {}
+        elif value and not FIELDS_SET & value.keys():
+            errors.append(RowError(number, "", _short(json.dumps(value)), "an object without any of the feed's "
+                                   "fields: items must be in a top-level array or one object per line"))
         records.append({key: _json_cell(cell) for key, cell in value.items() if key in FIELDS})
         if len(records) == chunk_rows:
             chunk = _frame(records, row)

@@ -20,11 +20,15 @@ STAGED = ("job_id", "row_no", "sku", "product_handle", "product_name", "descript
           "currency", "stock", "image_urls", "attributes")
 
 
-def copy_in(session: Session, table: str, columns: Iterable[str], data: io.StringIO) -> None:
-    """COPY CSV text into `table` on the session's own connection (so inside its transaction)."""
+def copy_in(session: Session, table: str, columns: Iterable[str], data, not_null: Iterable[str] = ()) -> None:
+    """COPY CSV text into `table` on the session's own connection (so inside its transaction).
+
+    Empty cells are NULL, except in the `not_null` columns, where they are empty strings.
+    """
     cursor = session.connection().connection.dbapi_connection.cursor()
+    options = f", FORCE_NOT_NULL ({', '.join(not_null)})" if not_null else ""
     try:
-        cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv)", data)
+        cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv{options})", data)
     finally:
         cursor.close()
 

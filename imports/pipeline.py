@@ -152,7 +152,8 @@ def _scan(db: Database, settings: Settings, storage: Storage, job: ImportJob) ->
         locked.rows_total, locked.rows_failed, locked.chunks_total = result.rows, result.failed, result.chunks
         session.execute(text("DELETE FROM import_errors WHERE job_id = :j"), {"j": job.id})
         result.errors.seek(0)
-        copy_in(session, "import_errors", ("job_id", "row_no", '"column"', "value", "message"), result.errors)
+        copy_in(session, "import_errors", ("job_id", "row_no", '"column"', "value", "message"), result.errors,
+                not_null=('"column"', "value"))
         duplicate_of = _claim_checksum(session, locked)
         if duplicate_of:
             _end(session, locked, DUPLICATE, f"the same file was already imported by job {duplicate_of}")
@@ -185,6 +186,8 @@ def _check_rows(db: Database, settings: Settings, stream: _Hashing, fmt: str, jo
         result.chunks += 1
         writer.writerows((job_id, *error) for error in errors)
     result.checksum, result.size = stream.drain(), stream.size
+    if not result.rows:
+        raise FeedError("the file has no rows (a header alone, or nothing but blank lines)")
     return result
 
 

@@ -98,7 +98,7 @@ def _category_path(frame):
     paths = frame.loc[given, "category_path"]
     problems = paths.map(category_problem)
     found = [RowError(int(frame.at[index, "row_no"]), "category_path", paths[index][:200], problem)
-             for index, problem in problems.items() if problem]
+             for index, problem in problems.items() if isinstance(problem, str)]
     frame.loc[given, "category_path"] = paths.map(lambda p: " > ".join(name.strip() for name in p.split(">")))
     return found
 

@@ -75,7 +75,7 @@ class SSHDTwin:
         shutil.copyfile(f"{self.key_file}.pub", self.folder / "authorized_keys")
         host_key = (self.folder / "host_key.pub").read_text().split()
         self.known_hosts.write_text(f"[127.0.0.1]:{self.port} {host_key[0]} {host_key[1]}\n")
-        os.chmod(self.folder, 0o755)
+        os.chmod(self.folder, 0o755)  # noqa: S103  (the SFTP user must reach its folder inside)
         self.root.mkdir()
         os.chown(self.root, account.pw_uid, account.pw_gid)
         config = self.folder / "sshd_config"
