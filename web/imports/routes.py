@@ -59,7 +59,7 @@ class Imports(MethodView):
         """Import a catalog file: a multipart upload (field `file`) or `{source}` naming a file in an inbox."""
         settings = runtime().settings
         with db().session() as session:
-            if request.mimetype == "multipart/form-data":
+            if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
                 form = _load(UploadFormSchema, request.form.to_dict())
                 upload = request.files.get("file")
                 if upload is None:
