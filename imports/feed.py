@@ -134,6 +134,7 @@ def _read_csv(source: BinaryIO, sample: bytes, chunk_rows: int) -> Iterator[Chun
     header = sample.decode(encoding, errors="replace").lstrip("\ufeff").splitlines()[0]
     reader = pd.read_csv(source, sep=_delimiter(header), dtype=str, na_filter=False, keep_default_na=False,
                          encoding=encoding, chunksize=chunk_rows, on_bad_lines="warn", skip_blank_lines=False,
+                         index_col=False,
                          engine="c")
     checked = False
     while True:

@@ -215,6 +215,11 @@ def _claim_checksum(session: Session, job: ImportJob) -> uuid.UUID | None:
     return session.scalar(text("SELECT job_id FROM imported_files WHERE checksum = :c"), {"c": job.checksum})
 
 
+def fail(db: Database, job_id: str, message: str) -> str:
+    """End a job whose step failed for good (its file still goes to failed/ with a report)."""
+    return _refuse(db, uuid.UUID(job_id), FAILED, message)
+
+
 def _refuse(db: Database, job_id: uuid.UUID, status: str, message: str, started: datetime | None = None) -> str:
     with db.session() as session:
         job = session.get(ImportJob, job_id, with_for_update=True)

@@ -12,19 +12,27 @@ from tasks.base import ShopTask
 log = logging.getLogger(__name__)
 
 
+class ImportStepTask(ShopTask):
+    """A pipeline step that failed for good marks its job failed, so no job stays queued or running forever."""
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        super().on_failure(exc, task_id, args, kwargs, einfo)
+        pipeline.fail(runtime.database(), kwargs["job_id"], f"internal error: {exc!r}"[:500])
+
+
 @app.task(base=ShopTask, name="tasks.imports.poll_inboxes")
 def poll_inboxes() -> int:
     """Start a job for every new file in the configured inboxes."""
     return pipeline.discover(runtime.database(), get_settings())
 
 
-@app.task(base=ShopTask, name="tasks.imports.scan_file")
+@app.task(base=ImportStepTask, name="tasks.imports.scan_file")
 def scan_file(job_id: str) -> str:
     """Claim, checksum and validate the job's file."""
     return pipeline.scan(runtime.database(), get_settings(), job_id)
 
 
-@app.task(base=ShopTask, name="tasks.imports.load_chunks")
+@app.task(base=ImportStepTask, name="tasks.imports.load_chunks")
 def load_chunks(job_id: str) -> str:
     """Merge the next chunks of the job's file."""
     return pipeline.load(runtime.database(), get_settings(), job_id)
