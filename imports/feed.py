@@ -182,7 +182,12 @@ def _conform(frame: pd.DataFrame) -> pd.DataFrame:
     """Exactly the feed's columns, as stripped strings; unknown columns are dropped."""
     out = pd.DataFrame(index=frame.index)
     for name in FIELDS:
-        out[name] = frame[name].astype(object).fillna("").astype(str).str.strip() if name in frame.columns else ""
+        if name not in frame.columns:
+            out[name] = ""
+        elif frame[name].hasnans:
+            out[name] = frame[name].astype(object).fillna("").astype(str).str.strip()
+        else:
+            out[name] = frame[name].astype(str).str.strip()
     return out
 
 

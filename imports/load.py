@@ -125,6 +125,8 @@ NEW_IMAGES = text("""
 
 def merge(session: Session, job_id: uuid.UUID) -> tuple[set[str], dict[str, list[str]]]:
     """Merge the staged rows; the ids of products that changed, and image URLs not fetched yet per product."""
+    # Fresh rows have no statistics; without them the planner picks nested loops over thousands of rows.
+    session.execute(text("ANALYZE import_staging"))
     paths = session.scalars(text("SELECT DISTINCT category_path FROM import_staging "
                                  "WHERE job_id = :job_id AND category_path IS NOT NULL"), {"job_id": job_id}).all()
     if paths:

@@ -93,13 +93,20 @@ def category_problem(path: str) -> str | None:
     return None
 
 
+def _per_distinct(values: pd.Series, fn) -> pd.Series:
+    """`fn` applied once per distinct value (feeds repeat categories and attributes a lot)."""
+    results = {value: fn(value) for value in values.unique()}
+    return pd.Series([results[value] for value in values], index=values.index, dtype=object)
+
+
 def _category_path(frame):
     given = frame["category_path"] != ""
     paths = frame.loc[given, "category_path"]
-    problems = paths.map(category_problem)
+    problems = _per_distinct(paths, category_problem)
     found = [RowError(int(frame.at[index, "row_no"]), "category_path", paths[index][:200], problem)
              for index, problem in problems.items() if isinstance(problem, str)]
-    frame.loc[given, "category_path"] = paths.map(lambda p: " > ".join(name.strip() for name in p.split(">")))
+    frame.loc[given, "category_path"] = _per_distinct(
+        paths, lambda p: " > ".join(name.strip() for name in p.split(">")))
     return found
 
 
@@ -116,13 +123,18 @@ def parse_attributes(text: str) -> dict | None:
     return None if "" in parsed else parsed
 
 
+def _attributes_json(text: str) -> str | None:
+    parsed = parse_attributes(text)
+    return None if parsed is None else json.dumps(parsed)
+
+
 def _attributes(frame):
     given = frame["attributes"] != ""
-    parsed = frame.loc[given, "attributes"].map(parse_attributes)
+    encoded = _per_distinct(frame.loc[given, "attributes"], _attributes_json)
     mask = pd.Series(False, index=frame.index)
-    mask[parsed[parsed.isna()].index] = True
+    mask[encoded[encoded.isna()].index] = True
     frame["attributes_json"] = ""
-    frame.loc[parsed.dropna().index, "attributes_json"] = parsed.dropna().map(json.dumps)
+    frame.loc[encoded.dropna().index, "attributes_json"] = encoded.dropna()
     return _errors(frame, mask, "attributes", "attributes must be key=value pairs separated by ;")
 
 
