@@ -1,4 +1,4 @@
-"""The staged load: COPY a chunk's valid rows into `import_staging`, then merge them set-based.
+"""The staged load: COPY a chunk's valid rows into a staging table, then merge them set-based.
 
 Everything here runs inside the caller's transaction (one per chunk), so a
 chunk lands whole or not at all, and merging it again changes nothing: every
@@ -46,7 +46,10 @@ def stage(session: Session, job_id: uuid.UUID, rows: pd.DataFrame) -> None:
     # Empty strings are written unquoted, which COPY's CSV format reads as NULL.
     out.to_csv(data, index=False, header=False, quoting=csv.QUOTE_MINIMAL, na_rep="")
     data.seek(0)
-    copy_in(session, "import_staging", STAGED, data)
+    # A private copy of the staging table for this transaction: concurrent
+    # imports neither see nor lock each other's rows, and ANALYZE stays local.
+    session.execute(text("CREATE TEMP TABLE chunk_staging (LIKE import_staging) ON COMMIT DROP"))
+    copy_in(session, "chunk_staging", STAGED, data)
 
 
 def ensure_categories(session: Session, paths: Iterable[str]) -> None:
@@ -73,7 +76,7 @@ def ensure_categories(session: Session, paths: Iterable[str]) -> None:
 MERGE_PRODUCTS = text("""
     INSERT INTO products (handle, name, description, category_id)
     SELECT DISTINCT ON (s.product_handle) s.product_handle, s.product_name, COALESCE(s.description, ''), c.id
-    FROM import_staging s LEFT JOIN categories c ON c.path = s.category_path
+    FROM chunk_staging s LEFT JOIN categories c ON c.path = s.category_path
     WHERE s.job_id = :job_id
     ORDER BY s.product_handle, s.row_no DESC
     ON CONFLICT (handle) DO UPDATE SET
@@ -93,8 +96,9 @@ MERGE_PRODUCTS = text("""
 MERGE_VARIANTS = text("""
     INSERT INTO product_variants (product_id, sku, price, currency, stock, attributes)
     SELECT p.id, s.sku, s.price, s.currency, s.stock, COALESCE(s.attributes, '{}'::jsonb)
-    FROM import_staging s JOIN products p ON p.handle = s.product_handle
+    FROM chunk_staging s JOIN products p ON p.handle = s.product_handle
     WHERE s.job_id = :job_id
+    ORDER BY s.sku  -- one lock order for every import, so two never deadlock
     ON CONFLICT (sku) DO UPDATE SET
         product_id = EXCLUDED.product_id,
         price = EXCLUDED.price,
@@ -114,7 +118,7 @@ MERGE_VARIANTS = text("""
 NEW_IMAGES = text("""
     SELECT p.id, u.url
     FROM (SELECT product_handle, min(row_no) AS row_no, url, min(ordinality) AS position
-          FROM import_staging, unnest(string_to_array(image_urls, '|')) WITH ORDINALITY AS u(url, ordinality)
+          FROM chunk_staging, unnest(string_to_array(image_urls, '|')) WITH ORDINALITY AS u(url, ordinality)
           WHERE job_id = :job_id AND image_urls IS NOT NULL
           GROUP BY product_handle, url) u
     JOIN products p ON p.handle = u.product_handle
@@ -126,8 +130,8 @@ NEW_IMAGES = text("""
 def merge(session: Session, job_id: uuid.UUID) -> tuple[set[str], dict[str, list[str]]]:
     """Merge the staged rows; the ids of products that changed, and image URLs not fetched yet per product."""
     # Fresh rows have no statistics; without them the planner picks nested loops over thousands of rows.
-    session.execute(text("ANALYZE import_staging"))
-    paths = session.scalars(text("SELECT DISTINCT category_path FROM import_staging "
+    session.execute(text("ANALYZE chunk_staging"))
+    paths = session.scalars(text("SELECT DISTINCT category_path FROM chunk_staging "
                                  "WHERE job_id = :job_id AND category_path IS NOT NULL"), {"job_id": job_id}).all()
     if paths:
         ensure_categories(session, paths)
@@ -136,7 +140,6 @@ def merge(session: Session, job_id: uuid.UUID) -> tuple[set[str], dict[str, list
     images: dict[str, list[str]] = {}
     for product_id, url in session.execute(NEW_IMAGES, {"job_id": job_id}):
         images.setdefault(str(product_id), []).append(url.strip())
-    session.execute(text("DELETE FROM import_staging WHERE job_id = :job_id"), {"job_id": job_id})
     return changed, images
 
 

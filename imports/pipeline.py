@@ -19,6 +19,7 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from imports import inboxes
@@ -26,7 +27,7 @@ from imports.feed import FeedError, RowError, format_of, read_feed
 from imports.load import copy_in, merge, reserved_conflicts, stage
 from imports.reports import error_rows, report_file
 from imports.validate import SeenSkus, validate
-from integrations.errors import PermanentError
+from integrations.errors import PermanentError, TransientError
 from integrations.storage import ObjectMissing, Storage
 from models.catalog.indexing import queue_indexing
 from models.db import Database
@@ -270,7 +271,19 @@ def _load(db: Database, settings: Settings, storage: Storage, job: ImportJob, do
     return _queue(db, FINISH, job.id)
 
 
+RETRYABLE = {"40P01", "40001"}  # deadlock detected, serialization failure
+
+
 def _load_chunk(db: Database, job_id: uuid.UUID, number: int, chunk) -> bool:
+    try:
+        return _merge_chunk(db, job_id, number, chunk)
+    except DBAPIError as exc:
+        if getattr(exc.orig, "pgcode", None) in RETRYABLE:
+            raise TransientError(f"chunk {number}: {exc.orig}") from exc
+        raise
+
+
+def _merge_chunk(db: Database, job_id: uuid.UUID, number: int, chunk) -> bool:
     valid, _ = validate(chunk)
     with db.session() as session:
         job = session.get(ImportJob, job_id, with_for_update=True)

@@ -12,6 +12,7 @@ from flask_smorest import Blueprint, abort
 from marshmallow import ValidationError
 
 from imports import exports, jobs
+from imports.feed import FORMATS
 from imports.inboxes import LocationError
 from imports.reports import error_rows, report_csv
 from models.errors import InvalidRequest, NotFound
@@ -50,9 +51,19 @@ def _load(schema, data) -> dict:
         abort(422, message="invalid request", errors={"json": exc.messages})
 
 
+UPLOAD_BODY = {"required": True, "content": {
+    "multipart/form-data": {"schema": {"type": "object", "required": ["file"], "properties": {
+        "file": {"type": "string", "format": "binary"}, "format": {"type": "string", "enum": list(FORMATS)}}}},
+    "application/json": {"schema": {"type": "object", "required": ["source"], "properties": {
+        "source": {"type": "string", "example": "s3://bucket/inbox/catalog.csv"},
+        "format": {"type": "string", "enum": list(FORMATS)}}}},
+}}
+
+
 @blp.route("/imports")
 class Imports(MethodView):
     @requires("imports:create")
+    @blp.doc(requestBody=UPLOAD_BODY)
     @blp.response(202, StartedSchema)
     @blp.alt_response(422, description="No file or source, or an unknown format or inbox")
     def post(self):
