@@ -55,7 +55,9 @@ def create_app(settings: Settings | None = None) -> Flask:
                      lambda filename: send_from_directory(swagger_ui_path, filename))
 
     from web.cli import register as register_cli
+    from web.imports.cli import register as register_imports_cli
     register_cli(app)
+    register_imports_cli(app)
     return app
 
 

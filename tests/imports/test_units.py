@@ -90,3 +90,21 @@ def test_beat_polls_inboxes_and_exports_nightly(settings, database):
     assert exports.queue_nightly(database, replace(settings, EXPORT_DESTINATIONS="s3://b/x,/tmp/y")) == 2
     assert sorted(rows(database, "SELECT kind, format, destination FROM export_jobs")) == [
         ("orders", "csv", "s3://b/x"), ("products", "csv", "s3://b/x")]
+
+
+def test_flask_imports_run_shows_progress_and_a_summary(app, database, tmp_path):
+    from dataclasses import replace as replace_settings
+
+    runtime = app.extensions["shop"]
+    runtime.settings = replace_settings(runtime.settings, STORAGE_LOCAL_DIR=str(tmp_path), IMPORT_CHUNK_ROWS=2)
+    from tests.imports.conftest import DATA
+
+    result = app.test_cli_runner().invoke(args=["imports", "run", str(DATA / "bad" / "negative_price.csv")])
+    assert result.exit_code == 0, result.output
+    assert "importing negative_price.csv" in result.output
+    assert "status         partially_failed" in result.output and "rows imported  1" in result.output
+    assert "price must not be negative" in result.output
+    assert rows(database, "SELECT sku FROM product_variants") == [("A-2",)]
+    assert (tmp_path / "imports" / "errors").is_dir()
+    failed = app.test_cli_runner().invoke(args=["imports", "run", str(DATA / "bad" / "xxe.xml")])
+    assert failed.exit_code == 1 and "DTD or entities" in failed.output
