@@ -90,18 +90,20 @@ class _Rejoined(io.RawIOBase):
         data = self.pending or self.stream.read(len(buffer))
         self.pending = self.pending[len(buffer):] if self.pending else b""
         data = data[:len(buffer)]
+        if b"\x00" in data:  # PostgreSQL text cannot hold NUL; a text feed has none
+            raise FeedError(f"the file holds binary data (a NUL byte after byte {self.offset})")
         self._check_lines(data)
         buffer[:len(data)] = data
         return len(data)
 
     def _check_lines(self, data: bytes) -> None:
+        self.offset += len(data)
         if not self.line_limit:
             return
         last = data.rfind(b"\n")
         self.since_newline = len(data) - last - 1 if last >= 0 else self.since_newline + len(data)
         if self.since_newline > self.line_limit:
             raise FeedError(f"a line longer than {self.line_limit} bytes near byte {self.offset}")
-        self.offset += len(data)
 
 
 def _encoding(sample: bytes) -> str:

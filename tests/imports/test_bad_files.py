@@ -119,3 +119,10 @@ def test_stock_below_what_orders_hold_is_rejected(database, local_settings, inbo
     assert (job.status, job.rows_imported, job.rows_failed) == ("partially_failed", 4, 1)
     assert "stock 3 is below the 10 units open orders hold" in report_text(inbox, "lower.csv")
     assert scalar(database, "SELECT stock FROM product_variants WHERE sku = 'KN-CHEF-20'") == 12
+
+
+def test_a_nul_byte_deep_in_a_text_file_is_refused(database, local_settings, inbox):
+    content = (DATA / "catalog.csv").read_bytes() + b"A-9,a,A,,Home,1.00,EUR,1,,\n" * 5000 + b"A-\x00,a,A,,,1,EUR,1,,\n"
+    job = import_file(database, local_settings, inbox, "nul.csv", content)
+    assert job.status == "failed" and "binary data (a NUL byte" in job.message
+    assert scalar(database, "SELECT count(*) FROM product_variants") == 0
