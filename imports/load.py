@@ -112,7 +112,7 @@ MERGE_VARIANTS = text("""
           (EXCLUDED.product_id, EXCLUDED.price, EXCLUDED.currency,
            GREATEST(EXCLUDED.stock, product_variants.reserved),
            CASE WHEN EXCLUDED.attributes = '{}'::jsonb THEN product_variants.attributes ELSE EXCLUDED.attributes END)
-    RETURNING product_id
+    RETURNING product_id AS id
 """)
 
 NEW_IMAGES = text("""
@@ -135,8 +135,12 @@ def merge(session: Session, job_id: uuid.UUID) -> tuple[set[str], dict[str, list
                                  "WHERE job_id = :job_id AND category_path IS NOT NULL"), {"job_id": job_id}).all()
     if paths:
         ensure_categories(session, paths)
-    changed = {str(i) for i in session.scalars(MERGE_PRODUCTS, {"job_id": job_id})}
-    changed |= {str(i) for i in session.scalars(MERGE_VARIANTS, {"job_id": job_id})}
+    changed = set()
+    for statement in (MERGE_PRODUCTS, MERGE_VARIANTS):
+        # One array back instead of a row per changed product.
+        ids = session.scalar(text(f"WITH changed AS ({statement.text}) SELECT array_agg(DISTINCT changed.id::text) "
+                                  "FROM changed"), {"job_id": job_id})
+        changed |= set(ids or ())
     images: dict[str, list[str]] = {}
     for product_id, url in session.execute(NEW_IMAGES, {"job_id": job_id}):
         images.setdefault(str(product_id), []).append(url.strip())
