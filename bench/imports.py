@@ -141,7 +141,7 @@ CREATE INDEX ON floor_variants (product_id);
 """
 FLOOR_UPSERT = """
 INSERT INTO floor_variants (product_id, sku, price, currency, stock, attributes)
-SELECT gen_random_uuid(), sku, price::numeric, currency, stock::int, '{}'::jsonb FROM floor_staging
+SELECT md5(product_handle)::uuid, sku, price::numeric, currency, stock::int, '{}'::jsonb FROM floor_staging
 ON CONFLICT (sku) DO UPDATE SET price = EXCLUDED.price, currency = EXCLUDED.currency, stock = EXCLUDED.stock,
     updated_at = now()
 """
