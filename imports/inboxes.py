@@ -70,7 +70,7 @@ def resolve_source(settings: Settings, source: str) -> tuple[Inbox, str]:
     parts = urlsplit(source)
     for inbox in configured_inboxes(settings):
         root = urlsplit(inbox.location)
-        if root.scheme != parts.scheme:
+        if root.scheme.replace("file", "") != parts.scheme.replace("file", ""):
             continue
         base = root.path.rstrip("/") + "/"
         if parts.scheme == "s3":

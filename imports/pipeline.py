@@ -73,6 +73,9 @@ def discover(db: Database, settings: Settings) -> int:
 
 
 def _new_inbox_job(session: Session, settings: Settings, inbox: inboxes.Inbox, item) -> int:
+    if session.scalar(select(ImportJob.id).where(ImportJob.inbox == inbox.name, ImportJob.source_key == item.key,
+                                                 ImportJob.status == QUEUED)):
+        return 0  # already started through the API (POST /imports with a source), not claimed yet
     job_id = uuid.uuid4()
     stamp = f"{item.size}:{item.modified.timestamp() if item.modified else ''}"
     inserted = session.scalar(insert(ImportJob).values(

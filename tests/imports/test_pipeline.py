@@ -59,3 +59,15 @@ def test_formats_and_encodings(database, local_settings, inbox):
         ("Café Cup",), ("Tab Thing — béta",)]
     assert scalar(database, "SELECT attributes->>'couleur' FROM product_variants WHERE sku = 'CAFÉ-1'") == "crème"
     assert scalar(database, "SELECT attributes->>'steel' FROM product_variants WHERE sku = 'KN-CHEF-20'") == "VG10"
+
+
+def test_a_source_named_through_the_api_is_not_picked_up_twice(database, local_settings, inbox):
+    from imports import jobs, pipeline
+    from models.users.permissions import SYSTEM
+    from tests.imports.conftest import drop, run_steps
+
+    drop(inbox, "named.csv", DATA / "catalog.csv")
+    with database.session() as session:
+        job_id = jobs.start_from_source(session, local_settings, SYSTEM, f"file://{inbox}/named.csv").id
+    assert pipeline.discover(database, local_settings) == 0
+    assert run_steps(database, local_settings, job_id).status == "succeeded"
