@@ -117,13 +117,13 @@ MERGE_VARIANTS = text("""
 
 NEW_IMAGES = text("""
     SELECT p.id, u.url
-    FROM (SELECT product_handle, min(row_no) AS row_no, url, min(ordinality) AS position
+    FROM (SELECT product_handle, trim(url) AS url, min(row_no * 10000 + ordinality) AS first_seen
           FROM chunk_staging, unnest(string_to_array(image_urls, '|')) WITH ORDINALITY AS u(url, ordinality)
           WHERE job_id = :job_id AND image_urls IS NOT NULL
-          GROUP BY product_handle, url) u
+          GROUP BY product_handle, trim(url)) u
     JOIN products p ON p.handle = u.product_handle
-    WHERE NOT EXISTS (SELECT 1 FROM product_images i WHERE i.product_id = p.id AND i.source_url = trim(u.url))
-    ORDER BY p.id, u.row_no, u.position
+    WHERE NOT EXISTS (SELECT 1 FROM product_images i WHERE i.product_id = p.id AND i.source_url = u.url)
+    ORDER BY p.id, u.first_seen
 """)
 
 

@@ -71,3 +71,20 @@ def test_a_source_named_through_the_api_is_not_picked_up_twice(database, local_s
         job_id = jobs.start_from_source(session, local_settings, SYSTEM, f"file://{inbox}/named.csv").id
     assert pipeline.discover(database, local_settings) == 0
     assert run_steps(database, local_settings, job_id).status == "succeeded"
+
+
+def test_image_urls_queue_one_fetch_per_product_for_new_urls_only(database, local_settings, inbox):
+    header = b"sku,product_handle,product_name,price,currency,stock,image_urls\n"
+    feed = header + (b"A-1,a,A,1.00,EUR,1,https://img.example/a1.png|https://img.example/a2.png\n"
+                     b"A-2,a,A,1.00,EUR,1,https://img.example/a2.png\nB-1,b,B,1.00,EUR,1,\n")
+    import_file(database, local_settings, inbox, "images.csv", feed)
+    [(kwargs,)] = rows(database, "SELECT kwargs FROM outbox WHERE task = 'tasks.imports.fetch_images'")
+    assert kwargs["urls"] == ["https://img.example/a1.png", "https://img.example/a2.png"]
+    assert kwargs["product_id"] == str(scalar(database, "SELECT id FROM products WHERE handle = 'a'"))
+    with database.engine.begin() as conn:
+        conn.exec_driver_sql(f"INSERT INTO product_images (product_id, storage_key, source_url, content_type) "
+                             f"VALUES ('{kwargs['product_id']}', 'k', 'https://img.example/a1.png', 'image/png')")
+    import_file(database, local_settings, inbox, "images-again.csv", feed.replace(b"1.00", b"2.00"))
+    queued = rows(database, "SELECT kwargs FROM outbox WHERE task = 'tasks.imports.fetch_images' ORDER BY created_at")
+    assert [k["urls"] for (k,) in queued] == [["https://img.example/a1.png", "https://img.example/a2.png"],
+                                              ["https://img.example/a2.png"]]

@@ -5,6 +5,7 @@ from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from sqlalchemy import text
 
 from imports import exports, images, inboxes
 from imports.reports import neutralise
@@ -108,3 +109,25 @@ def test_flask_imports_run_shows_progress_and_a_summary(app, database, tmp_path)
     assert (tmp_path / "imports" / "errors").is_dir()
     failed = app.test_cli_runner().invoke(args=["imports", "run", str(DATA / "bad" / "xxe.xml")])
     assert failed.exit_code == 1 and "DTD or entities" in failed.output
+
+
+def test_orders_export_one_row_per_line(database, settings, tmp_path):
+    import csv
+    import io
+
+    from tests.helpers import make_user
+
+    with database.session() as session:
+        user = make_user(session)
+        order_id = session.execute(text(
+            "INSERT INTO orders (user_id, currency, subtotal, total) VALUES (:u, 'EUR', 30, 34.5) RETURNING id"),
+            {"u": user.id}).scalar()
+        session.execute(text("INSERT INTO order_items (order_id, sku, product_name, unit_price, quantity, line_total) "
+                             "VALUES (:o, 'A-1', '=cmd', 10, 3, 30)"), {"o": order_id})
+        job = exports.create(session, "orders", "csv", str(tmp_path))
+    assert exports.run(database, settings, str(job.id)) == "succeeded"
+    [written] = list(tmp_path.glob("orders-*.csv"))
+    [line] = list(csv.DictReader(io.StringIO(written.read_text())))
+    assert (line["order_id"], line["total"], line["sku"], line["quantity"], line["product_name"]) == (
+        str(order_id), "34.5000", "A-1", "3", "'=cmd")
+    assert exports.run(database, settings, str(job.id)) == "already done"
