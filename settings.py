@@ -98,7 +98,7 @@ class Settings:
     IMPORT_POLL_INTERVAL: float = 30.0
     IMPORT_CHUNK_ROWS: int = 20000
     IMPORT_TASK_SECONDS: float = 40.0
-    IMPORT_MAX_BYTES: int = 1073741824
+    IMPORT_MAX_BYTES: int = 268435456
     IMPORT_REPORT_EMAIL: str = ""
     IMPORT_SFTP_KNOWN_HOSTS: str = ""
     IMPORT_SFTP_KEY_FILE: str = ""

@@ -83,7 +83,7 @@ def test_a_2_gb_sparse_file_is_refused_by_size(database, local_settings, inbox, 
     os.utime(sparse, (0, 0))
     assert pipeline.discover(database, local_settings) == 1
     job = run_steps(database, local_settings, only_job(database).id)
-    assert job.status == "failed" and "more than the 1073741824 allowed" in job.message
+    assert job.status == "failed" and "more than the 268435456 allowed" in job.message
     assert (inbox / "failed" / "huge.csv").stat().st_size == 2 * 1024 ** 3
 
 
