@@ -58,8 +58,13 @@ def format_of(filename: str, given: str | None = None) -> str:
     return fmt
 
 
-def read_feed(stream: BinaryIO, fmt: str, chunk_rows: int) -> Iterator[Chunk]:
-    """The file's rows in chunks of at most `chunk_rows`, read as a stream."""
+def read_feed(stream: BinaryIO, fmt: str, chunk_rows: int,
+              skip: frozenset[int] = frozenset()) -> Iterator[Chunk | None]:
+    """The file's rows in chunks of at most `chunk_rows`, read as a stream.
+
+    Chunks numbered in `skip` are parsed (to find where the next starts) but
+    yielded as None, without the work of shaping them.
+    """
     sample = stream.read(SAMPLE_BYTES)
     if not sample.strip(b" \t\r\n"):
         raise FeedError("the file is empty")
@@ -70,7 +75,7 @@ def read_feed(stream: BinaryIO, fmt: str, chunk_rows: int) -> Iterator[Chunk]:
     source = io.BufferedReader(_Rejoined(sample, stream, line_limit=MAX_LINE_BYTES if fmt == "csv" else 0),
                                buffer_size=1024 * 1024)
     readers = {"csv": _read_csv, "xml": _read_xml, "json": _read_json}
-    return readers[fmt](source, sample, chunk_rows)
+    return readers[fmt](source, sample, chunk_rows, skip)
 
 
 class _Rejoined(io.RawIOBase):
@@ -131,7 +136,7 @@ def _delimiter(header: str) -> str:
     return max(counts, key=counts.get)
 
 
-def _read_csv(source: BinaryIO, sample: bytes, chunk_rows: int) -> Iterator[Chunk]:
+def _read_csv(source: BinaryIO, sample: bytes, chunk_rows: int, skip: frozenset[int]) -> Iterator[Chunk | None]:
     encoding = _encoding(sample)
     header = sample.decode(encoding, errors="replace").lstrip("\ufeff").splitlines()[0]
     reader = pd.read_csv(source, sep=_delimiter(header), dtype=str, na_filter=False, keep_default_na=False,
@@ -139,7 +144,9 @@ def _read_csv(source: BinaryIO, sample: bytes, chunk_rows: int) -> Iterator[Chun
                          index_col=False,
                          engine="c")
     checked = False
+    number = -1
     while True:
+        number += 1
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:
@@ -155,7 +162,7 @@ def _read_csv(source: BinaryIO, sample: bytes, chunk_rows: int) -> Iterator[Chun
         if not checked:
             _check_columns(frame.columns)
             checked = True
-        yield _csv_chunk(frame, [str(w.message) for w in caught])
+        yield None if number in skip else _csv_chunk(frame, [str(w.message) for w in caught])
 
 
 def _check_columns(columns) -> None:
@@ -199,7 +206,7 @@ def _frame(records: list[dict], first_row: int) -> Chunk:
     return Chunk(frame)
 
 
-def _read_xml(source: BinaryIO, sample: bytes, chunk_rows: int) -> Iterator[Chunk]:
+def _read_xml(source: BinaryIO, sample: bytes, chunk_rows: int, skip: frozenset[int]) -> Iterator[Chunk | None]:
     records: list[dict] = []
     row = 1
     root = None
@@ -214,7 +221,7 @@ def _read_xml(source: BinaryIO, sample: bytes, chunk_rows: int) -> Iterator[Chun
                 records.append({child.tag: (child.text or "") for child in element if child.tag in FIELDS})
                 root.clear()  # keeps memory flat: finished items are dropped
                 if len(records) == chunk_rows:
-                    yield _frame(records, row)
+                    yield None if (row - 1) // chunk_rows in skip else _frame(records, row)
                     row += len(records)
                     records = []
     except DefusedXmlException as exc:
@@ -224,10 +231,10 @@ def _read_xml(source: BinaryIO, sample: bytes, chunk_rows: int) -> Iterator[Chun
     if root is None:
         raise FeedError("the XML has no <catalog> element")
     if records:
-        yield _frame(records, row)
+        yield None if (row - 1) // chunk_rows in skip else _frame(records, row)
 
 
-def _read_json(source: BinaryIO, sample: bytes, chunk_rows: int) -> Iterator[Chunk]:
+def _read_json(source: BinaryIO, sample: bytes, chunk_rows: int, skip: frozenset[int]) -> Iterator[Chunk | None]:
     records: list[dict] = []
     errors: list[RowError] = []
     row = 1
@@ -241,15 +248,19 @@ def _read_json(source: BinaryIO, sample: bytes, chunk_rows: int) -> Iterator[Chu
                                    "fields: items must be in a top-level array or one object per line"))
         records.append({key: _json_cell(cell) for key, cell in value.items() if key in FIELDS})
         if len(records) == chunk_rows:
-            chunk = _frame(records, row)
-            chunk.errors, errors = errors, []
-            yield chunk
+            yield _json_chunk(records, errors, row, chunk_rows, skip)
             row += len(records)
-            records = []
+            records, errors = [], []
     if records or errors:
-        chunk = _frame(records, row)
-        chunk.errors = errors
-        yield chunk
+        yield _json_chunk(records, errors, row, chunk_rows, skip)
+
+
+def _json_chunk(records, errors, row, chunk_rows, skip) -> Chunk | None:
+    if (row - 1) // chunk_rows in skip:
+        return None
+    chunk = _frame(records, row)
+    chunk.errors = errors
+    return chunk
 
 
 def _json_cell(value) -> str:

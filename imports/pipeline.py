@@ -264,8 +264,8 @@ def load(db: Database, settings: Settings, job_id: str) -> str:
 def _load(db: Database, settings: Settings, storage: Storage, job: ImportJob, done: set[int]) -> str:
     started = time.monotonic()
     with storage.open(processing_key(job)) as stream:
-        for number, chunk in enumerate(read_feed(stream, job.format, settings.IMPORT_CHUNK_ROWS)):
-            if number in done:
+        for number, chunk in enumerate(read_feed(stream, job.format, settings.IMPORT_CHUNK_ROWS, frozenset(done))):
+            if chunk is None:
                 continue
             if not _load_chunk(db, job.id, number, chunk):
                 return "stopped"

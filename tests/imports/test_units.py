@@ -131,3 +131,18 @@ def test_orders_export_one_row_per_line(database, settings, tmp_path):
     assert (line["order_id"], line["total"], line["sku"], line["quantity"], line["product_name"]) == (
         str(order_id), "34.5000", "A-1", "3", "'=cmd")
     assert exports.run(database, settings, str(job.id)) == "already done"
+
+
+@pytest.mark.parametrize("name", ["catalog.csv", "catalog.xml", "catalog.json", "catalog.ndjson"])
+def test_skipped_chunks_come_back_as_none_and_the_rest_keep_their_row_numbers(name):
+    from imports.feed import format_of, read_feed
+    from tests.imports.conftest import DATA
+
+    def chunks(skip=frozenset()):
+        with (DATA / name).open("rb") as stream:
+            return [None if c is None else c.frame["row_no"].tolist()
+                    for c in read_feed(stream, format_of(name), 1, skip)]
+
+    every = chunks()
+    assert len(every) >= 2 and every[0] == [2 if name.endswith(".csv") else 1]
+    assert chunks(frozenset({0})) == [None, *every[1:]]
