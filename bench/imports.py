@@ -44,19 +44,25 @@ def sh(*args: str) -> None:
     subprocess.run(args, check=True, capture_output=True, timeout=120)
 
 
-def fresh_services(env: dict) -> None:
-    from alembic import command
+def drop_services() -> None:
+    """The scratch database and virtual host, gone."""
     from sqlalchemy import create_engine, text
-
-    from web.cli import alembic_config, ensure_database
 
     engine = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)'))
     engine.dispose()
+    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", NAME], capture_output=True, timeout=60)
+
+
+def fresh_services(env: dict) -> None:
+    from alembic import command
+
+    from web.cli import alembic_config, ensure_database
+
+    drop_services()
     ensure_database(env["DATABASE_URL"])
     command.upgrade(alembic_config(env["DATABASE_URL"]), "head")
-    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", NAME], capture_output=True, timeout=60)
     sh("rabbitmqctl", "-q", "add_vhost", NAME)
     sh("rabbitmqctl", "-q", "set_permissions", "-p", NAME, "guest", ".*", ".*", ".*")
 
@@ -199,6 +205,7 @@ def main() -> None:
         base = floor(env["DATABASE_URL"], feed)
     finally:
         sshd.stop()
+        drop_services()
     report(result, base, feed)
     shutil.rmtree(work, ignore_errors=True)
 
