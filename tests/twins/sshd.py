@@ -47,7 +47,8 @@ def _ensure_user() -> pwd.struct_passwd:
     try:
         return pwd.getpwnam(USER)
     except KeyError:
-        subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/sh", USER], check=True, capture_output=True)
+        # Another suite may be adding the same user at this moment: its success is ours.
+        subprocess.run(["useradd", "--no-create-home", "--shell", "/bin/sh", USER], capture_output=True)
         # With UsePAM no, a user without a password hash counts as locked.
         subprocess.run(["usermod", "-p", "*", USER], check=True, capture_output=True)
         return pwd.getpwnam(USER)
