@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export PORT
 
-.PHONY: install run test lint services db clean bench-identity bench-orders bench-catalog
+.PHONY: install system-packages run test lint services db clean bench-identity bench-orders bench-catalog bench-imports
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -14,7 +14,13 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
 	$(BIN)/python -m pip install -q -r requirements.txt -r requirements-dev.txt
 	touch $@
 
-install: $(VENV)/.installed
+install: system-packages $(VENV)/.installed
+
+# The SFTP tests run Debian's OpenSSH server; install it (as root) when missing.
+system-packages:
+	@test -x /usr/sbin/sshd || { export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -qq openssh-server >/dev/null 2>&1 || \
+	  { apt-get update -qq && apt-get install -y -qq openssh-server >/dev/null; }; }
 
 services: install  ## says, one line each, which service is down and how to start it
 	@$(BIN)/flask --app wsgi services check
@@ -36,6 +42,9 @@ bench-orders: install  ## checkout-and-pay throughput and latency (BENCH_SECONDS
 
 lint: install
 	$(BIN)/ruff check .
+
+bench-imports: install  ## 1M-row feed through the SFTP inbox, against a raw COPY + upsert floor
+	$(BIN)/python -m bench.imports
 
 clean:
 	rm -rf $(VENV) var

@@ -153,6 +153,20 @@ class Settings:
     TRACKING_POLL_INTERVAL: float = 900.0
     BREAKER_FAIL_MAX: int = 5
     BREAKER_RESET_TIMEOUT: float = 30.0
+    # Imports and exports
+    IMPORT_INBOXES: str = ""
+    IMPORT_POLL_INTERVAL: float = 30.0
+    IMPORT_CHUNK_ROWS: int = 20000
+    IMPORT_TASK_SECONDS: float = 40.0
+    IMPORT_MAX_BYTES: int = 268435456
+    IMPORT_REPORT_EMAIL: str = ""
+    IMPORT_SFTP_KNOWN_HOSTS: str = ""
+    IMPORT_SFTP_KEY_FILE: str = ""
+    IMPORT_SFTP_PASSWORD: str = ""
+    IMPORT_IMAGE_MAX_BYTES: int = 10485760
+    IMPORT_IMAGE_ALLOW_PRIVATE: bool = False
+    EXPORT_DESTINATIONS: str = ""
+    EXPORT_NIGHTLY_HOUR: int = 2
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -1,1 +1,1 @@
-"""Catalog feeds in and exports out: readers, the staged load, reject reports."""
+"""Catalog files in and out: readers (CSV, XML, JSON), validation, the staged load, reports and exports."""

@@ -1,4 +1,4 @@
-"""The beat schedule. The bodies of periodic jobs live in `tasks.maintenance`."""
+"""The beat schedule. The bodies of periodic jobs live in `tasks.maintenance` and `tasks.imports`."""
 
 from __future__ import annotations
 
@@ -23,6 +23,16 @@ def beat_schedule(settings) -> dict:
         "identity-purge": {
             "task": "tasks.maintenance.purge_identity_data",
             "schedule": crontab(hour=3, minute=29),
+        },
+        # Imports and exports
+        "imports-poll-inboxes": {
+            "task": "tasks.imports.poll_inboxes",
+            "schedule": timedelta(seconds=settings.IMPORT_POLL_INTERVAL),
+            "options": {"expires": settings.IMPORT_POLL_INTERVAL * 3},
+        },
+        "exports-nightly": {
+            "task": "tasks.imports.nightly_exports",
+            "schedule": crontab(hour=settings.EXPORT_NIGHTLY_HOUR, minute=7),
         },
         **order_jobs(settings),
     }

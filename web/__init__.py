@@ -60,7 +60,9 @@ def create_app(settings: Settings | None = None) -> Flask:
                      lambda filename: send_from_directory(swagger_ui_path, filename))
 
     from web.cli import register as register_cli
+    from web.imports.cli import register as register_imports_cli
     register_cli(app)
+    register_imports_cli(app)
     return app
 
 
@@ -73,11 +75,12 @@ def _register_blueprints(api: Api) -> None:
     from web.catalog.images import media
     from web.catalog.products import blp as products
     from web.health import blp as health
+    from web.imports.routes import blp as imports
     from web.orders.routes import blp as orders
     from web.shipping.routes import blp as shipping
     from web.users.routes import blp as users
     from web.webhooks.routes import blp as webhooks
 
     for blueprint in (health, auth, users, admin, products, product_images, categories, media, orders, webhooks,
-                      shipping):
+                      shipping, imports):
         api.register_blueprint(blueprint)

@@ -1,0 +1,233 @@
+"""`make bench-imports`: a 1,000,000-row CSV feed through the SFTP inbox, end to end, against a floor.
+
+The run gets its own database, RabbitMQ virtual host and Redis database, and
+a real OpenSSH server on a loopback port. It starts a worker and beat, drops
+the file in the inbox and times until the job has succeeded (every chunk
+merged and its search indexing queued). In the same run it measures the
+floor: a raw COPY of the same file into a bare staging table, then one
+INSERT … ON CONFLICT into an indexed table shaped like product_variants.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROWS = int(os.environ.get("BENCH_ROWS", "1000000"))
+NAME = "shop_bench_imports"
+ROOT = Path(__file__).resolve().parent.parent
+PG_SERVER = os.environ.get("BENCH_PG_SERVER", "postgresql+psycopg2://postgres@127.0.0.1:5432")
+HEADER = "sku,product_handle,product_name,description,category_path,price,currency,stock,image_urls,attributes\n"
+FILLER = "Hand-finished, dishwasher safe, with a two year warranty"
+
+
+def write_feed(path: Path, rows: int) -> None:
+    """A feed of `rows` variants, three per product, across 7 × 12 categories (about 150 bytes a row)."""
+    with path.open("w", encoding="utf-8") as out:
+        out.write(HEADER)
+        batch = []
+        for n in range(rows):
+            batch.append(f"SKU-{n:08d},product-{n // 3:07d},Product {n // 3},\"{FILLER}\","
+                         f"Home > Room {n % 7} > Shelf {n % 12},{n % 997}.95,EUR,{n % 120},,size={n % 5}\n")
+            if len(batch) == 10000:
+                out.writelines(batch)
+                batch = []
+        out.writelines(batch)
+
+
+def sh(*args: str) -> None:
+    subprocess.run(args, check=True, capture_output=True, timeout=120)
+
+
+def drop_services() -> None:
+    """The scratch database and virtual host, gone."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(f"{PG_SERVER}/postgres", isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)'))
+    engine.dispose()
+    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", NAME], capture_output=True, timeout=60)
+
+
+def fresh_services(env: dict) -> None:
+    from alembic import command
+
+    from web.cli import alembic_config, ensure_database
+
+    drop_services()
+    ensure_database(env["DATABASE_URL"])
+    command.upgrade(alembic_config(env["DATABASE_URL"]), "head")
+    sh("rabbitmqctl", "-q", "add_vhost", NAME)
+    sh("rabbitmqctl", "-q", "set_permissions", "-p", NAME, "guest", ".*", ".*", ".*")
+
+
+def tree_peak_rss(pid: int) -> tuple[int, int]:
+    """Peak RSS (VmHWM, bytes) of the largest process in `pid`'s tree, and the sum over the tree."""
+    children: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError):
+                continue
+            children.setdefault(ppid, []).append(int(entry.name))
+    peaks, todo = [], [pid]
+    while todo:
+        current = todo.pop()
+        todo += children.get(current, [])
+        try:
+            status = (Path("/proc") / str(current) / "status").read_text()
+        except OSError:
+            continue
+        peaks += [int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmHWM:")]
+    return max(peaks, default=0), sum(peaks)
+
+
+def end_to_end(env: dict, inbox: Path, feed: Path, logs: Path) -> dict:
+    from sqlalchemy import create_engine, text
+
+    from tests.helpers import Process, wait_for
+
+    celery = [sys.executable, "-m", "celery", "-A", "tasks"]
+    worker = Process([*celery, "worker", "-Q", "imports,search,emails,maintenance", "-c", "2", "--without-mingle",
+                      "--without-gossip", "-n", f"bench-{os.getpid()}@%h"], logs / "worker.log", env=env,
+                     ready="ready.")
+    beat = Process([*celery, "beat", "--schedule", str(logs / "beat-schedule")], logs / "beat.log", env=env,
+                   ready="beat: Starting")
+    engine = create_engine(env["DATABASE_URL"])
+    try:
+        worker.start()
+        beat.start()
+        staged = inbox.parent / "big.csv.part"
+        shutil.copyfile(feed, staged)
+        shutil.chown(staged, "shopsftp", "shopsftp")
+        os.utime(staged, (time.time() - 10, time.time() - 10))
+        started = time.monotonic()
+        os.replace(staged, inbox / "big.csv")  # the drop: one rename, as an uploader finishing would
+        wait_for(lambda: _finished(engine), timeout=900, interval=0.2, message="the import to finish")
+        elapsed = time.monotonic() - started
+        peak, tree = tree_peak_rss(worker.proc.pid)
+        with engine.connect() as conn:
+            status, imported, timings = conn.execute(text(
+                "SELECT status, rows_imported, extract(epoch FROM started_at - created_at) || ' s wait, ' || "
+                "extract(epoch FROM finished_at - started_at) || ' s run' FROM import_jobs")).one()
+            indexed = conn.execute(text("SELECT count(*) FROM outbox WHERE task = 'tasks.search.index_products'"
+                                        )).scalar()
+    finally:
+        for process in (beat, worker):
+            if process.proc is not None:
+                process.stop()
+        engine.dispose()
+    return {"elapsed": elapsed, "status": status, "imported": imported, "peak": peak, "tree": tree,
+            "timings": timings, "index_batches": indexed}
+
+
+def _finished(engine):
+    from sqlalchemy import text
+
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT finished_at FROM import_jobs")).scalar()
+
+
+FLOOR_TABLES = """
+DROP TABLE IF EXISTS floor_staging, floor_variants;
+CREATE UNLOGGED TABLE floor_staging (sku text, product_handle text, product_name text, description text,
+    category_path text, price text, currency text, stock text, image_urls text, attributes text);
+CREATE TABLE floor_variants (id uuid PRIMARY KEY DEFAULT gen_random_uuid(), product_id uuid NOT NULL,
+    sku varchar(64) NOT NULL UNIQUE, price numeric(20,4) NOT NULL, currency char(3) NOT NULL,
+    stock integer NOT NULL DEFAULT 0, reserved integer NOT NULL DEFAULT 0, attributes jsonb NOT NULL DEFAULT '{}',
+    created_at timestamp NOT NULL DEFAULT now(), updated_at timestamp NOT NULL DEFAULT now());
+CREATE INDEX ON floor_variants (product_id);
+"""
+FLOOR_UPSERT = """
+INSERT INTO floor_variants (product_id, sku, price, currency, stock, attributes)
+SELECT md5(product_handle)::uuid, sku, price::numeric, currency, stock::int, '{}'::jsonb FROM floor_staging
+ON CONFLICT (sku) DO UPDATE SET price = EXCLUDED.price, currency = EXCLUDED.currency, stock = EXCLUDED.stock,
+    updated_at = now()
+"""
+
+
+def floor(database_url: str, feed: Path) -> dict:
+    import psycopg2
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    conn = psycopg2.connect(host=url.host, port=url.port, user=url.username, dbname=url.database)
+    try:
+        with conn, conn.cursor() as cur:
+            cur.execute(FLOOR_TABLES)
+        started = time.monotonic()
+        with conn, conn.cursor() as cur, feed.open("rb") as data:
+            cur.copy_expert("COPY floor_staging FROM STDIN WITH (FORMAT csv, HEADER true)", data)
+        copied = time.monotonic()
+        with conn, conn.cursor() as cur:
+            cur.execute(FLOOR_UPSERT)
+        upserted = time.monotonic()
+        with conn, conn.cursor() as cur:
+            cur.execute("DROP TABLE floor_staging, floor_variants")
+    finally:
+        conn.close()
+    return {"copy": copied - started, "upsert": upserted - copied}
+
+
+def conditions() -> str:
+    load = os.getloadavg()
+    return f"{os.cpu_count()} cores, load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} at start"
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="shop-bench-imports-"))
+    env = {**os.environ, "APP_ENV": "development", "DATABASE_URL": f"{PG_SERVER}/{NAME}",
+           "CELERY_BROKER_URL": f"amqp://guest:guest@127.0.0.1:5672/{NAME}",
+           "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/13"),
+           "STORAGE_LOCAL_DIR": str(work / "storage"), "EMAIL_OUTBOX_DIR": str(work / "mail"),
+           "IMPORT_POLL_INTERVAL": "1", "LOG_LEVEL": "INFO", "OUTBOX_SWEEP_INTERVAL": "2"}
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+    from tests.twins.sshd import SSHDTwin
+
+    print(f"conditions: {conditions()}", flush=True)
+    fresh_services(env)
+    sshd = SSHDTwin().start()
+    try:
+        inbox = sshd.folder_for("inbox")
+        env.update(sshd.env(), IMPORT_INBOXES=sshd.url(inbox), IMPORT_REPORT_EMAIL="bench@example.com")
+        feed = work / "feed.csv"
+        write_feed(feed, ROWS)
+        print(f"feed: {ROWS:,} rows, {feed.stat().st_size / 1e6:.0f} MB", flush=True)
+        result = end_to_end(env, inbox, feed, work)
+        base = floor(env["DATABASE_URL"], feed)
+    finally:
+        sshd.stop()
+        drop_services()
+    report(result, base, feed)
+    shutil.rmtree(work, ignore_errors=True)
+
+
+def report(result: dict, base: dict, feed: Path) -> None:
+    total_floor = base["copy"] + base["upsert"]
+    lines = [
+        ("end to end (drop → job succeeded)", f"{result['elapsed']:.1f} s", f"{ROWS / result['elapsed']:,.0f} rows/s"),
+        ("job status / rows imported", result["status"], f"{result['imported']:,}"),
+        ("job timings", result["timings"], f"{result['index_batches']} search batches queued"),
+        ("worker peak RSS (largest process / whole tree)", f"{result['peak'] / 2**20:.0f} MB",
+         f"{result['tree'] / 2**20:.0f} MB"),
+        ("floor: COPY into bare staging", f"{base['copy']:.1f} s", f"{ROWS / base['copy']:,.0f} rows/s"),
+        ("floor: one INSERT … ON CONFLICT (indexed)", f"{base['upsert']:.1f} s",
+         f"{ROWS / base['upsert']:,.0f} rows/s"),
+        ("floor total", f"{total_floor:.1f} s", ""),
+        ("ratio end to end / floor", f"{result['elapsed'] / total_floor:.1f}×", "target ≤ 10×"),
+    ]
+    print("\n| measure | value | |\n|---|---|---|")
+    for line in lines:
+        print(f"| {' | '.join(line)} |")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,325 @@
+"""The catalog feed (API.md "The catalog feed"): its fields and the streaming readers of its three formats.
+
+Every reader yields `Chunk`s: a DataFrame of strings with the feed's columns
+plus `row_no` (as reject reports count rows), and the row-level errors the
+reader itself found (a CSV line with too many fields, say). What makes the
+whole file unreadable raises `FeedError`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import BinaryIO, NamedTuple
+
+import pandas as pd
+from defusedxml import DefusedXmlException
+from defusedxml.ElementTree import iterparse
+from xml.etree.ElementTree import ParseError  # noqa: S405  (only the exception; parsing is defusedxml's)
+
+FIELDS = ("sku", "product_handle", "product_name", "description", "category_path", "price", "currency",
+          "stock", "image_urls", "attributes")
+FIELDS_SET = frozenset(FIELDS)
+REQUIRED = ("sku", "product_handle", "product_name", "price", "currency", "stock")
+FORMATS = ("csv", "xml", "json")
+SAMPLE_BYTES = 64 * 1024
+MAX_LINE_BYTES = 1024 * 1024  # a CSV line or JSON object longer than this is refused
+MAX_CELL_CHARS = 65535
+
+
+class FeedError(Exception):
+    """The file as a whole cannot be read as a catalog feed."""
+
+
+class RowError(NamedTuple):
+    row_no: int
+    column: str
+    value: str
+    message: str
+
+
+@dataclass
+class Chunk:
+    frame: pd.DataFrame
+    errors: list[RowError] = field(default_factory=list)
+
+
+def format_of(filename: str, given: str | None = None) -> str:
+    """The feed format from an explicit choice or the file's extension."""
+    extension = filename.rsplit(".", 1)[-1] if "." in filename else ""
+    fmt = (given or extension).lower()
+    fmt = {"ndjson": "json", "jsonl": "json", "txt": "csv", "tsv": "csv"}.get(fmt, fmt)
+    if fmt not in FORMATS:
+        raise FeedError(f"unknown format {fmt or filename!r}: name the file .csv, .xml or .json")
+    return fmt
+
+
+def read_feed(stream: BinaryIO, fmt: str, chunk_rows: int,
+              skip: frozenset[int] = frozenset()) -> Iterator[Chunk | None]:
+    """The file's rows in chunks of at most `chunk_rows`, read as a stream.
+
+    Chunks numbered in `skip` are parsed (to find where the next starts) but
+    yielded as None, without the work of shaping them.
+    """
+    sample = stream.read(SAMPLE_BYTES)
+    if not sample.strip(b" \t\r\n"):
+        raise FeedError("the file is empty")
+    if sample.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise FeedError("UTF-16 is not supported: save the file as UTF-8")
+    if b"\x00" in sample:
+        raise FeedError("the file holds binary data (NUL bytes), not a text feed")
+    source = io.BufferedReader(_Rejoined(sample, stream, line_limit=MAX_LINE_BYTES if fmt == "csv" else 0),
+                               buffer_size=1024 * 1024)
+    readers = {"csv": _read_csv, "xml": _read_xml, "json": _read_json}
+    return readers[fmt](source, sample, chunk_rows, skip)
+
+
+class _Rejoined(io.RawIOBase):
+    """The sample already read, then the rest of the stream; refuses lines over `line_limit` bytes."""
+
+    def __init__(self, sample: bytes, stream: BinaryIO, line_limit: int = 0):
+        self.pending = sample
+        self.stream = stream
+        self.line_limit = line_limit
+        self.since_newline = 0
+        self.offset = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        data = self.pending or self.stream.read(len(buffer))
+        self.pending = self.pending[len(buffer):] if self.pending else b""
+        data = data[:len(buffer)]
+        if b"\x00" in data:  # PostgreSQL text cannot hold NUL; a text feed has none
+            raise FeedError(f"the file holds binary data (a NUL byte after byte {self.offset})")
+        self._check_lines(data)
+        buffer[:len(data)] = data
+        return len(data)
+
+    def _check_lines(self, data: bytes) -> None:
+        self.offset += len(data)
+        if not self.line_limit:
+            return
+        last = data.rfind(b"\n")
+        self.since_newline = len(data) - last - 1 if last >= 0 else self.since_newline + len(data)
+        if self.since_newline > self.line_limit:
+            raise FeedError(f"a line longer than {self.line_limit} bytes near byte {self.offset}")
+
+
+def _encoding(sample: bytes) -> str:
+    if sample.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    try:
+        sample.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        # A sample cut inside a multi-byte character is still UTF-8.
+        if exc.start < len(sample) - 3:
+            if UTF8_SEQUENCE.search(sample):
+                raise FeedError(f"the file is not valid UTF-8: byte 0x{sample[exc.start]:02x} at offset "
+                                f"{exc.start} ({exc.reason})") from None
+            return "latin-1"
+    return "utf-8"
+
+
+# Two or more bytes that form a UTF-8 character: Latin-1 text almost never has them,
+# so a file with these and invalid sequences is broken UTF-8, not Latin-1.
+UTF8_SEQUENCE = re.compile(rb"[\xc3-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+
+
+def _delimiter(header: str) -> str:
+    counts = {sep: header.count(sep) for sep in (",", ";", "\t")}
+    return max(counts, key=counts.get)
+
+
+def _read_csv(source: BinaryIO, sample: bytes, chunk_rows: int, skip: frozenset[int]) -> Iterator[Chunk | None]:
+    encoding = _encoding(sample)
+    header = sample.decode(encoding, errors="replace").lstrip("\ufeff").splitlines()[0]
+    reader = pd.read_csv(source, sep=_delimiter(header), dtype=str, na_filter=False, keep_default_na=False,
+                         encoding=encoding, chunksize=chunk_rows, on_bad_lines="warn", skip_blank_lines=False,
+                         index_col=False,
+                         engine="c")
+    checked = False
+    number = -1
+    while True:
+        number += 1
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            try:
+                frame = next(reader)
+            except StopIteration:
+                return
+            except UnicodeDecodeError as exc:
+                raise FeedError(f"the file is not valid {encoding.upper()}: {exc.reason} "
+                                f"(byte 0x{exc.object[exc.start]:02x})") from None
+            except (pd.errors.ParserError, ValueError) as exc:
+                raise FeedError(f"the CSV cannot be parsed: {str(exc).strip()}") from None
+        frame.columns = [str(name).strip().lstrip("\ufeff").lower() for name in frame.columns]
+        if not checked:
+            _check_columns(frame.columns)
+            checked = True
+        yield None if number in skip else _csv_chunk(frame, [str(w.message) for w in caught])
+
+
+def _check_columns(columns) -> None:
+    missing = [name for name in REQUIRED if name not in columns]
+    if missing:
+        raise FeedError(f"required columns missing: {', '.join(missing)} (found: {', '.join(map(str, columns))}); "
+                        "check the delimiter (comma, semicolon or tab) and the header row")
+
+
+BAD_LINE = re.compile(r"Skipping line (\d+): (.*)")
+
+
+def _csv_chunk(frame: pd.DataFrame, messages: list[str]) -> Chunk:
+    skipped = sorted(int(m.group(1)) for m in map(BAD_LINE.search, messages) if m)
+    rows = frame.index.to_numpy() + 2  # the header is row 1
+    for line in skipped:
+        rows[rows >= line] += 1
+    frame = _conform(frame)
+    frame["row_no"] = rows
+    errors = [RowError(int(m.group(1)), "", "", m.group(2).strip()) for m in map(BAD_LINE.search, messages) if m]
+    blank = (frame[list(FIELDS)] == "").all(axis=1)
+    return Chunk(frame[~blank], errors)
+
+
+def _conform(frame: pd.DataFrame) -> pd.DataFrame:
+    """Exactly the feed's columns, as stripped strings; unknown columns are dropped."""
+    out = pd.DataFrame(index=frame.index)
+    for name in FIELDS:
+        if name not in frame.columns:
+            out[name] = ""
+        elif frame[name].hasnans:
+            out[name] = frame[name].astype(object).fillna("").astype(str).str.strip()
+        else:
+            out[name] = frame[name].astype(str).str.strip()
+    return out
+
+
+def _frame(records: list[dict], first_row: int) -> Chunk:
+    frame = _conform(pd.DataFrame.from_records(records, columns=list(FIELDS)))
+    frame["row_no"] = range(first_row, first_row + len(records))
+    return Chunk(frame)
+
+
+def _read_xml(source: BinaryIO, sample: bytes, chunk_rows: int, skip: frozenset[int]) -> Iterator[Chunk | None]:
+    records: list[dict] = []
+    row = 1
+    root = None
+    try:
+        for event, element in iterparse(source, events=("start", "end"), forbid_dtd=True,
+                                        forbid_entities=True, forbid_external=True):
+            if root is None:
+                root = element
+                if element.tag != "catalog":
+                    raise FeedError(f"the XML root element must be <catalog>, not <{element.tag}>")
+            elif event == "end" and element.tag == "item":
+                records.append({child.tag: (child.text or "") for child in element if child.tag in FIELDS})
+                root.clear()  # keeps memory flat: finished items are dropped
+                if len(records) == chunk_rows:
+                    yield None if (row - 1) // chunk_rows in skip else _frame(records, row)
+                    row += len(records)
+                    records = []
+    except DefusedXmlException as exc:
+        raise FeedError(f"the XML declares a DTD or entities, which are refused ({type(exc).__name__})") from None
+    except ParseError as exc:
+        raise FeedError(f"the XML is not well-formed: {exc}") from None
+    if root is None:
+        raise FeedError("the XML has no <catalog> element")
+    if records:
+        yield None if (row - 1) // chunk_rows in skip else _frame(records, row)
+
+
+def _read_json(source: BinaryIO, sample: bytes, chunk_rows: int, skip: frozenset[int]) -> Iterator[Chunk | None]:
+    records: list[dict] = []
+    errors: list[RowError] = []
+    row = 1
+    for value in _json_values(io.TextIOWrapper(source, encoding="utf-8-sig")):
+        number = row + len(records)
+        if not isinstance(value, dict):
+            errors.append(RowError(number, "", _short(json.dumps(value)), "an item must be a JSON object"))
+            value = {}
+        elif value and not FIELDS_SET & value.keys():
+            errors.append(RowError(number, "", _short(json.dumps(value)), "an object without any of the feed's "
+                                   "fields: items must be in a top-level array or one object per line"))
+        records.append({key: _json_cell(cell) for key, cell in value.items() if key in FIELDS})
+        if len(records) == chunk_rows:
+            yield _json_chunk(records, errors, row, chunk_rows, skip)
+            row += len(records)
+            records, errors = [], []
+    if records or errors:
+        yield _json_chunk(records, errors, row, chunk_rows, skip)
+
+
+def _json_chunk(records, errors, row, chunk_rows, skip) -> Chunk | None:
+    if (row - 1) // chunk_rows in skip:
+        return None
+    chunk = _frame(records, row)
+    chunk.errors = errors
+    return chunk
+
+
+def _json_cell(value) -> str:
+    if isinstance(value, list):
+        return "|".join(str(v) for v in value)
+    if isinstance(value, dict):
+        return ";".join(f"{k}={v}" for k, v in value.items())
+    return "" if value is None else str(value)
+
+
+def _json_values(text: io.TextIOBase) -> Iterator:
+    """Each item of a top-level array, or each of a sequence of values (one object per line)."""
+    decoder = json.JSONDecoder()
+    buffer, position, eof = "", 0, False
+    in_array = None
+
+    def fill():
+        nonlocal buffer, position, eof
+        more = text.read(1024 * 1024)
+        eof = not more
+        buffer = buffer[position:] + more
+        position = 0
+
+    try:
+        fill()
+        while True:
+            while True:
+                while position < len(buffer) and buffer[position] in " \t\r\n,":
+                    if buffer[position] == "," and not in_array:
+                        raise FeedError("unexpected ',' between top-level JSON values")
+                    position += 1
+                if position < len(buffer) or eof:
+                    break
+                fill()
+            if position >= len(buffer):
+                if in_array:
+                    raise FeedError("the JSON array is not closed (truncated file?)")
+                return
+            if in_array is None:
+                in_array = buffer[position] == "["
+                if in_array:
+                    position += 1
+                    continue
+            if in_array and buffer[position] == "]":
+                return
+            if not in_array and buffer[position] != "{":
+                raise FeedError("JSON must be an array of objects or one object per line")
+            try:
+                value, end = decoder.raw_decode(buffer, position)
+            except json.JSONDecodeError as exc:
+                if eof or len(buffer) - position > MAX_LINE_BYTES:
+                    raise FeedError(f"invalid JSON: {exc.msg} (or an item over {MAX_LINE_BYTES} bytes)") from None
+                fill()
+                continue
+            position = end
+            yield value
+    except UnicodeDecodeError as exc:
+        raise FeedError(f"the file is not valid UTF-8: {exc.reason}") from None
+
+
+def _short(value: str, limit: int = 200) -> str:
+    return value if len(value) <= limit else value[:limit] + "…"

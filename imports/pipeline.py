@@ -1,0 +1,382 @@
+"""The import pipeline's steps; each is one task, short, and safe to run again.
+
+discover → scan (claim into processing/, checksum, validate every row, count)
+→ load (chunks: COPY + merge, one transaction each, continuing in a new task
+after IMPORT_TASK_SECONDS) → finish (move to processed/ or failed/, write
+errors/<file>.csv, email a summary).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import logging
+import posixpath
+import tempfile
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select, text
+from sqlalchemy.dialects.postgresql import insert
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.orm import Session
+
+from imports import inboxes
+from imports.feed import FeedError, RowError, format_of, read_feed
+from imports.load import copy_in, merge, reserved_conflicts, stage
+from imports.reports import error_rows, report_file
+from imports.validate import SeenSkus, validate
+from integrations.errors import PermanentError, TransientError
+from integrations.storage import ObjectMissing, Storage
+from models.catalog.indexing import queue_indexing
+from models.db import Database
+from models.emails.actions import queue_email
+from models.imports.tables import (ALL_OR_NOTHING, DUPLICATE, FAILED, PARTIALLY_FAILED, QUEUED, RUNNING, SUCCEEDED,
+                                   ImportChunk, ImportJob)
+from models.outbox import enqueue
+from settings import Settings
+
+log = logging.getLogger(__name__)
+
+SCAN, LOAD, FINISH, FETCH = ("tasks.imports.scan_file", "tasks.imports.load_chunks", "tasks.imports.finish_import",
+                             "tasks.imports.fetch_images")
+SETTLE_SECONDS = 2  # a file modified this recently may still be arriving
+INLINE_ERRORS = 20
+
+
+def processing_key(job: ImportJob) -> str:
+    return f"processing/{posixpath.basename(job.source_key)}"
+
+
+# --- discover -------------------------------------------------------------------------------------------------
+
+def discover(db: Database, settings: Settings) -> int:
+    """Create a job (and queue its scan) for each file newly found at the top of an inbox."""
+    created = 0
+    now = datetime.now(UTC)
+    for inbox in inboxes.configured_inboxes(settings):
+        storage = inboxes.open_storage(settings, inbox.location)
+        try:
+            files = [item for item in storage.list() if "/" not in item.key and not item.key.startswith(".")
+                     and not item.key.endswith((".part", ".tmp"))
+                     and (item.modified is None or now - item.modified > timedelta(seconds=SETTLE_SECONDS))]
+        except Exception:
+            log.exception("inbox cannot be listed", extra={"inbox": inbox.name})
+            continue
+        finally:
+            inboxes.close(storage)
+        with db.session() as session:
+            for item in files:
+                created += _new_inbox_job(session, settings, inbox, item)
+    return created
+
+
+def _new_inbox_job(session: Session, settings: Settings, inbox: inboxes.Inbox, item) -> int:
+    if session.scalar(select(ImportJob.id).where(ImportJob.inbox == inbox.name, ImportJob.source_key == item.key,
+                                                 ImportJob.status == QUEUED)):
+        return 0  # already started through the API (POST /imports with a source), not claimed yet
+    job_id = uuid.uuid4()
+    stamp = f"{item.size}:{item.modified.timestamp() if item.modified else ''}"
+    inserted = session.scalar(insert(ImportJob).values(
+        id=job_id, inbox=inbox.name, source_key=item.key, source_stamp=stamp, filename=item.key,
+        policy=inbox.policy, size=item.size, report_to=settings.IMPORT_REPORT_EMAIL or None,
+    ).on_conflict_do_nothing().returning(ImportJob.id))
+    if inserted is None:
+        return 0
+    enqueue(session, SCAN, job_id=job_id)
+    return 1
+
+
+# --- scan -----------------------------------------------------------------------------------------------------
+
+class _Hashing:
+    """A stream that hashes and counts what is read through it, and refuses to pass `limit` bytes."""
+
+    def __init__(self, stream, limit: int):
+        self.stream, self.limit = stream, limit
+        self.digest, self.size = hashlib.sha256(), 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.stream.read(size)
+        self.digest.update(data)
+        self.size += len(data)
+        if self.size > self.limit:
+            raise FeedError(f"the file is larger than the {self.limit} bytes allowed")
+        return data
+
+    def drain(self) -> str:
+        while self.read(1024 * 1024):
+            pass
+        return self.digest.hexdigest()
+
+
+def scan(db: Database, settings: Settings, job_id: str) -> str:
+    """Claim the file, check it whole and record its row errors; then queue the load or the finish."""
+    with db.session() as session:
+        job = session.get(ImportJob, uuid.UUID(job_id))
+        if job is None or job.status != QUEUED:
+            return "already scanned"
+        session.expunge(job)
+    storage = inboxes.open_storage(settings, inboxes.find_inbox(settings, job.inbox).location)
+    try:
+        return _scan(db, settings, storage, job)
+    finally:
+        inboxes.close(storage)
+
+
+def _claim(storage: Storage, job: ImportJob) -> int | None:
+    """Move the file into processing/ (done already counts); its size, if the store says."""
+    try:
+        storage.move(job.source_key, processing_key(job))
+    except ObjectMissing:
+        if not storage.exists(processing_key(job)):
+            raise
+    found = next(iter(storage.list(processing_key(job))), None)
+    return found.size if found else None
+
+
+def _scan(db: Database, settings: Settings, storage: Storage, job: ImportJob) -> str:
+    started = datetime.now(UTC).replace(tzinfo=None)
+    try:
+        size = _claim(storage, job)
+        fmt = format_of(job.filename, job.format)
+        if size is not None and size > settings.IMPORT_MAX_BYTES:
+            raise FeedError(f"the file has {size} bytes, more than the {settings.IMPORT_MAX_BYTES} allowed")
+        with storage.open(processing_key(job)) as stream:
+            result = _check_rows(db, settings, _Hashing(stream, settings.IMPORT_MAX_BYTES), fmt, job.id)
+    except (FeedError, ObjectMissing, PermanentError) as exc:
+        message = f"the file disappeared before it was read: {exc}" if isinstance(exc, ObjectMissing) else str(exc)
+        return _refuse(db, job.id, FAILED, message, started)
+    with db.session() as session:
+        locked = session.get(ImportJob, job.id, with_for_update=True)
+        if locked.status != QUEUED:
+            return "already scanned"
+        locked.format, locked.checksum, locked.size, locked.started_at = fmt, result.checksum, result.size, started
+        locked.rows_total, locked.rows_failed, locked.chunks_total = result.rows, result.failed, result.chunks
+        session.execute(text("DELETE FROM import_errors WHERE job_id = :j"), {"j": job.id})
+        result.errors.seek(0)
+        copy_in(session, "import_errors", ("job_id", "row_no", '"column"', "value", "message"), result.errors,
+                not_null=('"column"', "value"))
+        duplicate_of = _claim_checksum(session, locked)
+        if duplicate_of:
+            _end(session, locked, DUPLICATE, f"the same file was already imported by job {duplicate_of}")
+        elif locked.policy == ALL_OR_NOTHING and result.failed:
+            _end(session, locked, FAILED, f"{result.failed} rows failed validation, so the whole file was refused "
+                                          "(this inbox imports all rows or none)")
+        else:
+            locked.status = RUNNING
+            enqueue(session, LOAD, job_id=job.id)
+    result.errors.close()
+    return "scanned"
+
+
+class _ScanResult:
+    def __init__(self):
+        self.rows = self.failed = self.chunks = self.size = 0
+        self.checksum = ""
+        self.errors = tempfile.SpooledTemporaryFile(mode="w+", newline="", max_size=8 * 1024 * 1024)  # noqa: SIM115
+
+
+def _check_rows(db: Database, settings: Settings, stream: _Hashing, fmt: str, job_id: uuid.UUID) -> _ScanResult:
+    result, seen = _ScanResult(), SeenSkus()
+    writer = csv.writer(result.errors)
+    for chunk in read_feed(stream, fmt, settings.IMPORT_CHUNK_ROWS):
+        valid, errors = validate(chunk, seen)
+        errors += _stock_conflicts(db, valid)
+        rows = set(chunk.frame["row_no"].tolist()) | {error.row_no for error in chunk.errors}
+        result.rows += len(rows)
+        result.failed += len({error.row_no for error in errors})
+        result.chunks += 1
+        writer.writerows((job_id, *error) for error in errors)
+    result.checksum, result.size = stream.drain(), stream.size
+    if not result.rows:
+        raise FeedError("the file has no rows (a header alone, or nothing but blank lines)")
+    return result
+
+
+def _stock_conflicts(db: Database, valid) -> list[RowError]:
+    with db.session() as session:
+        conflicts = reserved_conflicts(session, valid)
+    if not conflicts:
+        return []
+    rows = valid[valid["sku"].isin(conflicts)]
+    return [RowError(int(row), "stock", stock, f"stock {stock} is below the {conflicts[sku]} units open orders hold")
+            for row, sku, stock in rows[["row_no", "sku", "stock"]].itertuples(index=False)]
+
+
+def _claim_checksum(session: Session, job: ImportJob) -> uuid.UUID | None:
+    """Record the file's checksum for this job; the earlier job's id when that one already imported it."""
+    claimed = session.scalar(text("""
+        INSERT INTO imported_files (checksum, job_id) VALUES (:checksum, :job_id)
+        ON CONFLICT (checksum) DO UPDATE SET job_id = EXCLUDED.job_id, created_at = now()
+        WHERE imported_files.job_id = EXCLUDED.job_id
+           OR (SELECT status FROM import_jobs WHERE id = imported_files.job_id) IN ('failed', 'duplicate')
+        RETURNING job_id
+    """), {"checksum": job.checksum, "job_id": job.id})
+    if claimed is not None:
+        return None
+    return session.scalar(text("SELECT job_id FROM imported_files WHERE checksum = :c"), {"c": job.checksum})
+
+
+def fail(db: Database, job_id: str, message: str) -> str:
+    """End a job whose step failed for good (its file still goes to failed/ with a report)."""
+    return _refuse(db, uuid.UUID(job_id), FAILED, message)
+
+
+def _refuse(db: Database, job_id: uuid.UUID, status: str, message: str, started: datetime | None = None) -> str:
+    with db.session() as session:
+        job = session.get(ImportJob, job_id, with_for_update=True)
+        if job.status in (QUEUED, RUNNING):
+            job.started_at = job.started_at or started
+            _end(session, job, status, message)
+    return status
+
+
+def _end(session: Session, job: ImportJob, status: str, message: str) -> None:
+    """Set the job's final status (the files are moved by the finish step it queues)."""
+    job.status, job.message = status, message[:2000]
+    enqueue(session, FINISH, job_id=job.id)
+
+
+# --- load -----------------------------------------------------------------------------------------------------
+
+def load(db: Database, settings: Settings, job_id: str) -> str:
+    """Merge the chunks not merged yet; queue a continuation after IMPORT_TASK_SECONDS, the finish at the end."""
+    with db.session() as session:
+        job = session.get(ImportJob, uuid.UUID(job_id))
+        if job is None or job.status != RUNNING:
+            return "not running"
+        done = set(session.scalars(select(ImportChunk.chunk).where(ImportChunk.job_id == job.id)))
+        session.expunge(job)
+    if len(done) >= (job.chunks_total or 0):
+        return _queue(db, FINISH, job.id)
+    storage = inboxes.open_storage(settings, inboxes.find_inbox(settings, job.inbox).location)
+    try:
+        return _load(db, settings, storage, job, done)
+    except (FeedError, ObjectMissing, PermanentError) as exc:
+        why = "the file was removed while it was being imported" if isinstance(exc, ObjectMissing) else str(exc)
+        return _refuse(db, job.id, FAILED, why)
+    finally:
+        inboxes.close(storage)
+
+
+def _load(db: Database, settings: Settings, storage: Storage, job: ImportJob, done: set[int]) -> str:
+    started = time.monotonic()
+    with storage.open(processing_key(job)) as stream:
+        for number, chunk in enumerate(read_feed(stream, job.format, settings.IMPORT_CHUNK_ROWS, frozenset(done))):
+            if chunk is None:
+                continue
+            if not _load_chunk(db, job.id, number, chunk):
+                return "stopped"
+            if time.monotonic() - started > settings.IMPORT_TASK_SECONDS and number + 1 < job.chunks_total:
+                return _queue(db, LOAD, job.id)
+    return _queue(db, FINISH, job.id)
+
+
+RETRYABLE = {"40P01", "40001"}  # deadlock detected, serialization failure
+
+
+def _load_chunk(db: Database, job_id: uuid.UUID, number: int, chunk) -> bool:
+    try:
+        return _merge_chunk(db, job_id, number, chunk)
+    except DBAPIError as exc:
+        if getattr(exc.orig, "pgcode", None) in RETRYABLE:
+            raise TransientError(f"chunk {number}: {exc.orig}") from exc
+        raise
+
+
+def _merge_chunk(db: Database, job_id: uuid.UUID, number: int, chunk) -> bool:
+    valid, _ = validate(chunk)
+    with db.session() as session:
+        job = session.get(ImportJob, job_id, with_for_update=True)
+        if job.status != RUNNING:
+            return False
+        if session.get(ImportChunk, (job_id, number)) is not None:
+            return True
+        if len(valid):
+            rejected = set(session.scalars(text(
+                "SELECT row_no FROM import_errors WHERE job_id = :j AND row_no BETWEEN :first AND :last"),
+                {"j": job_id, "first": int(chunk.frame["row_no"].min()), "last": int(chunk.frame["row_no"].max())}))
+            valid = valid[~valid["row_no"].isin(rejected)]
+        if len(valid):
+            stage(session, job_id, valid)
+            changed, images = merge(session, job_id)
+            queue_indexing(session, changed)
+            for product_id, urls in images.items():
+                enqueue(session, FETCH, product_id=product_id, urls=urls)
+        session.add(ImportChunk(job_id=job_id, chunk=number, rows_imported=len(valid),
+                                rows_failed=len(chunk.frame) - len(valid)))
+        job.rows_imported += len(valid)
+    return True
+
+
+def _queue(db: Database, task: str, job_id: uuid.UUID) -> str:
+    with db.session() as session:
+        enqueue(session, task, job_id=job_id)
+    return task.rsplit(".", 1)[-1]
+
+
+# --- finish ---------------------------------------------------------------------------------------------------
+
+def final_status(job: ImportJob) -> str:
+    if job.status in (FAILED, DUPLICATE):
+        return job.status
+    if not job.rows_failed:
+        return SUCCEEDED
+    return PARTIALLY_FAILED if job.rows_imported else FAILED
+
+
+def finish(db: Database, settings: Settings, job_id: str) -> str:
+    """Move the file to processed/ or failed/, write its reject report beside it, and email a summary."""
+    with db.session() as session:
+        job = session.get(ImportJob, uuid.UUID(job_id))
+        if job is None or job.finished_at is not None or job.status == QUEUED:
+            return "nothing to finish"
+        session.expunge(job)
+    status = final_status(job)
+    storage = inboxes.open_storage(settings, inboxes.find_inbox(settings, job.inbox).location)
+    try:
+        name = posixpath.basename(job.source_key)
+        _move_out(storage, job, f"{'processed' if status in (SUCCEEDED, PARTIALLY_FAILED) else 'failed'}/{name}")
+        report_key = _write_report(db, storage, job, f"errors/{name}.csv") \
+            if job.rows_failed or status in (FAILED, DUPLICATE) else None
+    finally:
+        inboxes.close(storage)
+    with db.session() as session:
+        locked = session.get(ImportJob, job.id, with_for_update=True)
+        if locked.finished_at is not None:
+            return "already finished"
+        locked.status, locked.error_report_key = status, report_key
+        locked.finished_at = func.now()
+        locked.started_at = locked.started_at or func.now()
+        _email_summary(session, locked, status, storage.url(report_key) if report_key else "")
+    return status
+
+
+def _move_out(storage: Storage, job: ImportJob, target: str) -> None:
+    for source in (processing_key(job), job.source_key):
+        try:
+            storage.move(source, target)
+            return
+        except ObjectMissing:
+            continue
+    log.warning("import file not found to move", extra={"job_id": str(job.id), "target": target})
+
+
+def _write_report(db: Database, storage: Storage, job: ImportJob, key: str) -> str:
+    with db.session() as session:
+        report = report_file(error_rows(session, job.id), job.message if job.status in (FAILED, DUPLICATE) else "")
+    with report:
+        storage.put(key, report, "text/csv")
+    return key
+
+
+def _email_summary(session: Session, job: ImportJob, status: str, report: str) -> None:
+    if not job.report_to:
+        return
+    errors = [{"row": row, "column": column, "message": message}
+              for row, column, _, message in error_rows(session, job.id, INLINE_ERRORS)]
+    queue_email(session, job.report_to, "import_report", filename=job.filename, status=status,
+                rows_total=job.rows_total or 0, rows_imported=job.rows_imported, rows_failed=job.rows_failed,
+                message=job.message, errors=errors, report=report)

@@ -1,0 +1,149 @@
+"""Row validation of a feed chunk, column by column over the whole chunk (vectorised with pandas).
+
+`validate(chunk)` returns the valid rows, normalised for the staging table,
+and one RowError per rejected cell. Duplicate SKUs across chunks are found
+with a `SeenSkus` the caller keeps for the whole file.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+
+from imports.currencies import CURRENCIES
+from imports.feed import MAX_CELL_CHARS, REQUIRED, Chunk, RowError
+
+PRICE = r"\d{1,15}(\.\d{1,4})?"
+STOCK = r"\d{1,9}"
+URLS = r"\s*https?://[^|\s]+\s*(\|\s*https?://[^|\s]+\s*)*"
+LIMITS = {"sku": 64, "product_handle": 255, "product_name": 255, "description": MAX_CELL_CHARS,
+          "category_path": 1000, "image_urls": 8000, "attributes": 8000}
+CATEGORY_NAME_LIMIT = 100
+
+
+class SeenSkus(dict):
+    """SKU → the row it first appeared on, over the whole file."""
+
+
+def validate(chunk: Chunk, seen: SeenSkus | None = None) -> tuple[pd.DataFrame, list[RowError]]:
+    """The chunk's valid rows (normalised) and the errors of the others."""
+    frame = chunk.frame.copy()
+    errors = list(chunk.errors)
+    checks = [_required, _lengths, _price, _currency, _stock, _category_path, _image_urls, _attributes]
+    for check in checks:
+        errors += check(frame)
+    if seen is not None:
+        errors += _duplicates(frame, seen)
+    bad = {error.row_no for error in errors}
+    return frame[~frame["row_no"].isin(bad)], errors
+
+
+def _errors(frame: pd.DataFrame, mask: pd.Series, column: str, message: str) -> list[RowError]:
+    rows = frame.loc[mask, ["row_no", column]]
+    return [RowError(int(row), column, value[:200], message) for row, value in rows.itertuples(index=False)]
+
+
+def _required(frame):
+    found = []
+    for column in REQUIRED:
+        found += _errors(frame, frame[column] == "", column, f"{column} is required")
+    return found
+
+
+def _lengths(frame):
+    found = []
+    for column, limit in LIMITS.items():
+        found += _errors(frame, frame[column].str.len() > limit, column, f"longer than {limit} characters")
+    return found
+
+
+def _non_negative(frame, column: str, pattern: str, what: str):
+    given = frame[column] != ""
+    negative = given & frame[column].str.startswith("-")
+    wrong = given & ~negative & ~frame[column].str.fullmatch(pattern)
+    return (_errors(frame, negative, column, f"{column} must not be negative")
+            + _errors(frame, wrong, column, f"{column} must be {what}"))
+
+
+def _price(frame):
+    return _non_negative(frame, "price", PRICE, "a decimal number with a dot and at most 4 decimals")
+
+
+def _currency(frame):
+    frame["currency"] = frame["currency"].str.upper()
+    wrong = (frame["currency"] != "") & ~frame["currency"].isin(CURRENCIES)
+    return _errors(frame, wrong, "currency", "unknown currency (an ISO 4217 code such as EUR)")
+
+
+def _stock(frame):
+    return _non_negative(frame, "stock", STOCK, "a whole number")
+
+
+def category_problem(path: str) -> str | None:
+    """Why a category path is unusable, or None."""
+    names = [name.strip() for name in path.split(">")]
+    if any(not name for name in names):
+        return "a category path has an empty name (write it as Home > Kitchen > Knives)"
+    if any(len(name) > CATEGORY_NAME_LIMIT for name in names):
+        return f"a category name is longer than {CATEGORY_NAME_LIMIT} characters"
+    repeated = next((name for i, name in enumerate(names) if name.lower() in map(str.lower, names[:i])), None)
+    if repeated:
+        return f"the category path repeats {repeated!r} (a cycle)"
+    return None
+
+
+def _per_distinct(values: pd.Series, fn) -> pd.Series:
+    """`fn` applied once per distinct value (feeds repeat categories and attributes a lot)."""
+    results = {value: fn(value) for value in values.unique()}
+    return pd.Series([results[value] for value in values], index=values.index, dtype=object)
+
+
+def _category_path(frame):
+    given = frame["category_path"] != ""
+    paths = frame.loc[given, "category_path"]
+    problems = _per_distinct(paths, category_problem)
+    found = [RowError(int(frame.at[index, "row_no"]), "category_path", paths[index][:200], problem)
+             for index, problem in problems.items() if isinstance(problem, str)]
+    frame.loc[given, "category_path"] = _per_distinct(
+        paths, lambda p: " > ".join(name.strip() for name in p.split(">")))
+    return found
+
+
+def _image_urls(frame):
+    wrong = (frame["image_urls"] != "") & ~frame["image_urls"].str.fullmatch(URLS, case=False)
+    return _errors(frame, wrong, "image_urls", "image URLs must be http(s) URLs separated by |")
+
+
+def parse_attributes(text: str) -> dict | None:
+    """`key=value;key=value` as a dict, or None when a pair has no key."""
+    pairs = [pair for pair in text.split(";") if pair.strip()]
+    parsed = dict(pair.split("=", 1) if "=" in pair else ("", pair) for pair in pairs)
+    parsed = {key.strip(): value.strip() for key, value in parsed.items()}
+    return None if "" in parsed else parsed
+
+
+def _attributes_json(text: str) -> str | None:
+    parsed = parse_attributes(text)
+    return None if parsed is None else json.dumps(parsed)
+
+
+def _attributes(frame):
+    given = frame["attributes"] != ""
+    encoded = _per_distinct(frame.loc[given, "attributes"], _attributes_json)
+    mask = pd.Series(False, index=frame.index)
+    mask[encoded[encoded.isna()].index] = True
+    frame["attributes_json"] = ""
+    frame.loc[encoded.dropna().index, "attributes_json"] = encoded.dropna()
+    return _errors(frame, mask, "attributes", "attributes must be key=value pairs separated by ;")
+
+
+def _duplicates(frame, seen: SeenSkus):
+    found = []
+    for row, sku in frame[["row_no", "sku"]].itertuples(index=False):
+        if not sku:
+            continue
+        first = seen.setdefault(sku, int(row))
+        if first != row:
+            found.append(RowError(int(row), "sku", sku[:200], f"duplicate SKU in this file (first on row {first})"))
+    return found

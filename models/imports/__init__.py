@@ -1,0 +1,1 @@
+"""Catalog file imports and exports: their jobs, reports and the staging table."""

@@ -1,0 +1,148 @@
+"""Image fetching's refusals, inbox locations, exports' neutralising, and the beat entries."""
+
+import threading
+from dataclasses import replace
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+from sqlalchemy import text
+
+from imports import exports, images, inboxes
+from imports.reports import neutralise
+from scheduler import beat_schedule
+from tests.imports.conftest import rows
+
+
+class Images(BaseHTTPRequestHandler):
+    def do_GET(self):  # noqa: N802  (http.server's name)
+        body, kind = {"/small.png": (b"\x89PNG" + b"x" * 100, "image/png"), "/big.png": (b"x" * 5000, "image/png"),
+                      "/page.html": (b"<html>", "text/html")}.get(self.path, (b"", "text/plain"))
+        self.send_response(200 if body else 404)
+        self.send_header("Content-Type", kind)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def image_server():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Images)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+@pytest.mark.parametrize("url", ["file:///etc/passwd", "ftp://example.com/a.png", "gopher://x/", "http://127.0.0.1/a.png",
+                                 "http://10.0.0.1/a.png", "http://169.254.169.254/latest/meta-data", "http://[::1]/a",
+                                 "http://localhost/a.png", "http:///nohost"])
+def test_image_urls_that_could_reach_inside_are_refused(url):
+    with pytest.raises(images.ImageRefused):
+        images.check_url(url)
+
+
+def test_image_fetching_limits_size_and_type(image_server, database, settings, tmp_path):
+    assert images.download(f"{image_server}/small.png", 1000, 5, allow_private=True)[1] == "image/png"
+    with pytest.raises(images.ImageRefused, match="larger than"):
+        images.download(f"{image_server}/big.png", 1000, 5, allow_private=True)
+    with pytest.raises(images.ImageRefused, match="not an image"):
+        images.download(f"{image_server}/page.html", 1000, 5, allow_private=True)
+    with pytest.raises(images.ImageRefused, match="non-public"):
+        images.download(f"{image_server}/small.png", 1000, 5)
+    with database.engine.begin() as conn:
+        product = conn.exec_driver_sql("INSERT INTO products (handle, name) VALUES ('p', 'P') RETURNING id").scalar()
+    local = replace(settings, STORAGE_LOCAL_DIR=str(tmp_path), IMPORT_IMAGE_ALLOW_PRIVATE=True,
+                    IMPORT_IMAGE_MAX_BYTES=1000)
+    urls = [f"{image_server}/small.png", f"{image_server}/big.png", f"{image_server}/small.png"]
+    assert images.fetch_product_images(database, local, str(product), urls) == 1
+    assert images.fetch_product_images(database, local, str(product), urls) == 0  # once only
+    [(key, source)] = rows(database, "SELECT storage_key, source_url FROM product_images")
+    assert source == urls[0] and (tmp_path / key).read_bytes().startswith(b"\x89PNG")
+
+
+def test_inbox_locations(settings):
+    configured = replace(settings, IMPORT_INBOXES="sftp://merch:secret@h.example:2222/srv/in, s3://feeds/in,"
+                                                  "/var/in?policy=all_or_nothing")
+    names = [(i.name, i.policy) for i in inboxes.configured_inboxes(configured)]
+    assert names == [("sftp://merch@h.example:2222/srv/in", "partial"), ("s3://feeds/in", "partial"),
+                     ("/var/in", "all_or_nothing")]
+    assert inboxes.resolve_source(configured, "s3://feeds/in/a.csv")[1] == "a.csv"
+    assert inboxes.resolve_source(configured, "sftp:///srv/in/b.xml")[1] == "b.xml"
+    for outside in ("s3://other/in/a.csv", "sftp:///etc/passwd", "http://x/in/a.csv"):
+        with pytest.raises(inboxes.LocationError):
+            inboxes.resolve_source(configured, outside)
+    with pytest.raises(inboxes.LocationError):
+        inboxes.parse_location("s3://b/in?policy=sometimes")
+
+
+def test_csv_cells_that_would_be_formulas_are_neutralised():
+    assert [neutralise(v) for v in ("=1+1", "+1", "-1", "@SUM(A1)", "\tx", "\rx", "ok", 5)] == [
+        "'=1+1", "'+1", "'-1", "'@SUM(A1)", "'\tx", "'\rx", "ok", 5]
+
+
+def test_beat_polls_inboxes_and_exports_nightly(settings, database):
+    schedule = beat_schedule(replace(settings, IMPORT_POLL_INTERVAL=7))
+    assert schedule["imports-poll-inboxes"]["task"] == "tasks.imports.poll_inboxes"
+    assert schedule["imports-poll-inboxes"]["schedule"].total_seconds() == 7
+    assert schedule["exports-nightly"]["task"] == "tasks.imports.nightly_exports"
+    assert exports.queue_nightly(database, settings) == 0
+    assert exports.queue_nightly(database, replace(settings, EXPORT_DESTINATIONS="s3://b/x,/tmp/y")) == 2
+    assert sorted(rows(database, "SELECT kind, format, destination FROM export_jobs")) == [
+        ("orders", "csv", "s3://b/x"), ("products", "csv", "s3://b/x")]
+
+
+def test_flask_imports_run_shows_progress_and_a_summary(app, database, tmp_path):
+    from dataclasses import replace as replace_settings
+
+    runtime = app.extensions["shop"]
+    runtime.settings = replace_settings(runtime.settings, STORAGE_LOCAL_DIR=str(tmp_path), IMPORT_CHUNK_ROWS=2)
+    from tests.imports.conftest import DATA
+
+    result = app.test_cli_runner().invoke(args=["imports", "run", str(DATA / "bad" / "negative_price.csv")])
+    assert result.exit_code == 0, result.output
+    assert "importing negative_price.csv" in result.output
+    assert "status         partially_failed" in result.output and "rows imported  1" in result.output
+    assert "price must not be negative" in result.output
+    assert rows(database, "SELECT sku FROM product_variants") == [("A-2",)]
+    assert (tmp_path / "imports" / "errors").is_dir()
+    failed = app.test_cli_runner().invoke(args=["imports", "run", str(DATA / "bad" / "xxe.xml")])
+    assert failed.exit_code == 1 and "DTD or entities" in failed.output
+
+
+def test_orders_export_one_row_per_line(database, settings, tmp_path):
+    import csv
+    import io
+
+    from tests.helpers import make_user
+
+    with database.session() as session:
+        user = make_user(session)
+        order_id = session.execute(text(
+            "INSERT INTO orders (user_id, currency, subtotal, total) VALUES (:u, 'EUR', 30, 34.5) RETURNING id"),
+            {"u": user.id}).scalar()
+        session.execute(text("INSERT INTO order_items (order_id, sku, product_name, unit_price, quantity, line_total) "
+                             "VALUES (:o, 'A-1', '=cmd', 10, 3, 30)"), {"o": order_id})
+        job = exports.create(session, "orders", "csv", str(tmp_path))
+    assert exports.run(database, settings, str(job.id)) == "succeeded"
+    [written] = list(tmp_path.glob("orders-*.csv"))
+    [line] = list(csv.DictReader(io.StringIO(written.read_text())))
+    assert (line["order_id"], line["total"], line["sku"], line["quantity"], line["product_name"]) == (
+        str(order_id), "34.5000", "A-1", "3", "'=cmd")
+    assert exports.run(database, settings, str(job.id)) == "already done"
+
+
+@pytest.mark.parametrize("name", ["catalog.csv", "catalog.xml", "catalog.json", "catalog.ndjson"])
+def test_skipped_chunks_come_back_as_none_and_the_rest_keep_their_row_numbers(name):
+    from imports.feed import format_of, read_feed
+    from tests.imports.conftest import DATA
+
+    def chunks(skip=frozenset()):
+        with (DATA / name).open("rb") as stream:
+            return [None if c is None else c.frame["row_no"].tolist()
+                    for c in read_feed(stream, format_of(name), 1, skip)]
+
+    every = chunks()
+    assert len(every) >= 2 and every[0] == [2 if name.endswith(".csv") else 1]
+    assert chunks(frozenset({0})) == [None, *every[1:]]

@@ -1,0 +1,1 @@
+"""Batch files: /imports and /exports."""
