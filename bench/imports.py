@@ -2,10 +2,14 @@
 
 The run gets its own database, RabbitMQ virtual host and Redis database, and
 a real OpenSSH server on a loopback port. It starts a worker and beat, drops
-the file in the inbox and times until the job has succeeded (every chunk
-merged and its search indexing queued). In the same run it measures the
-floor: a raw COPY of the same file into a bare staging table, then one
-INSERT … ON CONFLICT into an indexed table shaped like product_variants.
+the file in the inbox and times two moments: the job has succeeded (every
+chunk merged and its search indexing queued), and the products are
+searchable (every indexing message published and run, and a search through
+the configured backend finds a product of the last chunk). The worker's peak
+RSS is sampled for the whole process tree (main and pool processes) and for
+its largest process. In the same run it measures the floor: a raw COPY of
+the same file into a bare staging table, then one INSERT … ON CONFLICT into
+an indexed table shaped like product_variants.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -67,8 +72,8 @@ def fresh_services(env: dict) -> None:
     sh("rabbitmqctl", "-q", "set_permissions", "-p", NAME, "guest", ".*", ".*", ".*")
 
 
-def tree_peak_rss(pid: int) -> tuple[int, int]:
-    """Peak RSS (VmHWM, bytes) of the largest process in `pid`'s tree, and the sum over the tree."""
+def _tree(pid: int) -> list[int]:
+    """`pid` and every process below it."""
     children: dict[int, list[int]] = {}
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
@@ -77,16 +82,57 @@ def tree_peak_rss(pid: int) -> tuple[int, int]:
             except (OSError, IndexError):
                 continue
             children.setdefault(ppid, []).append(int(entry.name))
-    peaks, todo = [], [pid]
+    found, todo = [], [pid]
     while todo:
         current = todo.pop()
+        found.append(current)
         todo += children.get(current, [])
-        try:
-            status = (Path("/proc") / str(current) / "status").read_text()
-        except OSError:
-            continue
-        peaks += [int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmHWM:")]
-    return max(peaks, default=0), sum(peaks)
+    return found
+
+
+def _memory(pid: int) -> dict[str, int]:
+    """VmRSS, VmHWM and Pss of one process, in bytes (empty once it has exited)."""
+    try:
+        lines = [*(Path("/proc") / str(pid) / "status").read_text().splitlines(),
+                 *(Path("/proc") / str(pid) / "smaps_rollup").read_text().splitlines()]
+    except OSError:
+        return {}
+    return {line.split(":")[0]: int(line.split()[1]) * 1024 for line in lines
+            if line.startswith(("VmRSS:", "VmHWM:", "Pss:"))}
+
+
+class RssSampler(threading.Thread):
+    """Samples a process tree: its largest process's peak, and the peaks of the tree's summed RSS and PSS.
+
+    Pool processes are forked from the main one and share its pages, which
+    summed RSS counts once per process; PSS splits each shared page between
+    its sharers, so its sum is the memory the worker really holds.
+
+    Sampled (every 0.5 s) rather than read once at the end, because pool
+    processes are replaced after worker_max_tasks_per_child tasks and take their
+    peak with them.
+    """
+
+    def __init__(self, pid: int):
+        super().__init__(daemon=True)
+        self.pid, self.largest, self.tree, self.tree_pss = pid, 0, 0, 0
+        self.stopped = threading.Event()
+
+    def run(self) -> None:
+        while not self.stopped.wait(0.5):
+            self.sample()
+
+    def sample(self) -> None:
+        memory = [_memory(pid) for pid in _tree(self.pid)]
+        self.largest = max([self.largest, *(m.get("VmHWM", 0) for m in memory)])
+        self.tree = max(self.tree, sum(m.get("VmRSS", 0) for m in memory))
+        self.tree_pss = max(self.tree_pss, sum(m.get("Pss", 0) for m in memory))
+
+    def stop(self) -> tuple[int, int, int]:
+        self.stopped.set()
+        self.join()
+        self.sample()
+        return self.largest, self.tree, self.tree_pss
 
 
 def end_to_end(env: dict, inbox: Path, feed: Path, logs: Path) -> dict:
@@ -103,6 +149,8 @@ def end_to_end(env: dict, inbox: Path, feed: Path, logs: Path) -> dict:
     engine = create_engine(env["DATABASE_URL"])
     try:
         worker.start()
+        sampler = RssSampler(worker.proc.pid)
+        sampler.start()
         beat.start()
         staged = inbox.parent / "big.csv.part"
         shutil.copyfile(feed, staged)
@@ -112,7 +160,9 @@ def end_to_end(env: dict, inbox: Path, feed: Path, logs: Path) -> dict:
         os.replace(staged, inbox / "big.csv")  # the drop: one rename, as an uploader finishing would
         wait_for(lambda: _finished(engine), timeout=900, interval=0.2, message="the import to finish")
         elapsed = time.monotonic() - started
-        peak, tree = tree_peak_rss(worker.proc.pid)
+        wait_for(lambda: _searchable(engine, env), timeout=900, interval=0.5, message="the products searchable")
+        searchable = time.monotonic() - started
+        peak, tree, tree_pss = sampler.stop()
         with engine.connect() as conn:
             status, imported, timings = conn.execute(text(
                 "SELECT status, rows_imported, extract(epoch FROM started_at - created_at) || ' s wait, ' || "
@@ -124,8 +174,8 @@ def end_to_end(env: dict, inbox: Path, feed: Path, logs: Path) -> dict:
             if process.proc is not None:
                 process.stop()
         engine.dispose()
-    return {"elapsed": elapsed, "status": status, "imported": imported, "peak": peak, "tree": tree,
-            "timings": timings, "index_batches": indexed}
+    return {"elapsed": elapsed, "searchable": searchable, "status": status, "imported": imported, "peak": peak,
+            "tree": tree, "tree_pss": tree_pss, "timings": timings, "index_batches": indexed}
 
 
 def _finished(engine):
@@ -133,6 +183,25 @@ def _finished(engine):
 
     with engine.connect() as conn:
         return conn.execute(text("SELECT finished_at FROM import_jobs")).scalar()
+
+
+def _searchable(engine, env: dict) -> bool:
+    """No indexing message left unpublished, no product without its vector, and the last product found by search."""
+    from sqlalchemy import text
+
+    from integrations.search import SearchQuery, make_search
+    from settings import Settings
+
+    with engine.connect() as conn:
+        if conn.execute(text("SELECT EXISTS (SELECT 1 FROM outbox WHERE task = 'tasks.search.index_products' "
+                             "AND published_at IS NULL) OR EXISTS (SELECT 1 FROM products WHERE search_vector "
+                             "IS NULL)")).scalar():
+            return False
+        last = conn.execute(text("SELECT id::text FROM products WHERE handle = :h"),
+                            {"h": f"product-{(ROWS - 1) // 3:07d}"}).scalar()
+    # The trailing space: a finished word, matched whole rather than as a prefix.
+    hits = make_search(Settings.from_env(env), engine).search(SearchQuery(text=f"{(ROWS - 1) // 3} ", limit=5))
+    return last is not None and last in hits.ids
 
 
 FLOOR_TABLES = """
@@ -178,7 +247,7 @@ def floor(database_url: str, feed: Path) -> dict:
 
 def conditions() -> str:
     load = os.getloadavg()
-    return f"{os.cpu_count()} cores, load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f} at start"
+    return f"{os.cpu_count()} cores, load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}"
 
 
 def main() -> None:
@@ -192,7 +261,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     from tests.twins.sshd import SSHDTwin
 
-    print(f"conditions: {conditions()}", flush=True)
+    print(f"conditions at start: {conditions()}", flush=True)
     fresh_services(env)
     sshd = SSHDTwin().start()
     try:
@@ -206,6 +275,7 @@ def main() -> None:
     finally:
         sshd.stop()
         drop_services()
+    print(f"conditions at end: {conditions()}", flush=True)
     report(result, base, feed)
     shutil.rmtree(work, ignore_errors=True)
 
@@ -214,15 +284,19 @@ def report(result: dict, base: dict, feed: Path) -> None:
     total_floor = base["copy"] + base["upsert"]
     lines = [
         ("end to end (drop → job succeeded)", f"{result['elapsed']:.1f} s", f"{ROWS / result['elapsed']:,.0f} rows/s"),
+        ("end to end (drop → products searchable)", f"{result['searchable']:.1f} s",
+         f"{ROWS / result['searchable']:,.0f} rows/s"),
         ("job status / rows imported", result["status"], f"{result['imported']:,}"),
         ("job timings", result["timings"], f"{result['index_batches']} search batches queued"),
-        ("worker peak RSS (largest process / whole tree)", f"{result['peak'] / 2**20:.0f} MB",
-         f"{result['tree'] / 2**20:.0f} MB"),
+        ("worker peak RSS, largest process", f"{result['peak'] / 2**20:.0f} MB", "target < 500 MB"),
+        ("worker peak, whole tree (summed RSS / summed PSS)", f"{result['tree'] / 2**20:.0f} MB",
+         f"{result['tree_pss'] / 2**20:.0f} MB"),
         ("floor: COPY into bare staging", f"{base['copy']:.1f} s", f"{ROWS / base['copy']:,.0f} rows/s"),
         ("floor: one INSERT … ON CONFLICT (indexed)", f"{base['upsert']:.1f} s",
          f"{ROWS / base['upsert']:,.0f} rows/s"),
         ("floor total", f"{total_floor:.1f} s", ""),
-        ("ratio end to end / floor", f"{result['elapsed'] / total_floor:.1f}×", "target ≤ 10×"),
+        ("ratio searchable / floor", f"{result['searchable'] / total_floor:.1f}×", "target ≤ 10×"),
+        ("ratio job succeeded / floor", f"{result['elapsed'] / total_floor:.1f}×", ""),
     ]
     print("\n| measure | value | |\n|---|---|---|")
     for line in lines:

@@ -15,7 +15,10 @@ import posixpath
 import tempfile
 import time
 import uuid
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+
+import pandas as pd
 
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
@@ -23,8 +26,9 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
 from imports import inboxes
-from imports.feed import FeedError, RowError, format_of, read_feed
+from imports.feed import Chunk, FeedError, RowError, format_of, read_feed
 from imports.load import copy_in, merge, reserved_conflicts, stage
+from imports.readahead import ReadAhead
 from imports.reports import error_rows, report_file
 from imports.validate import SeenSkus, validate
 from integrations.errors import PermanentError, TransientError
@@ -181,14 +185,15 @@ class _ScanResult:
 def _check_rows(db: Database, settings: Settings, stream: _Hashing, fmt: str, job_id: uuid.UUID) -> _ScanResult:
     result, seen = _ScanResult(), SeenSkus()
     writer = csv.writer(result.errors)
-    for chunk in read_feed(stream, fmt, settings.IMPORT_CHUNK_ROWS):
-        valid, errors = validate(chunk, seen)
-        errors += _stock_conflicts(db, valid)
-        rows = set(chunk.frame["row_no"].tolist()) | {error.row_no for error in chunk.errors}
-        result.rows += len(rows)
-        result.failed += len({error.row_no for error in errors})
-        result.chunks += 1
-        writer.writerows((job_id, *error) for error in errors)
+    with ReadAhead(read_feed(stream, fmt, settings.IMPORT_CHUNK_ROWS)) as chunks:
+        for chunk in chunks:
+            valid, errors = validate(chunk, seen)
+            errors += _stock_conflicts(db, valid)
+            rows = set(chunk.frame["row_no"].tolist()) | {error.row_no for error in chunk.errors}
+            result.rows += len(rows)
+            result.failed += len({error.row_no for error in errors})
+            result.chunks += 1
+            writer.writerows((job_id, *error) for error in errors)
     result.checksum, result.size = stream.drain(), stream.size
     if not result.rows:
         raise FeedError("the file has no rows (a header alone, or nothing but blank lines)")
@@ -263,31 +268,37 @@ def load(db: Database, settings: Settings, job_id: str) -> str:
 
 def _load(db: Database, settings: Settings, storage: Storage, job: ImportJob, done: set[int]) -> str:
     started = time.monotonic()
-    with storage.open(processing_key(job)) as stream:
-        for number, chunk in enumerate(read_feed(stream, job.format, settings.IMPORT_CHUNK_ROWS, frozenset(done))):
-            if chunk is None:
+    with storage.open(processing_key(job)) as stream, \
+            ReadAhead(_validated(read_feed(stream, job.format, settings.IMPORT_CHUNK_ROWS, frozenset(done)))) as chunks:
+        for number, item in enumerate(chunks):
+            if item is None:
                 continue
-            if not _load_chunk(db, job.id, number, chunk):
+            if not _load_chunk(db, job.id, number, *item):
                 return "stopped"
             if time.monotonic() - started > settings.IMPORT_TASK_SECONDS and number + 1 < job.chunks_total:
                 return _queue(db, LOAD, job.id)
     return _queue(db, FINISH, job.id)
 
 
+def _validated(chunks: Iterator[Chunk | None]) -> Iterator[tuple[Chunk, pd.DataFrame] | None]:
+    """Each chunk with its valid rows (validation without the file-wide checks the scan already made)."""
+    for chunk in chunks:
+        yield None if chunk is None else (chunk, validate(chunk)[0])
+
+
 RETRYABLE = {"40P01", "40001"}  # deadlock detected, serialization failure
 
 
-def _load_chunk(db: Database, job_id: uuid.UUID, number: int, chunk) -> bool:
+def _load_chunk(db: Database, job_id: uuid.UUID, number: int, chunk: Chunk, valid: pd.DataFrame) -> bool:
     try:
-        return _merge_chunk(db, job_id, number, chunk)
+        return _merge_chunk(db, job_id, number, chunk, valid)
     except DBAPIError as exc:
         if getattr(exc.orig, "pgcode", None) in RETRYABLE:
             raise TransientError(f"chunk {number}: {exc.orig}") from exc
         raise
 
 
-def _merge_chunk(db: Database, job_id: uuid.UUID, number: int, chunk) -> bool:
-    valid, _ = validate(chunk)
+def _merge_chunk(db: Database, job_id: uuid.UUID, number: int, chunk: Chunk, valid: pd.DataFrame) -> bool:
     with db.session() as session:
         job = session.get(ImportJob, job_id, with_for_update=True)
         if job.status != RUNNING:

@@ -39,14 +39,22 @@ def index_products(product_ids: list[str]) -> dict:
     Idempotent: it writes each product's current state, however often it runs.
     """
     try:
-        with runtime.database().session() as session:
-            documents = documents_for(session, product_ids)
-        deleted = [i for i in product_ids if i not in documents]
         backend = search_backend()
-        backend.index(list(documents.values()))
+        found = backend.index_ids(product_ids)
+        if found is None:
+            found = _index_documents(backend, product_ids)
+        deleted = [i for i in product_ids if i not in found]
         backend.delete(deleted)
         catalog_cache().invalidate(product_ids, deleted)
     except (OperationalError, redis.RedisError) as exc:
         raise TransientError(repr(exc)) from exc
-    log.info("products indexed", extra={"indexed": len(documents), "deleted": len(deleted)})
-    return {"indexed": len(documents), "deleted": len(deleted)}
+    log.info("products indexed", extra={"indexed": len(found), "deleted": len(deleted)})
+    return {"indexed": len(found), "deleted": len(deleted)}
+
+
+def _index_documents(backend: SearchBackend, product_ids: list[str]) -> set[str]:
+    """For backends fed documents: build them from the catalog tables and send them; the ids found."""
+    with runtime.database().session() as session:
+        documents = documents_for(session, product_ids)
+    backend.index(list(documents.values()))
+    return set(documents)

@@ -66,6 +66,10 @@ class SearchBackend(ABC):
     def search(self, query: SearchQuery) -> SearchPage:
         """Matching product ids, best first."""
 
+    def index_ids(self, ids: list[str]) -> set[str] | None:
+        """Index these products straight from the catalog tables; the ids found, or None if documents are needed."""
+        return None
+
     @abstractmethod
     def reindex(self, documents: Iterable[ProductDocument], progress: Progress | None = None) -> int:
         """Rebuild the whole index from `documents` so searches never see it half-built; returns the count."""

@@ -32,6 +32,26 @@ WRITE = text("""
     WHERE id = CAST(:id AS uuid)
 """)
 
+# The same vectors as WRITE, computed in SQL for a whole batch: one statement, nothing through Python.
+# Attribute values are joined in the order the document builder sees them (jsonb's own key order).
+WRITE_FROM_TABLES = text("""
+    UPDATE products p SET name_vector = to_tsvector(CAST(:config AS regconfig), p.name), search_vector =
+        setweight(to_tsvector(CAST(:config AS regconfig), p.name), 'A')
+        || setweight(to_tsvector(CAST(:config AS regconfig), coalesce(p.description, '')), 'B')
+        || setweight(to_tsvector(CAST(:config AS regconfig), x.category_path || ' ' || x.attributes), 'C')
+    FROM (
+        SELECT src.id, coalesce(c.path, '') AS category_path,
+               coalesce((SELECT string_agg(e.value #>> '{}', ' ' ORDER BY e.n)
+                         FROM jsonb_each(src.attributes) WITH ORDINALITY AS e(key, value, n)), '') AS attributes
+        FROM products src LEFT JOIN categories c ON c.id = src.category_id
+        WHERE src.id = ANY(CAST(:ids AS uuid[]))
+        ORDER BY src.id  -- rows locked in id order, as the per-document writes did
+        FOR NO KEY UPDATE OF src
+    ) x
+    WHERE p.id = x.id
+    RETURNING p.id::text
+""")
+
 VARIANT_FILTER = {
     "min_price": "v.price >= :min_price",
     "max_price": "v.price <= :max_price",
@@ -49,6 +69,13 @@ class PostgresSearch(SearchBackend):
             return
         with self.engine.begin() as conn:
             conn.execute(WRITE, [self._row(document) for document in documents])
+
+    def index_ids(self, ids: list[str]) -> set[str]:
+        """Write the vectors of a batch of products in one UPDATE … FROM; the ids that exist."""
+        if not ids:
+            return set()
+        with self.engine.begin() as conn:
+            return set(conn.scalars(WRITE_FROM_TABLES, {"config": self.config, "ids": list(ids)}))
 
     def _row(self, document: ProductDocument) -> dict:
         return {"config": self.config, "id": document.id, "name": document.name,

@@ -72,3 +72,23 @@ def test_an_update_becomes_searchable_through_a_real_worker(client, headers, wor
     wait_for(lambda: _search(client, "q=insulated") == ["Insulated flask"], timeout=2,
              message="the update searchable within 2 seconds")
     assert _search(client, "q=bottle") == []
+
+
+def test_vectors_written_from_the_tables_equal_those_written_from_documents(app, catalog):
+    from sqlalchemy import text
+
+    from integrations.search.postgres import PostgresSearch
+    from models.catalog.documents import documents_for
+
+    engine = app.extensions["shop"].db.engine
+    backend, ids = PostgresSearch(engine), [p["id"] for p in catalog]
+    read = text("SELECT id::text, search_vector::text, name_vector::text FROM products "
+                "WHERE id = ANY(CAST(:ids AS uuid[]))")
+    with app.extensions["shop"].db.session() as session:
+        backend.index(list(documents_for(session, ids).values()))
+    with engine.connect() as conn:
+        from_documents = sorted(conn.execute(read, {"ids": ids}).all())
+    assert backend.index_ids([*ids, "00000000-0000-0000-0000-000000000000"]) == set(ids)
+    with engine.connect() as conn:
+        assert sorted(conn.execute(read, {"ids": ids}).all()) == from_documents
+    assert "travel" in dict((row[0], row[1]) for row in from_documents)[catalog[2]["id"]]  # attribute value, weight C

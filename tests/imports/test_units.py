@@ -146,3 +146,25 @@ def test_skipped_chunks_come_back_as_none_and_the_rest_keep_their_row_numbers(na
     every = chunks()
     assert len(every) >= 2 and every[0] == [2 if name.endswith(".csv") else 1]
     assert chunks(frozenset({0})) == [None, *every[1:]]
+
+
+def test_read_ahead_keeps_the_order_raises_where_reading_failed_and_stops_when_left():
+    from imports.readahead import ReadAhead
+
+    def failing():
+        yield from (1, 2)
+        raise ValueError("line 3 is broken")
+
+    with ReadAhead(iter(range(50)), depth=2) as items:
+        assert list(items) == list(range(50))
+    seen = []
+    with pytest.raises(ValueError, match="line 3"), ReadAhead(failing()) as items:
+        seen.extend(items)
+    assert seen == [1, 2]
+    read = []
+    endless = (read.append(n) or n for n in range(10**9))
+    with ReadAhead(endless) as items:
+        assert next(iter(items)) == 0
+    count = len(read)
+    assert count <= 3  # the one taken, one queued, one waiting to be
+    assert not any(t.name == "feed-read-ahead" and t.is_alive() for t in threading.enumerate())
