@@ -8,10 +8,49 @@ with `Retry-After` and the `X-RateLimit-*` headers.
 
 from __future__ import annotations
 
-from flask import Flask, current_app, request
+import time
+
+from flask import Flask, current_app, g, has_request_context, request
 from flask_limiter import Limiter
+from limits.storage import RedisStorage
+from limits.strategies import FixedWindowRateLimiter
+from limits.util import WindowStats
 
 from settings import Settings
+
+# Count the hit, start the window on the first one, and answer the count with the window's time left.
+INCR_WITH_TTL = """
+local current = redis.call('INCRBY', KEYS[1], ARGV[2])
+if tonumber(current) == tonumber(ARGV[2]) then
+    redis.call('EXPIRE', KEYS[1], ARGV[1])
+end
+return {current, redis.call('PTTL', KEYS[1])}
+"""
+
+
+class OneTripFixedWindow(FixedWindowRateLimiter):
+    """A fixed window whose hit also reads the window's state, so the headers need no further round trip.
+
+    flask-limiter asks for the window (a GET and a TTL) after every hit to
+    write the X-RateLimit-* headers; the hit's answer is kept for the
+    request and given back instead.
+    """
+
+    def __init__(self, storage):
+        super().__init__(storage)
+        self._script = storage.get_connection().register_script(INCR_WITH_TTL)
+
+    def hit(self, item, *identifiers: str, cost: int = 1) -> bool:
+        key = item.key_for(*identifiers)
+        count, ttl_ms = self._script([self.storage.prefixed_key(key)], [item.get_expiry(), cost])
+        if has_request_context():
+            g.setdefault("rate_windows", {})[key] = WindowStats(time.time() + max(ttl_ms, 0) / 1000,
+                                                                max(0, item.amount - int(count)))
+        return int(count) <= item.amount
+
+    def get_window_stats(self, item, *identifiers: str) -> WindowStats:
+        seen = g.get("rate_windows", {}).get(item.key_for(*identifiers)) if has_request_context() else None
+        return seen or super().get_window_stats(item, *identifiers)
 
 def _settings() -> Settings:
     return current_app.extensions["shop"].settings
@@ -53,6 +92,8 @@ def init_app(app: Flask, settings: Settings) -> None:
         RATELIMIT_STORAGE_OPTIONS={"socket_timeout": settings.SERVICE_TIMEOUT},
     )
     limiter.init_app(app)
+    if isinstance(limiter.storage, RedisStorage):
+        limiter._limiter = OneTripFixedWindow(limiter.storage)
 
 
 @limiter.request_filter
