@@ -16,7 +16,7 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
 from sqlalchemy import and_, exists, func, literal, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from integrations.search import SearchBackend, SearchQuery
 from models.catalog.categories import subtree_ids
@@ -90,8 +90,9 @@ def _variant_condition(filters: Filters):
 
 
 def _load(session: Session, query):
+    # The category joined in: a page costs three queries (products, variants, images).
     return session.scalars(query.options(selectinload(Product.variants), selectinload(Product.images),
-                                         selectinload(Product.category))).all()
+                                         joinedload(Product.category))).all()
 
 
 def list_products(session: Session, filters: Filters, sort: str, limit: int, cursor: str | None) -> Page:

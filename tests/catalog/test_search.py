@@ -72,3 +72,17 @@ def test_an_update_becomes_searchable_through_a_real_worker(client, headers, wor
     wait_for(lambda: _search(client, "q=insulated") == ["Insulated flask"], timeout=2,
              message="the update searchable within 2 seconds")
     assert _search(client, "q=bottle") == []
+
+
+def test_a_broad_text_ranks_a_bounded_number_of_candidates_and_pages_stay_distinct(client, create_product,
+                                                                                    monkeypatch):
+    from integrations.search import postgres
+
+    monkeypatch.setattr(postgres, "RANKED", 3)
+    products = [create_product(f"Zebra lamp {n}", variants=[variant(f"Z{n}")]) for n in range(5)]
+    index_now(*(p["id"] for p in products))
+    first = client.get(f"{API}/products?q=zebra&limit=2").get_json()
+    second = client.get(f"{API}/products?q=zebra&limit=2&cursor={first['nextCursor']}").get_json()
+    names = [p["name"] for p in first["items"] + second["items"]]
+    assert len(names) == len(set(names)) == 3 and all(name.startswith("Zebra lamp") for name in names)
+    assert second["nextCursor"] is None
