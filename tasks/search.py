@@ -12,6 +12,7 @@ from integrations.errors import TransientError
 from integrations.search import SearchBackend, make_search
 from models.catalog.cache import CatalogCache
 from models.catalog.documents import documents_for
+from models.catalog.indexing import refresh_variant_facts
 from settings import get_settings
 from tasks import app, runtime
 from tasks.base import ShopTask
@@ -40,6 +41,7 @@ def index_products(product_ids: list[str]) -> dict:
     """
     try:
         with runtime.database().session() as session:
+            refresh_variant_facts(session, product_ids)
             documents = documents_for(session, product_ids)
         deleted = [i for i in product_ids if i not in documents]
         backend = search_backend()

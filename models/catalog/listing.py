@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
-from sqlalchemy import and_, exists, func, literal, or_, select
+from sqlalchemy import and_, exists, func, literal_column, or_, select
 from sqlalchemy.orm import Session, joinedload, selectinload
 
 from integrations.search import SearchBackend, SearchQuery
@@ -23,9 +23,8 @@ from models.catalog.categories import subtree_ids
 from models.catalog.tables import Category, Product, ProductVariant
 from models.errors import InvalidRequest
 
-MIN_PRICE = func.coalesce(
-    select(func.min(ProductVariant.price)).where(ProductVariant.product_id == Product.id).scalar_subquery(),
-    literal(Decimal(-1)))
+# The lowest variant price kept on the product (variantless ones first); matches ix_products_sort_price_id.
+MIN_PRICE = func.coalesce(Product.min_price, literal_column("-1"))
 
 # sort name → (expression, descending, how to read a cursor value back)
 SORTS = {
@@ -78,15 +77,21 @@ def _category_ids(session: Session, filters: Filters) -> list[uuid.UUID] | None:
     return subtree_ids(session, filters.category_id)
 
 
-def _variant_condition(filters: Filters):
-    conditions = [ProductVariant.product_id == Product.id]
+def _variant_conditions(filters: Filters) -> list:
+    """One variant must match the price range and, when asked, have stock; the product's facts rule most out."""
+    product, variant = [], []
     if filters.min_price is not None:
-        conditions.append(ProductVariant.price >= filters.min_price)
+        variant.append(ProductVariant.price >= filters.min_price)
     if filters.max_price is not None:
-        conditions.append(ProductVariant.price <= filters.max_price)
+        product.append(Product.min_price <= filters.max_price)
+        variant.append(ProductVariant.price <= filters.max_price)
     if filters.in_stock:
-        conditions.append(ProductVariant.stock - ProductVariant.reserved > 0)
-    return exists().where(*conditions) if len(conditions) > 1 else None
+        product.append(Product.in_stock.is_(True))
+        if variant:
+            variant.append(ProductVariant.stock - ProductVariant.reserved > 0)
+    if variant:
+        product.append(exists().where(ProductVariant.product_id == Product.id, *variant))
+    return product
 
 
 def _load(session: Session, query):
@@ -101,8 +106,7 @@ def list_products(session: Session, filters: Filters, sort: str, limit: int, cur
     query = select(Product)
     if (category_ids := _category_ids(session, filters)) is not None:
         query = query.where(Product.category_id.in_(category_ids))
-    if (condition := _variant_condition(filters)) is not None:
-        query = query.where(condition)
+    query = query.where(*_variant_conditions(filters))
     if cursor:
         try:
             value, last_id = decode_cursor(cursor, sort)
