@@ -98,8 +98,10 @@ class PostgresSearch(SearchBackend):
                   "prefix": f"{prefix}:*", "limit": limit,
                   "category_ids": query.category_ids, "min_price": query.min_price,
                   "max_price": query.max_price}
-        where = ["p.search_vector @@ q.query",
-                 "p.name_vector @@ q.ranking" if tier else "NOT coalesce(p.name_vector @@ q.ranking, false)"]
+        # Tier 1 walks the small name index only and checks the full query on its few rows (coalesce keeps
+        # the planner from also scanning the big index, which a broad word fills with most of the catalogue).
+        where = (["p.name_vector @@ q.ranking", "coalesce(p.search_vector @@ q.query, false)"] if tier
+                 else ["p.search_vector @@ q.query", "NOT coalesce(p.name_vector @@ q.ranking, false)"])
         if query.category_ids is not None:
             where.append("p.category_id = ANY(CAST(:category_ids AS uuid[]))")
         variant = [sql for name, sql in VARIANT_FILTER.items() if getattr(query, name) not in (None, False)]
