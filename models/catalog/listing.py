@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from integrations.search import SearchBackend, SearchQuery
 from models.catalog.categories import subtree_ids
-from models.catalog.tables import Category, Product, ProductVariant
+from models.catalog.tables import Product, ProductVariant
 from models.errors import InvalidRequest
 
 # The lowest variant price kept on the product (variantless ones first); matches ix_products_sort_price_id.
@@ -73,9 +73,10 @@ def decode_cursor(cursor: str, sort: str) -> list[str]:
 def _category_ids(session: Session, filters: Filters) -> list[uuid.UUID] | None:
     if filters.category_id is None:
         return None
-    if session.get(Category, filters.category_id) is None:
+    # The subtree starts at the category itself: empty means there is no such category.
+    if not (ids := subtree_ids(session, filters.category_id)):
         raise InvalidRequest("category not found", {"category": ["no category with this id"]})
-    return subtree_ids(session, filters.category_id)
+    return ids
 
 
 def _variant_conditions(filters: Filters) -> list:

@@ -117,3 +117,12 @@ def test_an_import_style_sql_write_is_listed_right_after_queue_indexing_and_afte
     index_now(dear["id"], cheap["id"])
     assert _names(client.get(f"{API}/products?sort=-price")) == ["Dear", "Cheap"]
     assert _facts(app, dear["id"]) == (Decimal("90.00"), False)
+
+
+def test_an_unknown_category_is_refused_naming_it(client, create_category):
+    import uuid
+
+    create_category("Kitchen")
+    for query in (f"category={uuid.uuid4()}", f"category={uuid.uuid4()}&q=mug"):
+        response = client.get(f"{API}/products?{query}")
+        assert response.status_code == 400 and "category" in response.get_json()["errors"], query
