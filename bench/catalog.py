@@ -240,9 +240,10 @@ def measure(args, categories) -> list[tuple[str, dict]]:
                  ("search, guest (Redis cache)", app_url, "search", ""),
                  ("listing, category+price+stock filters (uncached)", app_url, "listing", token),
                  ("product detail, guest (Redis cache)", app_url, "detail", ""),
-                 ("product detail, signed in (PostgreSQL)", app_url, "detail", token)]
+                 ("product detail, signed in (PostgreSQL)", app_url, "detail", token),
+                 ("bare Flask, again at the end", bare_url, "bare", "")]
     if args.only:
-        scenarios = scenarios[:1] + [s for s in scenarios[1:] if any(word in s[0] for word in args.only)]
+        scenarios = [s for s in scenarios if s[2] == "bare" or any(word in s[0] for word in args.only)]
     results = []
     try:
         for label, url, name, authorization in scenarios:
@@ -260,7 +261,9 @@ def measure(args, categories) -> list[tuple[str, dict]]:
 
 
 def table(results: list[tuple[str, dict]], args, count: int) -> str:
-    base = results[0][1]["rps"]
+    # The machine's load drifts during a run: ratios are to the mean of the bare rows (first and last).
+    bares = [r["rps"] for label, r in results if label.startswith("bare")]
+    base = sum(bares) / len(bares)
     lines = [f"{count:,} products; gunicorn {args.workers} sync workers; wrk {args.threads} threads, "
              f"{args.connections} connections, {args.seconds} s per row after {args.warmup} s warm-up; "
              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the end",
