@@ -12,6 +12,7 @@ from integrations.errors import TransientError
 from integrations.search import SearchBackend, make_search
 from models.catalog.cache import CatalogCache
 from models.catalog.documents import documents_for
+from models.catalog.indexing import refresh_variant_facts
 from settings import get_settings
 from tasks import app, runtime
 from tasks.base import ShopTask
@@ -39,6 +40,8 @@ def index_products(product_ids: list[str]) -> dict:
     Idempotent: it writes each product's current state, however often it runs.
     """
     try:
+        with runtime.database().session() as session:
+            refresh_variant_facts(session, product_ids)  # repairs a writer that skipped queue_indexing
         backend = search_backend()
         found = backend.index_ids(product_ids)
         if found is None:

@@ -8,10 +8,74 @@ with `Retry-After` and the `X-RateLimit-*` headers.
 
 from __future__ import annotations
 
-from flask import Flask, current_app, request
-from flask_limiter import Limiter
+import time
 
+from flask import Flask, current_app, g, has_request_context, request
+from flask_limiter import Limiter
+from limits.storage import RedisStorage
+from limits.strategies import FixedWindowRateLimiter
+from limits.util import WindowStats
+
+from models.catalog.cache import versioned_read_lua
 from settings import Settings
+
+# Count the hit, start the window on the first one, and answer the count with the window's time left;
+# given a version key (KEYS[2]) also read a versioned page there (models.catalog.cache), in the same trip.
+HIT_AND_READ = """
+local current = redis.call('INCRBY', KEYS[1], ARGV[2])
+if tonumber(current) == tonumber(ARGV[2]) then
+    redis.call('EXPIRE', KEYS[1], ARGV[1])
+end
+local ttl = redis.call('PTTL', KEYS[1])
+if not KEYS[2] then
+    return {current, ttl}
+end
+""" + versioned_read_lua("KEYS[2]", "ARGV[3]", "ARGV[4]") + "return {current, ttl, version, page}\n"
+
+
+def read_along(keys: tuple[str, str, str]) -> None:
+    """Have this request's rate-limit hit also read a cached page (version key, head, tail): one round trip.
+
+    The cache and the limiter share REDIS_URL; `read_along_answer` gives the result back.
+    """
+    g.read_along = keys
+
+
+def read_along_answer() -> tuple[str, bytes | None] | None:
+    """The (version, page) read with the rate-limit hit, if one was asked for and made."""
+    return g.pop("read_along_answer", None)
+
+
+class OneTripFixedWindow(FixedWindowRateLimiter):
+    """A fixed window whose hit also reads the window's state, so the headers need no further round trip.
+
+    flask-limiter asks for the window (a GET and a TTL) after every hit to
+    write the X-RateLimit-* headers; the hit's answer is kept for the
+    request and given back instead.
+    """
+
+    def __init__(self, storage):
+        super().__init__(storage)
+        self._script = storage.get_connection().register_script(HIT_AND_READ)
+
+    def hit(self, item, *identifiers: str, cost: int = 1) -> bool:
+        if not has_request_context():
+            return super().hit(item, *identifiers, cost=cost)
+        key = item.key_for(*identifiers)
+        keys, args = [self.storage.prefixed_key(key)], [item.get_expiry(), cost]
+        if along := g.pop("read_along", None):
+            keys.append(along[0])
+            args += along[1:]
+        count, ttl_ms, *page = self._script(keys, args)
+        if along:
+            g.read_along_answer = (page[0].decode(), page[1])
+        g.setdefault("rate_windows", {})[key] = WindowStats(time.time() + max(ttl_ms, 0) / 1000,
+                                                            max(0, item.amount - int(count)))
+        return int(count) <= item.amount
+
+    def get_window_stats(self, item, *identifiers: str) -> WindowStats:
+        seen = g.get("rate_windows", {}).get(item.key_for(*identifiers)) if has_request_context() else None
+        return seen or super().get_window_stats(item, *identifiers)
 
 def _settings() -> Settings:
     return current_app.extensions["shop"].settings
@@ -53,6 +117,8 @@ def init_app(app: Flask, settings: Settings) -> None:
         RATELIMIT_STORAGE_OPTIONS={"socket_timeout": settings.SERVICE_TIMEOUT},
     )
     limiter.init_app(app)
+    if isinstance(limiter.storage, RedisStorage):
+        limiter._limiter = OneTripFixedWindow(limiter.storage)
 
 
 @limiter.request_filter

@@ -30,6 +30,8 @@ def register(app: Flask) -> None:
         request_id = g.get("request_id") or uuid.uuid4().hex
         response.headers["X-Request-ID"] = request_id
         started = g.get("started")
+        if not log.isEnabledFor(logging.INFO):  # production runs at WARNING: skip building the line
+            return response
         log.info("request", extra={
             "request_id": request_id,
             "method": request.method,

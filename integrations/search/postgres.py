@@ -22,6 +22,8 @@ from sqlalchemy.engine import Engine
 from integrations.search.base import Progress, ProductDocument, SearchBackend, SearchPage, SearchQuery, split_prefix
 
 CHUNK = 1000
+# At most this many matches of each tier are ranked (see PostgresSearch.search).
+RANKED = 1000
 NEGATED = re.compile(r'(?:^|\s)-(?:"[^"]*"|\S+)')
 
 WRITE = text("""
@@ -89,7 +91,10 @@ class PostgresSearch(SearchBackend):
         """Hits whose name matches first (tier 1), then the rest (tier 0), each by rank then id.
 
         Tier 0 is only ranked when tier 1 runs out, so a broad word ranks the
-        few products named by it, not every product that mentions it.
+        few products named by it, not every product that mentions it. Each
+        tier ranks at most its first `RANKED` matches (in the order the GIN
+        index yields them): ranking reads every candidate's row, and a text
+        matching more than that is too broad for a finer order to help.
         """
         after_tier = int(query.after[0]) if query.after else 1
         rows: list = []
@@ -120,8 +125,10 @@ class PostgresSearch(SearchBackend):
                   "prefix": f"{prefix}:*", "limit": limit,
                   "category_ids": query.category_ids, "min_price": query.min_price,
                   "max_price": query.max_price}
-        where = ["p.search_vector @@ q.query",
-                 "p.name_vector @@ q.ranking" if tier else "NOT coalesce(p.name_vector @@ q.ranking, false)"]
+        # Tier 1 walks the small name index only and checks the full query on its few rows (coalesce keeps
+        # the planner from also scanning the big index, which a broad word fills with most of the catalogue).
+        where = (["p.name_vector @@ q.ranking", "coalesce(p.search_vector @@ q.query, false)"] if tier
+                 else ["p.search_vector @@ q.query", "NOT coalesce(p.name_vector @@ q.ranking, false)"])
         if query.category_ids is not None:
             where.append("p.category_id = ANY(CAST(:category_ids AS uuid[]))")
         variant = [sql for name, sql in VARIANT_FILTER.items() if getattr(query, name) not in (None, False)]
@@ -132,11 +139,13 @@ class PostgresSearch(SearchBackend):
         if after:
             params.update(after_rank=float(after[1]), after_id=str(after[2]))
             outer = "WHERE rank < :after_rank OR (rank = :after_rank AND id > :after_id)"
+        # Ranking reads each candidate's row: only the first RANKED matches of a tier are ranked.
         sql = f"""
+            WITH q AS (SELECT {tsquery} AS query, {rank_query} AS ranking),
+            candidates AS (SELECT p.id, p.search_vector FROM products p, q WHERE {' AND '.join(where)}
+                           LIMIT {RANKED})
             SELECT id, rank FROM (
-                SELECT p.id::text AS id, ts_rank(p.search_vector, q.ranking)::float8 AS rank
-                FROM products p, (SELECT {tsquery} AS query, {rank_query} AS ranking) q
-                WHERE {' AND '.join(where)}
+                SELECT c.id::text AS id, ts_rank(c.search_vector, q.ranking)::float8 AS rank FROM candidates c, q
             ) hits {outer}
             ORDER BY rank DESC, id
             LIMIT :limit

@@ -22,11 +22,16 @@ log = logging.getLogger(__name__)
 
 PREFIX = "catalog:"
 GENERATION = PREFIX + "gen"
+
+
+def versioned_read_lua(version_key: str, head: str, tail: str) -> str:
+    """Lua setting `version` (read at `version_key`) and `page` (at head .. version .. tail; false if none)."""
+    return (f"local version = redis.call('GET', {version_key}) or '0'\n"
+            f"local page = redis.call('GET', {head} .. version .. {tail})\n")
+
+
 # KEYS[1] holds the version; the page is at ARGV[1] .. version .. ARGV[2].
-VERSIONED_GET = """
-local version = redis.call('GET', KEYS[1]) or '0'
-return {version, redis.call('GET', ARGV[1] .. version .. ARGV[2])}
-"""
+VERSIONED_GET = versioned_read_lua("KEYS[1]", "ARGV[1]", "ARGV[2]") + "return {version, page}\n"
 
 
 def query_key(pairs: Iterable[tuple[str, str]]) -> str:
@@ -48,13 +53,23 @@ class CatalogCache:
             log.warning("catalog cache unavailable", extra={"error": repr(exc)})
             return default
 
+    @staticmethod
+    def detail_keys(product_id: str) -> tuple[str, str, str]:
+        """Where a product page's version is, and the page's key before and after the version."""
+        return f"{PREFIX}v:{product_id}", f"{PREFIX}detail:{product_id}:", ""
+
+    @staticmethod
+    def list_keys(key: str) -> tuple[str, str, str]:
+        """Where the listing generation is, and the listing page's key before and after it."""
+        return GENERATION, f"{PREFIX}list:", f":{key}"
+
     def lookup_detail(self, product_id: str) -> tuple[str, bytes | None]:
         """The product's current version and its cached page under it, in one round trip."""
-        return self._lookup(f"{PREFIX}v:{product_id}", f"{PREFIX}detail:{product_id}:")
+        return self._lookup(*self.detail_keys(product_id))
 
     def lookup_list(self, key: str) -> tuple[str, bytes | None]:
         """The listing generation and the cached page of `key` under it, in one round trip."""
-        return self._lookup(GENERATION, f"{PREFIX}list:", f":{key}")
+        return self._lookup(*self.list_keys(key))
 
     def _lookup(self, version_key: str, head: str, tail: str = "") -> tuple[str, bytes | None]:
         # The version is read before the database and used to write after it (see the module docstring).

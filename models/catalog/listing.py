@@ -14,18 +14,18 @@ import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from types import SimpleNamespace
 
-from sqlalchemy import and_, exists, func, literal, or_, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy import and_, exists, func, literal_column, or_, select, text
+from sqlalchemy.orm import Session
 
 from integrations.search import SearchBackend, SearchQuery
 from models.catalog.categories import subtree_ids
-from models.catalog.tables import Category, Product, ProductVariant
+from models.catalog.tables import Product, ProductVariant
 from models.errors import InvalidRequest
 
-MIN_PRICE = func.coalesce(
-    select(func.min(ProductVariant.price)).where(ProductVariant.product_id == Product.id).scalar_subquery(),
-    literal(Decimal(-1)))
+# The lowest variant price kept on the product (variantless ones first); matches ix_products_sort_price_id.
+MIN_PRICE = func.coalesce(Product.min_price, literal_column("-1"))
 
 # sort name → (expression, descending, how to read a cursor value back)
 SORTS = {
@@ -49,7 +49,7 @@ class Filters:
 
 @dataclass(frozen=True)
 class Page:
-    products: list[Product]
+    products: list[SimpleNamespace]
     next_cursor: str | None
 
 
@@ -73,35 +73,70 @@ def decode_cursor(cursor: str, sort: str) -> list[str]:
 def _category_ids(session: Session, filters: Filters) -> list[uuid.UUID] | None:
     if filters.category_id is None:
         return None
-    if session.get(Category, filters.category_id) is None:
+    # The subtree starts at the category itself: empty means there is no such category.
+    if not (ids := subtree_ids(session, filters.category_id)):
         raise InvalidRequest("category not found", {"category": ["no category with this id"]})
-    return subtree_ids(session, filters.category_id)
+    return ids
 
 
-def _variant_condition(filters: Filters):
-    conditions = [ProductVariant.product_id == Product.id]
+def _variant_conditions(filters: Filters) -> list:
+    """One variant must match the price range and, when asked, have stock; the product's facts rule most out."""
+    product, variant = [], []
     if filters.min_price is not None:
-        conditions.append(ProductVariant.price >= filters.min_price)
+        variant.append(ProductVariant.price >= filters.min_price)
     if filters.max_price is not None:
-        conditions.append(ProductVariant.price <= filters.max_price)
+        product.append(Product.min_price <= filters.max_price)
+        variant.append(ProductVariant.price <= filters.max_price)
     if filters.in_stock:
-        conditions.append(ProductVariant.stock - ProductVariant.reserved > 0)
-    return exists().where(*conditions) if len(conditions) > 1 else None
+        product.append(Product.in_stock.is_(True))
+        if variant:
+            variant.append(ProductVariant.stock - ProductVariant.reserved > 0)
+    if variant:
+        product.append(exists().where(ProductVariant.product_id == Product.id, *variant))
+    return product
 
 
-def _load(session: Session, query):
-    return session.scalars(query.options(selectinload(Product.variants), selectinload(Product.images),
-                                         selectinload(Product.category))).all()
+# A page's products with category, variants (by sku) and images (by position): one query, no ORM objects.
+PAGE_ROWS = text("""
+    SELECT p.id, p.handle, p.name, p.description, p.category_id, p.attributes, p.created_at, p.updated_at,
+           c.name AS category_name, c.path AS category_path,
+           (SELECT coalesce(json_agg(json_build_object(
+                'id', v.id, 'sku', v.sku, 'price', v.price::text, 'currency', v.currency, 'stock', v.stock,
+                'reserved', v.reserved, 'attributes', v.attributes) ORDER BY v.sku), '[]')
+            FROM product_variants v WHERE v.product_id = p.id) AS variants,
+           (SELECT coalesce(json_agg(json_build_object(
+                'id', i.id, 'storage_key', i.storage_key, 'content_type', i.content_type, 'alt_text', i.alt_text,
+                'position', i.position) ORDER BY i.position), '[]')
+            FROM product_images i WHERE i.product_id = p.id) AS images
+    FROM products p LEFT JOIN categories c ON c.id = p.category_id
+    WHERE p.id = ANY(CAST(:ids AS uuid[]))
+""")
+
+
+def _product_view(row) -> SimpleNamespace:
+    """A read-only product with the attributes ProductSchema dumps."""
+    category = (SimpleNamespace(id=row.category_id, name=row.category_name, path=row.category_path)
+                if row.category_id else None)
+    variants = [SimpleNamespace(**{**v, "price": Decimal(v["price"])}) for v in row.variants]
+    return SimpleNamespace(id=row.id, handle=row.handle, name=row.name, description=row.description,
+                           category_id=row.category_id, category=category, attributes=row.attributes,
+                           variants=variants, images=[SimpleNamespace(**i) for i in row.images],
+                           created_at=row.created_at, updated_at=row.updated_at)
+
+
+def load_page(session: Session, ids: list[uuid.UUID]) -> list[SimpleNamespace]:
+    """The products of `ids` in that order (missing ones left out), as ProductSchema reads them."""
+    found = {row.id: row for row in session.execute(PAGE_ROWS, {"ids": [str(i) for i in ids]})}
+    return [_product_view(found[i]) for i in ids if i in found]
 
 
 def list_products(session: Session, filters: Filters, sort: str, limit: int, cursor: str | None) -> Page:
     """One keyset page of products matching `filters` in `sort` order."""
     expression, descending, parse = SORTS[sort]
-    query = select(Product)
+    query = select(Product.id)
     if (category_ids := _category_ids(session, filters)) is not None:
         query = query.where(Product.category_id.in_(category_ids))
-    if (condition := _variant_condition(filters)) is not None:
-        query = query.where(condition)
+    query = query.where(*_variant_conditions(filters))
     if cursor:
         try:
             value, last_id = decode_cursor(cursor, sort)
@@ -112,14 +147,12 @@ def list_products(session: Session, filters: Filters, sort: str, limit: int, cur
     order = (expression.desc(), Product.id.desc()) if descending else (expression.asc(), Product.id.asc())
     rows = session.execute(query.add_columns(expression.label("sort_value")).order_by(*order)
                            .limit(limit + 1)).all()
-    products = _load(session, select(Product).where(Product.id.in_([row[0].id for row in rows[:limit]])))
-    by_id = {p.id: p for p in products}
-    page = [by_id[row[0].id] for row in rows[:limit]]
+    page = load_page(session, [row.id for row in rows[:limit]])
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
         sort_value = last.sort_value.isoformat() if isinstance(last.sort_value, datetime) else last.sort_value
-        next_cursor = encode_cursor(sort, [sort_value, last[0].id])
+        next_cursor = encode_cursor(sort, [sort_value, last.id])
     return Page(page, next_cursor)
 
 
@@ -143,7 +176,5 @@ def search_products(session: Session, backend: SearchBackend, text: str, filters
         if after is None:
             raise
         raise InvalidRequest("the cursor is not valid for this search", {"cursor": ["not valid"]}) from None
-    by_id = {str(p.id): p for p in _load(session, select(Product).where(
-        Product.id.in_([uuid.UUID(i) for i in result.ids])))}
-    products = [by_id[i] for i in result.ids if i in by_id]
+    products = load_page(session, [uuid.UUID(i) for i in result.ids])
     return Page(products, encode_cursor(RELEVANCE, result.next_after) if result.next_after else None)

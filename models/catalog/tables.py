@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from decimal import Decimal
 
-from sqlalchemy import CHAR, CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, text
+from sqlalchemy import CHAR, CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, func, text
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
@@ -56,12 +56,20 @@ class Product(Timestamps, Base):
     search_vector: Mapped[str | None] = deferred(mapped_column(TSVECTOR))
     # The name alone: search ranks products whose name matches before the rest.
     name_vector: Mapped[str | None] = deferred(mapped_column(TSVECTOR))
+    # Facts of the variants, kept by models.catalog.indexing.refresh_variant_facts for listing's sort and
+    # filters: the lowest price (null without variants) and whether any variant has stock not reserved.
+    min_price: Mapped[Decimal | None] = mapped_column(Money)
+    in_stock: Mapped[bool] = mapped_column(server_default=text("false"))
 
     category: Mapped[Category | None] = relationship()
     variants: Mapped[list[ProductVariant]] = relationship(
         back_populates="product", passive_deletes=True, order_by="ProductVariant.sku")
     images: Mapped[list[ProductImage]] = relationship(
         back_populates="product", passive_deletes=True, order_by="ProductImage.position")
+
+
+# The price sort's key (variantless products first), with the id that breaks ties.
+Index("ix_products_sort_price_id", func.coalesce(Product.min_price, -1), Product.id)
 
 
 class ProductVariant(Timestamps, Base):

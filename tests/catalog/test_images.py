@@ -136,3 +136,25 @@ def test_customers_cannot_upload(client, headers, create_product):
     product = create_product("Mug")
     assert upload(client, headers["customer"], product["id"], png_bytes(), "image/png").status_code == 403
     assert upload(client, headers["guest"], product["id"], png_bytes(), "image/png").status_code == 401
+
+
+def test_listing_and_search_items_are_the_detail_pages_exactly(local_app, headers, create_product, create_category):
+    """Pages are loaded in one query without ORM objects: each item must still be the product's detail body."""
+    from tests.catalog.conftest import index_now, variant
+
+    client = local_app.test_client()
+    category = create_category("Kitchen")
+    full = create_product("Zinc kettle", description="Boils", categoryId=category["id"],
+                          attributes={"colour": "grey", "litres": 1.5, "tags": ["a", "b"]},
+                          variants=[variant("ZB", "12.5", stock=2), variant("ZA", "0.1000", stock=0)])
+    bare = create_product("Zinc plain")
+    assert upload(client, headers["staff"], full["id"], png_bytes(), "image/png").status_code == 201
+    index_now(full["id"], bare["id"])
+    details = {p["id"]: client.get(f"{API}/products/{p['id']}", headers=headers["customer"]).get_json()
+               for p in (full, bare)}
+    assert [v["sku"] for v in details[full["id"]]["variants"]] == ["ZA", "ZB"] and details[full["id"]]["images"]
+    for query in ("sort=name", "q=zinc", f"category={category['id']}&sort=price"):
+        items = client.get(f"{API}/products?{query}", headers=headers["customer"]).get_json()["items"]
+        assert items, query
+        for item in items:
+            assert item == details[item["id"]] and list(item) == list(details[item["id"]]), query

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from tests.catalog.conftest import API, variant
+from decimal import Decimal
+
+from sqlalchemy import text
+
+from models.catalog.indexing import queue_indexing
+from tests.catalog.conftest import API, index_now, variant
 
 
 def _names(response) -> list[str]:
@@ -69,3 +74,55 @@ def test_a_cursor_from_another_order_or_tampered_is_refused(client, create_produ
     other = client.get(f"{API}/products?sort=price&limit=1&cursor={cursor}")
     assert other.status_code == 400 and "cursor" in other.get_json()["errors"]
     assert client.get(f"{API}/products?cursor=not-base64!").status_code == 400
+
+
+def _facts(app, product_id: str) -> tuple:
+    with app.extensions["shop"].db.session() as session:
+        return tuple(session.execute(text("SELECT min_price, in_stock FROM products WHERE id = :id"),
+                                     {"id": product_id}).one())
+
+
+def test_the_kept_lowest_price_and_stock_flag_follow_every_variant_write(app, client, headers, create_product):
+    product = create_product("Lamp", variants=[variant("L1", "30.00", stock=0), variant("L2", "20.00", stock=2)])
+    variants = {v["sku"]: v["id"] for v in product["variants"]}
+    base = f"{API}/products/{product['id']}/variants"
+    assert _facts(app, product["id"]) == (Decimal("20.00"), True)
+    assert client.patch(f"{base}/{variants['L2']}", json={"price": "35.00"},
+                        headers=headers["staff"]).status_code == 200
+    assert _facts(app, product["id"]) == (Decimal("30.00"), True)
+    assert client.delete(f"{base}/{variants['L2']}", headers=headers["admin"]).status_code == 204
+    assert _facts(app, product["id"]) == (Decimal("30.00"), False)
+    assert _names(client.get(f"{API}/products?inStock=true")) == []
+    assert client.post(base, json=variant("L3", "9.50", stock=1), headers=headers["admin"]).status_code == 201
+    assert _facts(app, product["id"]) == (Decimal("9.50"), True)
+    assert client.delete(f"{base}/{variants['L1']}", headers=headers["admin"]).status_code == 204
+    with app.extensions["shop"].db.session() as session:
+        session.execute(text("DELETE FROM product_variants WHERE sku = 'L3'"))
+        queue_indexing(session, [product["id"]])
+    assert _facts(app, product["id"]) == (None, False)
+    assert _names(client.get(f"{API}/products?maxPrice=100")) == []
+
+
+def test_an_import_style_sql_write_is_listed_right_after_queue_indexing_and_after_the_task(app, client,
+                                                                                          create_product):
+    cheap = create_product("Cheap", variants=[variant("C", "5.00")])
+    dear = create_product("Dear", variants=[variant("D", "50.00")])
+    with app.extensions["shop"].db.session() as session:
+        session.execute(text("UPDATE product_variants SET price = 1.00, stock = 0 WHERE sku = 'D'"))
+        queue_indexing(session, [dear["id"]])
+    assert _names(client.get(f"{API}/products?sort=price")) == ["Dear", "Cheap"]
+    assert _names(client.get(f"{API}/products?inStock=true")) == ["Cheap"]
+    with app.extensions["shop"].db.session() as session:  # a writer that forgot: the indexing task repairs it
+        session.execute(text("UPDATE product_variants SET price = 90.00 WHERE sku = 'D'"))
+    index_now(dear["id"], cheap["id"])
+    assert _names(client.get(f"{API}/products?sort=-price")) == ["Dear", "Cheap"]
+    assert _facts(app, dear["id"]) == (Decimal("90.00"), False)
+
+
+def test_an_unknown_category_is_refused_naming_it(client, create_category):
+    import uuid
+
+    create_category("Kitchen")
+    for query in (f"category={uuid.uuid4()}", f"category={uuid.uuid4()}&q=mug"):
+        response = client.get(f"{API}/products?{query}")
+        assert response.status_code == 400 and "category" in response.get_json()["errors"], query

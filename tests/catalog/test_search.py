@@ -92,3 +92,15 @@ def test_vectors_written_from_the_tables_equal_those_written_from_documents(app,
     with engine.connect() as conn:
         assert sorted(conn.execute(read, {"ids": ids}).all()) == from_documents
     assert "travel" in dict((row[0], row[1]) for row in from_documents)[catalog[2]["id"]]  # attribute value, weight C
+def test_a_broad_text_ranks_a_bounded_number_of_candidates_and_pages_stay_distinct(client, create_product,
+                                                                                    monkeypatch):
+    from integrations.search import postgres
+
+    monkeypatch.setattr(postgres, "RANKED", 3)
+    products = [create_product(f"Zebra lamp {n}", variants=[variant(f"Z{n}")]) for n in range(5)]
+    index_now(*(p["id"] for p in products))
+    first = client.get(f"{API}/products?q=zebra&limit=2").get_json()
+    second = client.get(f"{API}/products?q=zebra&limit=2&cursor={first['nextCursor']}").get_json()
+    names = [p["name"] for p in first["items"] + second["items"]]
+    assert len(names) == len(set(names)) == 3 and all(name.startswith("Zebra lamp") for name in names)
+    assert second["nextCursor"] is None
