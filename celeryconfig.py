@@ -84,8 +84,10 @@ def config(settings: Settings) -> dict:
         "task_default_routing_key": "maintenance",
         "task_create_missing_queues": False,
         "task_routes": {f"tasks.{name}.*": {"queue": name, "routing_key": name} for name in QUEUES},
-        "worker_send_task_events": True,
-        "task_send_sent_event": True,
+        # Task events cost three extra broker messages per task and one per publish; Flower switches
+        # the workers' events on while it runs (its enable_events), so they are paid only when watched.
+        "worker_send_task_events": False,
+        "task_send_sent_event": False,
         "worker_hijack_root_logger": False,
         "beat_schedule": beat_schedule(settings),
         "beat_schedule_filename": str(settings.path(settings.BEAT_SCHEDULE_FILE)),

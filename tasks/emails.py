@@ -22,6 +22,7 @@ TEMPLATES = Environment(
     autoescape=select_autoescape(enabled_extensions=("html",), default_for_string=False),
     undefined=StrictUndefined,
     keep_trailing_newline=True,
+    auto_reload=False,  # templates ship with the code: compile each once, never stat the files again
 )
 
 _settings = get_settings()

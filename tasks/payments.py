@@ -47,37 +47,52 @@ def start_payment(payment_id: str) -> str:
         if intent.succeeded or intent.failed:  # Stripe answered for good: don't depend on the webhook alone
             actions.payment_outcome(session, payment.id, intent.succeeded, intent.reference, intent.failure,
                                     source=f"{gateway.name}:confirm")
+        if hasattr(gateway, "pending_events"):  # the sandbox: hand its signed events to the webhook path
+            for body, signature in gateway.pending_events(intent.reference):
+                receive_event(session, body, signature)
     log.info("payment started", extra={"payment_id": payment_id, "reference": intent.reference})
-    if hasattr(gateway, "pending_events"):  # the sandbox: hand its signed events to the webhook path
-        for body, signature in gateway.pending_events(intent.reference):
-            receive_event(body, signature)
     return intent.status
 
 
-def receive_event(body: bytes, signature: str) -> bool:
-    """What POST /webhooks/stripe does: verify the raw body, store the event once, queue processing."""
+def receive_event(session, body: bytes, signature: str) -> bool:
+    """What POST /webhooks/stripe does (verify the raw body, store the event once), then process it.
+
+    The event is processed in the caller's transaction rather than by a queued
+    task: the caller is a task, redelivered (handing the event over again) if
+    it dies before that transaction commits.
+    """
     event = vendors.payment_gateway().parse_event(body, signature)
-    with runtime.database().session() as session:
-        return webhooks.store_event(session, vendors.payments().name, event.id, event.type, event.payload)
+    provider = vendors.payments().name
+    if not webhooks.store_event(session, provider, event.id, event.type, event.payload, queue=False):
+        return False
+    outcome = _process_stored(session, provider, event.id)
+    log.info("payment event processed", extra={"event_id": event.id, "type": event.type, "outcome": outcome})
+    return True
 
 
 @app.task(base=OrderTask, name="tasks.payments.process_event")
 def process_event(provider: str, event_id: str) -> str:
     """Act on a stored event once, after re-reading the PaymentIntent (events may arrive out of order)."""
     with runtime.database().session() as session:
-        stored = webhooks.lock_unprocessed(session, provider, event_id)
-        if stored is None:
-            return "already processed"
-        obj = stored.payload.get("data", {}).get("object", {})
-        event = Event(event_id, stored.type, obj.get("id", ""), stored.payload)
-        if event.type.startswith("payment_intent."):
-            outcome = _payment_event(session, provider, event)
-        elif event.type == "charge.refunded" or event.type.startswith("refund."):
-            outcome = _refund_event(session, provider, event)
-        else:
-            outcome = "ignored"
-        webhooks.mark_processed(stored)
-    log.info("payment event processed", extra={"event_id": event_id, "type": event.type, "outcome": outcome})
+        outcome = _process_stored(session, provider, event_id)
+    log.info("payment event processed", extra={"event_id": event_id, "outcome": outcome})
+    return outcome
+
+
+def _process_stored(session, provider: str, event_id: str) -> str:
+    """Lock the stored event, act on it unless already processed, and mark it processed."""
+    stored = webhooks.lock_unprocessed(session, provider, event_id)
+    if stored is None:
+        return "already processed"
+    obj = stored.payload.get("data", {}).get("object", {})
+    event = Event(event_id, stored.type, obj.get("id", ""), stored.payload)
+    if event.type.startswith("payment_intent."):
+        outcome = _payment_event(session, provider, event)
+    elif event.type == "charge.refunded" or event.type.startswith("refund."):
+        outcome = _refund_event(session, provider, event)
+    else:
+        outcome = "ignored"
+    webhooks.mark_processed(stored)
     return outcome
 
 

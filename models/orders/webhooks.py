@@ -14,14 +14,19 @@ from models.orders.tables import Payment, Refund, WebhookEvent
 PROCESS_TASK = "tasks.payments.process_event"
 
 
-def store_event(session: Session, provider: str, event_id: str, event_type: str, payload: dict) -> bool:
-    """Keep a verified event and queue its processing; False when it was seen before (a no-op)."""
+def store_event(session: Session, provider: str, event_id: str, event_type: str, payload: dict,
+                queue: bool = True) -> bool:
+    """Keep a verified event and queue its processing; False when it was seen before (a no-op).
+
+    `queue=False` leaves the processing to the caller, in this same transaction.
+    """
     inserted = session.execute(insert(WebhookEvent).values(
         provider=provider, event_id=event_id, type=event_type, payload=payload)
         .on_conflict_do_nothing().returning(WebhookEvent.event_id)).scalar()
     if inserted is None:
         return False
-    outbox.enqueue(session, PROCESS_TASK, provider=provider, event_id=event_id)
+    if queue:
+        outbox.enqueue(session, PROCESS_TASK, provider=provider, event_id=event_id)
     return True
 
 
