@@ -44,9 +44,14 @@ class Process:
         self.proc = subprocess.Popen(self.command, cwd=ROOT, env=self.env, stdout=self._log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         if self.ready:
-            wait_for(lambda: self.ready in self.log() or self.proc.poll() is not None, timeout,
-                     message=f"{self.command[3:5]} to be ready")
+            try:
+                wait_for(lambda: self.ready in self.log() or self.proc.poll() is not None, timeout,
+                         message=f"{self.command[3:5]} to be ready")
+            except AssertionError:
+                self.stop()  # a process that never got ready must not live on to consume later runs' tasks
+                raise
             if self.proc.poll() is not None:
+                self._log.close()
                 raise RuntimeError(f"{self.command} exited early:\n{self.log()[-3000:]}")
         return self
 
