@@ -1,4 +1,4 @@
-"""The object-store interface against a local folder and a real S3-compatible server."""
+"""The object-store interface against a local folder, a real S3-compatible server and a real OpenSSH server."""
 
 import urllib.request
 
@@ -8,13 +8,22 @@ from integrations.errors import PermanentError
 from integrations.storage import ObjectMissing, make_storage
 from integrations.storage.local import LocalStorage
 from integrations.storage.s3 import S3Storage
+from integrations.storage.sftp import SFTPStorage
+from tests.imports.conftest import sshd_twin  # noqa: F401  (the fixture)
 
 
-@pytest.fixture(params=["local", "s3"])
+@pytest.fixture(params=["local", "s3", "sftp"])
 def store(request, tmp_path, s3_twin):
     if request.param == "local":
-        return LocalStorage(tmp_path, "http://shop.test/media")
-    return S3Storage(s3_twin.client(), s3_twin.bucket("storage-test"), prefix="objects")
+        yield LocalStorage(tmp_path, "http://shop.test/media")
+    elif request.param == "s3":
+        yield S3Storage(s3_twin.client(), s3_twin.bucket("storage-test"), prefix="objects")
+    else:
+        sshd = request.getfixturevalue("sshd_twin")
+        storage = SFTPStorage("127.0.0.1", sshd.port, sshd.user, str(sshd.folder_for(request.node.name)),
+                              str(sshd.known_hosts), key_filename=str(sshd.key_file))
+        yield storage
+        storage.close()
 
 
 def test_put_read_list_move_delete(store):
@@ -42,6 +51,8 @@ def test_streams_in_and_out(store, tmp_path):
 def test_missing_and_unsafe_keys(store):
     with pytest.raises(ObjectMissing):
         store.read("nope.txt")
+    with pytest.raises(ObjectMissing):
+        store.move("nope.txt", "x.txt")
     for key in ("../etc/passwd", "/abs", "a//b", "a/./b", ""):
         with pytest.raises(PermanentError):
             store.put(key, b"x")
