@@ -167,6 +167,16 @@ class Settings:
     IMPORT_IMAGE_ALLOW_PRIVATE: bool = False
     EXPORT_DESTINATIONS: str = ""
     EXPORT_NIGHTLY_HOUR: int = 2
+    # Retention (docs/retention.md); audit events use SECURITY_EVENT_RETENTION_DAYS, idempotency keys IDEMPOTENCY_TTL
+    RETENTION_USER_INACTIVE_DAYS: int = 730
+    RETENTION_ORDER_DAYS: int = 2557
+    RETENTION_TOKEN_DAYS: int = 7
+    RETENTION_EMAIL_DAYS: int = 90
+    RETENTION_WEBHOOK_DAYS: int = 90
+    RETENTION_IMPORT_DAYS: int = 90
+    RETENTION_EXPORT_DAYS: int = 90
+    RETENTION_CHUNK: int = 1000
+    RETENTION_TASK_SECONDS: float = 60.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

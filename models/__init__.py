@@ -12,5 +12,6 @@ from models.orders import tables as _orders  # noqa: F401
 from models.emails import tables as _emails  # noqa: F401
 from models.security import tables as _security  # noqa: F401
 from models.imports import tables as _imports  # noqa: F401
+from models.retention import tables as _retention  # noqa: F401
 
 __all__ = ["Base"]

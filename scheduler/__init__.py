@@ -20,10 +20,6 @@ def beat_schedule(settings) -> dict:
             "task": "tasks.maintenance.purge_outbox",
             "schedule": crontab(hour=3, minute=17),
         },
-        "identity-purge": {
-            "task": "tasks.maintenance.purge_identity_data",
-            "schedule": crontab(hour=3, minute=29),
-        },
         # Imports and exports
         "imports-poll-inboxes": {
             "task": "tasks.imports.poll_inboxes",
@@ -35,11 +31,12 @@ def beat_schedule(settings) -> dict:
             "schedule": crontab(hour=settings.EXPORT_NIGHTLY_HOUR, minute=7),
         },
         **order_jobs(settings),
+        **retention_jobs(),
     }
 
 
 def order_jobs(settings) -> dict:
-    """Orders: expire unpaid ones, poll tracking, keep popular shipping rates warm, purge idempotency keys."""
+    """Orders: expire unpaid ones, poll tracking, keep popular shipping rates warm."""
     return {
         "orders-expire-unpaid": {
             "task": "tasks.payments.expire_unpaid_orders",
@@ -56,8 +53,16 @@ def order_jobs(settings) -> dict:
             "schedule": timedelta(minutes=30),
             "options": {"expires": 1800},
         },
-        "orders-purge-idempotency-keys": {
-            "task": "tasks.payments.purge_idempotency_keys",
-            "schedule": crontab(hour=3, minute=41),
-        },
     }
+
+
+def retention_jobs() -> dict:
+    """One beat job per retention kind (docs/retention.md), nightly, a few minutes apart so they don't compete."""
+    from models.retention.purges import KINDS
+
+    return {f"retention-{kind.replace('_', '-')}": {
+        "task": "tasks.maintenance.retention_purge",
+        "schedule": crontab(hour=4, minute=3 * index),
+        "args": (kind,),
+        "options": {"expires": 3600},
+    } for index, kind in enumerate(KINDS)}

@@ -20,10 +20,19 @@ def purge_outbox() -> int:
     return purge_published(runtime.database(), get_settings().OUTBOX_RETENTION_DAYS)
 
 
-@app.task(base=ShopTask, name="tasks.maintenance.purge_identity_data")
-def purge_identity_data() -> dict:
-    """Delete security events past SECURITY_EVENT_RETENTION_DAYS and sessions past their refresh lifetime."""
-    from models.security.retention import purge_identity_data as purge
+@app.task(base=ShopTask, name="tasks.maintenance.retention_purge")
+def retention_purge(kind: str) -> dict:
+    """Beat: remove one kind's expired data for up to RETENTION_TASK_SECONDS, then queue the rest as a new task."""
+    from imports.retention import StoredFiles
+    from models.retention.purges import Periods, purge
 
     settings = get_settings()
-    return purge(runtime.database(), settings.SECURITY_EVENT_RETENTION_DAYS, settings.REFRESH_TOKEN_TTL)
+    files = StoredFiles(settings)
+    try:
+        outcome = purge(runtime.database(), Periods.from_settings(settings), kind, chunk=settings.RETENTION_CHUNK,
+                        seconds=settings.RETENTION_TASK_SECONDS, files=files)
+    finally:
+        files.close()
+    if not outcome.finished:  # no task runs for minutes: the next one carries on where this stopped
+        retention_purge.delay(kind)
+    return {"kind": kind, "removed": outcome.removed, "finished": outcome.finished}

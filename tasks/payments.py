@@ -11,7 +11,6 @@ from sqlalchemy.exc import OperationalError
 from integrations.errors import PermanentError, TransientError
 from integrations.payments import Event, Intent
 from models.orders import actions, webhooks
-from models.orders.idempotency import purge_expired
 from models.orders.history import record
 from models.orders.tables import Order, Payment, Refund
 from settings import get_settings
@@ -169,10 +168,3 @@ def settle_expired_payment(payment_id: uuid.UUID) -> str:
         outcome = actions.payment_outcome(session, payment.id, intent.succeeded, intent.reference,
                                           "payment timeout", source=f"{gateway.name}:timeout", timed_out=True)
     return "paid" if outcome == "paid" else "cancelled"
-
-
-@app.task(base=OrderTask, name="tasks.payments.purge_idempotency_keys")
-def purge_idempotency_keys() -> int:
-    """Beat: forget idempotency keys older than IDEMPOTENCY_TTL."""
-    with runtime.database().session() as session:
-        return purge_expired(session, timedelta(seconds=get_settings().IDEMPOTENCY_TTL))

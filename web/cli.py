@@ -94,6 +94,8 @@ def register(app: Flask) -> None:
     register_security(app)
     from web.orders.cli import orders_cli
     app.cli.add_command(orders_cli)
+    from web.retention import retention_cli
+    app.cli.add_command(retention_cli)
 
 
 

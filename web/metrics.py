@@ -13,7 +13,7 @@ import time
 from flask import Flask, Response, g, request
 from prometheus_client import (CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram,
                                generate_latest, multiprocess)
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import text
 
 from integrations.breaker import BreakerCollector
@@ -45,6 +45,30 @@ class OutboxCollector:
         yield age
 
 
+class RetentionCollector:
+    """What the retention purges removed and when each last ran, read at scrape time (they run in workers)."""
+
+    def __init__(self, db):
+        self.db = db
+
+    def collect(self):
+        purged = CounterMetricFamily("shop_retention_purged", "Rows removed by the retention purges", labels=["kind"])
+        last = GaugeMetricFamily("shop_retention_last_run_timestamp_seconds",
+                                 "When each retention purge last finished a run", labels=["kind"])
+        try:
+            with self.db.engine.connect() as conn:
+                rows = conn.execute(text("SELECT kind, purged_total, extract(epoch FROM last_run_at) "
+                                         "FROM retention_counters ORDER BY kind")).all()
+        except Exception:  # the database is down: say nothing rather than fail the scrape
+            return
+        for kind, total, at in rows:
+            purged.add_metric([kind], total)
+            if at is not None:
+                last.add_metric([kind], float(at))
+        yield purged
+        yield last
+
+
 def register(app: Flask, db, redis_client=None) -> None:
     @app.after_request
     def record(response):
@@ -56,11 +80,13 @@ def register(app: Flask, db, redis_client=None) -> None:
         return response
 
     outbox = OutboxCollector(db)
+    retention = RetentionCollector(db)
 
     @app.get("/metrics")
     def metrics():
         registry = CollectorRegistry()
         registry.register(outbox)
+        registry.register(retention)
         if redis_client is not None:
             registry.register(BreakerCollector(redis_client))
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):

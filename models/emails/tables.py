@@ -25,5 +25,5 @@ class EmailMessage(Base):
     status: Mapped[str] = mapped_column(String(16), server_default=QUEUED, index=True)
     provider_message_id: Mapped[str | None] = mapped_column(String(255))
     last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now(), index=True)
     sent_at: Mapped[datetime | None]

@@ -51,7 +51,3 @@ def remember(session: Session, user_id: uuid.UUID, key: str, code: int, body: di
     """Store the answer under the claimed key."""
     row = session.get(IdempotencyKey, (user_id, key))
     row.response_code, row.response_body = code, body
-
-
-def purge_expired(session: Session, ttl: timedelta) -> int:
-    return session.execute(delete(IdempotencyKey).where(IdempotencyKey.created_at < func.now() - ttl)).rowcount

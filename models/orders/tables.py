@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CHAR, BigInteger, CheckConstraint, Enum, ForeignKey, String, Text, UniqueConstraint, text
+from sqlalchemy import CHAR, BigInteger, CheckConstraint, Enum, ForeignKey, Index, String, Text, UniqueConstraint, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -32,7 +32,8 @@ order_status = Enum(OrderStatus, name="order_status", values_callable=lambda e: 
 
 class Order(Timestamps, Base):
     __tablename__ = "orders"
-    __table_args__ = (CheckConstraint("total >= 0", name="total_not_negative"),)
+    __table_args__ = (CheckConstraint("total >= 0", name="total_not_negative"),
+                      Index("ix_orders_created_at", "created_at"))  # the retention purge's scan
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
     user_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("users.id", ondelete="RESTRICT"), index=True)
@@ -199,5 +200,5 @@ class WebhookEvent(Base):
     event_id: Mapped[str] = mapped_column(String(255), primary_key=True)
     type: Mapped[str] = mapped_column(String(100))
     payload: Mapped[dict] = mapped_column(JSONB)
-    received_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
+    received_at: Mapped[datetime] = mapped_column(server_default=text("now()"), index=True)
     processed_at: Mapped[datetime | None]

@@ -29,6 +29,7 @@ from sqlalchemy.orm import Session
 from models.emails.actions import queue_email
 from models.errors import Conflict, Forbidden, InvalidRequest, Unauthorized
 from models.security.events import mask_email, record_event
+from models.retention.activity import touch
 from models.users.actions import normalize_email
 from models.users.passwords import DUMMY_HASH, hash_password, needs_rehash, verify_password
 from models.users.permissions import ADMINS, Actor
@@ -151,6 +152,7 @@ def start_session(session: Session, policy: AuthPolicy, user: User, *, mfa: bool
     """A new refresh-token family for `user`."""
     auth = AuthSession(id=uuid.uuid4(), user_id=user.id, mfa=mfa, ip=ip)
     session.add(auth)
+    touch(session, user.id)
     token = _new_refresh_token(session, auth.id, _now() + timedelta(seconds=policy.refresh_ttl))
     return SignIn(user, session=auth, refresh_token=token)
 
@@ -179,6 +181,7 @@ def refresh(session: Session, redis: Redis, policy: AuthPolicy, token: str, ip: 
         raise Unauthorized("the refresh token has expired")
     row.used_at = _now()
     user = session.get(User, auth.user_id)
+    touch(session, user.id)
     # The family keeps its first expiry: rotation does not extend a session past REFRESH_TOKEN_TTL.
     return SignIn(user, session=auth, refresh_token=_new_refresh_token(session, auth.id, row.expires_at))
 

@@ -44,6 +44,9 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "exports:view": ADMINS,
     "api_keys:manage": ADMINS,
     "security_events:view": ADMINS,
+    # Erasure (API.md's DELETE /users/me and /users/{id}): one's own account, or any (an administrative action).
+    "users:erase_own": frozenset({C, S, A, SA}),
+    "users:erase_all": ADMINS,
 }
 
 

@@ -1,9 +1,8 @@
-"""The daily identity purge: old security events and dead sessions go, the rest stays."""
+"""The security log is kept a year and dead sessions not at all (now two of the retention purges)."""
 
 from sqlalchemy import text
 
-from models.security.retention import purge_identity_data
-from scheduler import beat_schedule
+from models.retention.purges import Periods, purge
 from tests.identity.conftest import login, rows
 
 
@@ -16,11 +15,9 @@ def test_old_events_and_dead_sessions_are_deleted(client, user_of, db, settings)
                           "WHERE id = (SELECT min(id) FROM security_events)"))
         conn.execute(text("UPDATE auth_sessions SET created_at = now() - interval '8 days' "
                           "WHERE id = (SELECT id FROM auth_sessions ORDER BY created_at LIMIT 1)"))
-    assert purge_identity_data(db, 365, settings.REFRESH_TOKEN_TTL) == {"security_events": 1, "auth_sessions": 1}
-    assert rows(db, "SELECT count(*) FROM security_events") == [(1,)]
+    periods = Periods.from_settings(settings)
+    assert purge(db, periods, "security_events").removed == 1
+    assert purge(db, periods, "auth_sessions").removed == 1
+    assert rows(db, "SELECT count(*) FROM security_events WHERE kind = 'login'") == [(1,)]
     assert rows(db, "SELECT count(*) FROM auth_sessions") == [(1,)]
     assert rows(db, "SELECT count(*) FROM refresh_tokens") == [(1,)]
-
-
-def test_beat_runs_it_daily(settings):
-    assert beat_schedule(settings)["identity-purge"]["task"] == "tasks.maintenance.purge_identity_data"

@@ -10,6 +10,7 @@ from flask.views import MethodView
 from flask_smorest import Blueprint
 
 from models.errors import InvalidRequest
+from models.retention.erasure import erase_on_request
 from models.users import accounts
 from models.users.permissions import permissions_of
 from web.auth.guard import SECURITY, claims_or_none, current_actor, requires
@@ -53,6 +54,13 @@ class Me(MethodView):
         rt = runtime()
         with db().session() as session:
             return accounts.update_me(session, rt.redis, policy(rt.settings), current_actor(), data, _session_id())
+
+    @requires("users:erase_own")
+    @blp.response(204, description="Personal data erased; orders kept for their legal period")
+    @blp.alt_response(409, description="The last super admin cannot be erased")
+    def delete(self):
+        """Erase the caller's account: names, email, addresses, MFA, keys and sessions at once (docs/retention.md)."""
+        _erase(current_actor().user_id)
 
 
 @blp.route("/me/permissions")
@@ -160,4 +168,18 @@ class UserById(MethodView):
         rt = runtime()
         with db().session() as session:
             return accounts.update_user(session, rt.redis, policy(rt.settings), current_actor(), user_id, data)
+
+    @requires("users:erase_all", "users:erase_own")
+    @blp.response(204, description="Personal data erased; orders kept for their legal period")
+    @blp.alt_response(404, description="No such user (or already erased)")
+    @blp.alt_response(409, description="The last super admin cannot be erased")
+    def delete(self, user_id):
+        """Erase any account (admin with MFA), or the caller's own, on the same path as the inactivity purge."""
+        _erase(user_id)
+
+
+def _erase(user_id: uuid.UUID) -> None:
+    rt = runtime()
+    with db().session() as session:
+        erase_on_request(session, current_actor(), user_id, rt.redis, policy(rt.settings))
 
