@@ -1,6 +1,8 @@
 -- Spread requests over the paths in a file (one per line); print throughput and percentiles as JSON.
--- wrk ... -s bench/wrk.lua URL -- PATHS_FILE [AUTHORIZATION]
+-- wrk ... -s bench/wrk.lua URL -- PATHS_FILE [AUTHORIZATION] [JSON_BODY_FILE]
+-- With a body file, every request is a POST of that JSON body (a checkout, say).
 local paths = {}
+local body = nil
 
 function init(args)
   for line in io.lines(args[1]) do
@@ -9,10 +11,17 @@ function init(args)
   if args[2] and args[2] ~= "" then
     wrk.headers["Authorization"] = args[2]
   end
+  if args[3] and args[3] ~= "" then
+    body = io.open(args[3]):read("*a")
+    wrk.headers["Content-Type"] = "application/json"
+  end
   math.randomseed(os.time() + math.floor(os.clock() * 1000000))
 end
 
 function request()
+  if body then
+    return wrk.format("POST", paths[math.random(#paths)], nil, body)
+  end
   return wrk.format("GET", paths[math.random(#paths)])
 end
 

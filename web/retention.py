@@ -1,4 +1,4 @@
-"""`flask retention purge [--only KIND] [--dry-run]` and `flask retention status`."""
+"""`flask retention purge [--only KIND] [--dry-run]`, `flask retention status` and `flask retention erase ID…`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ import click
 from flask.cli import AppGroup
 
 from imports.retention import StoredFiles
+from models.retention.erasure import anonymise
 from models.retention.purges import KINDS, Periods, pending, purge, status
 from web.extensions import runtime
 
@@ -43,3 +44,14 @@ def status_command():
     for row in status(rt.db, Periods.from_settings(rt.settings)):
         last = row["last_run_at"].strftime("%Y-%m-%d %H:%M:%S") if row["last_run_at"] else "never"
         click.echo(f"{row['kind']:<18} {str(row['keep']):<20} {row['pending']:>9} {row['purged_total']:>10}  {last}")
+
+
+@retention_cli.command("erase")
+@click.argument("user_ids", nargs=-1, required=True, type=click.UUID)
+def erase_command(user_ids):
+    """Anonymise these accounts now (after a restore to an earlier point, replay the erasures made since)."""
+    rt = runtime()
+    for user_id in user_ids:
+        with rt.db.session() as session:
+            done = anonymise(session, user_id, reason="replay")
+        click.echo(f"{user_id}: {'erased' if done else 'nothing to erase (unknown or erased before)'}")

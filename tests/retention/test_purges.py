@@ -201,3 +201,14 @@ def test_beat_runs_every_kind_nightly_through_one_registered_task(settings):
     assert sorted(job["args"][0] for job in jobs.values()) == sorted(KINDS)
     assert {job["task"] for job in jobs.values()} == {"tasks.maintenance.retention_purge"}
     assert "tasks.maintenance.retention_purge" in app.tasks
+
+
+def test_the_erase_command_replays_erasures_after_a_restore(app, user_of, sql):
+    user = user_of()
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["retention", "erase", str(user.id)])
+    assert (first.exit_code, first.output) == (0, f"{user.id}: erased\n")
+    again = runner.invoke(args=["retention", "erase", str(user.id)])
+    assert again.output == f"{user.id}: nothing to erase (unknown or erased before)\n"
+    assert sql("SELECT email LIKE 'erased-%' FROM users WHERE id = :id", id=user.id) == [(True,)]
+    assert runner.invoke(args=["retention", "erase", "not-a-uuid"]).exit_code == 2
