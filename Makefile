@@ -54,3 +54,9 @@ clean:
 bench-catalog: install
 	@command -v wrk >/dev/null || (apt-get install -y -q wrk || (apt-get update -q && apt-get install -y -q wrk))
 	$(BIN)/python -m bench.catalog $(BENCH_ARGS)
+
+# Retention benchmark: 1M expired orders purged while wrk measures checkout (see bench/retention.py).
+.PHONY: bench-retention
+bench-retention: install
+	@command -v wrk >/dev/null || (apt-get install -y -q wrk || (apt-get update -q && apt-get install -y -q wrk))
+	$(BIN)/python -m bench.retention $(BENCH_ARGS)

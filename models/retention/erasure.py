@@ -6,6 +6,7 @@ The inactivity purge and `DELETE /users/me` / `DELETE /users/{id}` share
 
 from __future__ import annotations
 
+import logging
 import uuid
 
 from redis import Redis
@@ -23,6 +24,8 @@ from models.users.auth import AuthPolicy, end_other_sessions
 from models.users.permissions import Actor, authorize
 from models.users.tables import (Address, ApiKey, AuthSession, OAuthIdentity, RecoveryCode, Role, TotpCredential,
                                  User, UserToken)
+
+log = logging.getLogger(__name__)
 
 UNUSABLE_PASSWORD = "!erased"  # not an argon2 hash: no password ever verifies against it  # noqa: S105
 
@@ -56,6 +59,9 @@ def anonymise(session: Session, user_id: uuid.UUID, *, reason: str, actor: Actor
         index_elements=[UserLifecycle.user_id], set_={"erased_at": func.now()}))
     record_event(session, "user_erased", actor, subject_user_id=user.id, reason=reason, api_keys=keys,
                  emails=mails)
+    # The id alone (no personal data) also goes to the logs, which outlive a restore of the database:
+    # after restoring to an earlier point, these lines list the erasures to replay.
+    log.info("user erased", extra={"user_id": str(user.id), "reason": reason})
     return True
 
 

@@ -9,7 +9,8 @@ from tests.orders.conftest import place
 ME = "/api/v1/users/me"
 
 
-def test_deleting_oneself_erases_the_account_at_once_and_keeps_the_order(client, app, user_of, make_variant, sql):
+def test_deleting_oneself_erases_the_account_at_once_and_keeps_the_order(client, app, user_of, make_variant, sql,
+                                                                          caplog):
     customer = user_of(email="ada@example.com", first_name="Ada")
     tokens = login(client, "ada@example.com").json
     headers = auth(tokens)
@@ -22,6 +23,8 @@ def test_deleting_oneself_erases_the_account_at_once_and_keeps_the_order(client,
     erased = client.delete(ME, headers=headers)
 
     assert (erased.status_code, erased.get_data()) == (204, b"")
+    logged = [r for r in caplog.records if r.getMessage() == "user erased"]
+    assert [(r.user_id, r.reason) for r in logged] == [(str(customer.id), "request")]  # for replay after a restore
     assert client.get(ME, headers=headers).status_code == 401  # the access token in hand stops working
     assert client.post("/api/v1/auth/refresh", json={"refreshToken": tokens["refreshToken"]}).status_code == 401
     assert login(client, "ada@example.com").status_code == 401
