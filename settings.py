@@ -177,6 +177,7 @@ class Settings:
     RETENTION_EXPORT_DAYS: int = 90
     RETENTION_CHUNK: int = 1000
     RETENTION_TASK_SECONDS: float = 60.0
+    RETENTION_PAUSE_RATIO: float = 0.0
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -30,7 +30,8 @@ def retention_purge(kind: str) -> dict:
     files = StoredFiles(settings)
     try:
         outcome = purge(runtime.database(), Periods.from_settings(settings), kind, chunk=settings.RETENTION_CHUNK,
-                        seconds=settings.RETENTION_TASK_SECONDS, files=files)
+                        seconds=settings.RETENTION_TASK_SECONDS, pause_ratio=settings.RETENTION_PAUSE_RATIO,
+                        files=files)
     finally:
         files.close()
     if not outcome.finished:  # no task runs for minutes: the next one carries on where this stopped

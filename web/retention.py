@@ -30,7 +30,8 @@ def purge_command(only, dry_run, chunk):
             continue
         files = StoredFiles(rt.settings)
         try:
-            outcome = purge(rt.db, periods, kind, chunk=chunk or rt.settings.RETENTION_CHUNK, files=files)
+            outcome = purge(rt.db, periods, kind, chunk=chunk or rt.settings.RETENTION_CHUNK,
+                            pause_ratio=rt.settings.RETENTION_PAUSE_RATIO, files=files)
         finally:
             files.close()
         click.echo(f"{kind}: removed {outcome.removed}")
