@@ -1,0 +1,18 @@
+"""The gate: no 5xx and no response outside the OpenAPI document, for any caller (FUZZ_CASES per operation)."""
+
+from __future__ import annotations
+
+import os
+
+from tests.fuzz import gate
+
+
+def test_every_operation_as_every_caller(app):
+    cases = int(os.environ.get("FUZZ_CASES", "20"))
+    tallies = gate.run(app, cases)
+    print("\n" + gate.table(tallies))
+    failures = sorted({failure for tally in tallies.values() for failure in tally.failures})
+    if os.environ.get("FUZZ_REPORT"):
+        with open(os.environ["FUZZ_REPORT"], "w") as out:
+            out.write("\n\n".join(failures))
+    assert not failures, f"{len(failures)} failed checks; the first ones:\n\n" + "\n\n".join(failures[:8])
