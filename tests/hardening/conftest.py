@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 
 from tests.helpers import bearer, make_user
+from tests.identity.conftest import make_app  # noqa: F401  (apps with changed settings)
 
 
 @pytest.fixture

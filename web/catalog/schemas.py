@@ -9,11 +9,15 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from models.catalog.categories import SEPARATOR
 from models.catalog.listing import RELEVANCE, SORTS
 from models.catalog.money import CURRENCIES, MAX_PRICE, PRICE_PLACES, format_price
-from web.schemas import CamelSchema, Trimmed, Int, UtcDateTime, QueryInt
+from web.schemas import MONEY, CamelSchema, Int, QueryInt, Trimmed, UtcDateTime
 
 
 class Price(fields.Field):
     """A decimal string such as "12.50": never a float, at most 4 decimals, not negative."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.metadata = {**MONEY, "pattern": r"^[0-9]+(\.[0-9]{1,4})?$", **self.metadata}
 
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, str):
