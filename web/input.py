@@ -33,6 +33,7 @@ RETRY_AFTER_STATUSES = {429, 503}
 
 def register(app: Flask) -> None:
     """Register before the rate limiter, so `drop_retry_after` runs after it has added its headers."""
+    app.url_map.merge_slashes = False  # `//path` is a 404 in JSON, not an HTML redirect
     app.before_request(refuse_bad_input)
     app.after_request(drop_retry_after)
 

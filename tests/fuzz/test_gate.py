@@ -8,9 +8,9 @@ from tests.fuzz import gate
 
 
 def test_every_operation_as_every_caller(app):
-    cases = int(os.environ.get("FUZZ_CASES", "20"))
-    tallies = gate.run(app, cases)
-    print("\n" + gate.table(tallies))
+    cases, seed = int(os.environ.get("FUZZ_CASES", "20")), int(os.environ.get("FUZZ_SEED", "0"))
+    tallies = gate.run(app, cases, seed)
+    print(f"\nFUZZ_CASES={cases} FUZZ_SEED={seed}\n" + gate.table(tallies))
     failures = sorted({failure for tally in tallies.values() for failure in tally.failures})
     if os.environ.get("FUZZ_REPORT"):
         with open(os.environ["FUZZ_REPORT"], "w") as out:
