@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import collections
 import dataclasses
+import functools
 import logging
 import uuid
-from decimal import Decimal
 
 import schemathesis
 from hypothesis import HealthCheck, Phase, given, seed as hypothesis_seed, settings as hypothesis_settings
@@ -25,6 +25,8 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 from tests.helpers import bearer, make_user
 
 CHECKS = [not_a_server_error, response_schema_conformance]
+ADDRESS = {"firstName": "Ada", "lastName": "Lovelace", "line1": "12 Analytical Row", "city": "London",
+           "postalCode": "N1 9GU", "country": "GB"}
 ROLES = ("guest", "customer", "staff", "admin")
 
 
@@ -35,31 +37,50 @@ class Tally:
     statuses: collections.Counter = dataclasses.field(default_factory=collections.Counter)
 
 
-def callers(app) -> dict[str, dict]:
-    """Auth headers of a guest, a customer, a staff member and an admin whose token records MFA."""
+def callers(app) -> tuple[dict, dict]:
+    """For a guest, a customer, a staff member and an admin: a function giving fresh auth headers.
+
+    Fresh for every request, because the fuzzer also signs out, changes
+    passwords and roles, which ends the sessions of earlier tokens.
+    """
     with app.extensions["shop"].db.session() as session:
         people = {role: make_user(session, role) for role in ROLES[1:]}
-        seed_catalog(session, people["customer"])
-    return {"guest": {}, **{role: bearer(app, user, mfa=True) for role, user in people.items()}}
+        people["subject"] = make_user(session, "customer")  # the one whose id /users/{user_id} gets
+    headers = {"guest": dict, **{role: functools.partial(bearer, app, people[role], mfa=True) for role in ROLES[1:]}}
+    return headers, people
 
 
-def seed_catalog(session, customer) -> None:
-    """A category, a product with a variant, so that generated ids sometimes meet real rows."""
-    from models.catalog.tables import Category, Product, ProductVariant
+def seed(app, headers: dict, people: dict) -> dict[str, str]:
+    """Real rows made through the API, by path parameter name, so that generated requests also meet them."""
+    client = app.test_client()
 
-    category = Category(name="Kitchen", path="Kitchen")
-    session.add(category)
-    session.flush()
-    product = Product(handle=f"p-{uuid.uuid4().hex[:10]}", name="Teapot", category_id=category.id)
-    session.add(product)
-    session.flush()
-    session.add(ProductVariant(product_id=product.id, sku=f"SKU-{uuid.uuid4().hex[:10]}",
-                               price=Decimal("12.50"), currency="EUR", stock=5))
+    def made(path, role, body):
+        response = client.post(path, json=body, headers=headers[role]())
+        assert response.status_code == 201, (path, response.json)
+        return response.json
+
+    category = made("/api/v1/categories", "admin", {"name": "Kitchen"})
+    product = made("/api/v1/products", "admin", {"name": "Teapot", "categoryId": category["id"], "variants": [
+        {"sku": f"SKU-{uuid.uuid4().hex[:8]}", "price": "12.50", "currency": "EUR", "stock": 50}]})
+    variant = product["variants"][0]
+    order = made("/api/v1/orders", "customer", {"items": [{"variantId": variant["id"], "quantity": 1}],
+                                                "shippingAddress": ADDRESS})
+    address = made("/api/v1/users/me/addresses", "customer", ADDRESS)
+    key = made("/api/v1/api-keys", "admin", {"name": "feed", "scopes": ["products:view"]})
+    return {"category_id": category["id"], "product_id": product["id"], "variant_id": variant["id"],
+            "order_id": order["id"], "address_id": address["id"], "key_id": key["id"],
+            "user_id": str(people["subject"].id), "provider": app.extensions["shop"].settings.OIDC_PROVIDER}
 
 
-def run(app, cases: int, seed: int = 0) -> dict[tuple[str, str], Tally]:
-    """Fuzz every operation as every caller; returns the tally per (operation, caller)."""
-    headers_of = callers(app)
+def run(app, cases: int, seed_value: int = 0) -> dict[tuple[str, str], Tally]:
+    """Fuzz every operation as every caller; returns the tally per (operation, caller).
+
+    An operation whose path names known rows gets a third of its cases with
+    those ids (and data that fit the schema), a third with generated ids,
+    and a third that break the schema; any other operation, half and half.
+    """
+    headers_of, people = callers(app)
+    known = seed(app, headers_of, people)
     schema = schemathesis.openapi.from_wsgi("/api/openapi.json", app)
     tallies: dict[tuple[str, str], Tally] = {}
     access_log = logging.getLogger("web.access")
@@ -67,24 +88,33 @@ def run(app, cases: int, seed: int = 0) -> dict[tuple[str, str], Tally]:
     try:
         for result in schema.get_all_operations():
             operation = result.ok()
+            names = [name for name in known if "{" + name + "}" in operation.path]
+            plans = [(GenerationMode.POSITIVE, None), (GenerationMode.NEGATIVE, None)]
+            if names:
+                plans.insert(0, (GenerationMode.POSITIVE, {name: known[name] for name in names}))
             for role, headers in headers_of.items():
                 tally = tallies[(operation.label, role)] = Tally()
-                for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-                    _fuzz(operation, mode, role, headers, max(1, cases // 2), seed, tally)
+                for mode, path_parameters in plans:
+                    _fuzz(operation, mode, path_parameters, role, headers, max(1, cases // len(plans)),
+                          seed_value, tally)
     finally:
         access_log.setLevel(level)
     return tallies
 
 
-def _fuzz(operation, mode, role, headers, cases, seed, tally: Tally) -> None:
-    strategy = operation.as_strategy(generation_mode=mode)
+def _fuzz(operation, mode, path_parameters, role, headers, cases, seed, tally: Tally) -> None:
+    strategy = operation.as_strategy(generation_mode=mode, path_parameters=path_parameters)
 
     @hypothesis_settings(max_examples=cases, deadline=None, database=None, derandomize=seed == 0,
                          phases=[Phase.generate], suppress_health_check=list(HealthCheck))
     @given(case=strategy)
     def fuzz(case):
         tally.cases += 1
-        response = case.call(headers={**headers, **(case.headers or {})} if headers else None)
+        # The caller's own credentials, never generated ones (a guest sends none).
+        generated = {name: value for name, value in (case.headers or {}).items()
+                     if name.lower() not in ("authorization", "x-api-key")}
+        case.headers = generated
+        response = case.call(headers={**generated, **headers()})
         tally.statuses[response.status_code] += 1
         try:
             case.validate_response(response, checks=CHECKS)

@@ -19,8 +19,9 @@ class CheckoutSchema(CamelSchema):
 
 
 class ItemOutSchema(CamelSchema):
-    variant_id = fields.UUID()
-    product_id = fields.UUID()
+    # Null once the product or variant is deleted: the order keeps its sku, name and prices.
+    variant_id = fields.UUID(allow_none=True)
+    product_id = fields.UUID(allow_none=True)
     sku = fields.String()
     product_name = fields.String()
     unit_price = Money()
