@@ -60,3 +60,8 @@ bench-catalog: install
 bench-retention: install
 	@command -v wrk >/dev/null || (apt-get install -y -q wrk || (apt-get update -q && apt-get install -y -q wrk))
 	$(BIN)/python -m bench.retention $(BENCH_ARGS)
+
+# The schema fuzzer over every operation as guest, customer, staff and admin (tests/fuzz); `make test` runs a small budget.
+.PHONY: fuzz
+fuzz: install  ## a deep budget (FUZZ_CASES per operation and caller, over 10,000 in all); prints the counts
+	FUZZ_CASES=$(or $(FUZZ_CASES),50) $(BIN)/python -m pytest tests/fuzz -q -s -p no:logging

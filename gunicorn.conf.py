@@ -1,7 +1,10 @@
 """gunicorn settings: `gunicorn -c gunicorn.conf.py wsgi:app`."""
 
+import json
 import os
 import shutil
+
+from gunicorn import util
 
 from settings import get_settings
 
@@ -39,3 +42,22 @@ def child_exit(server, worker):
     from prometheus_client import multiprocess
 
     multiprocess.mark_process_dead(worker.pid)
+
+
+# What gunicorn answers itself, before the app runs (a request line or header too
+# long or malformed): API.md's JSON error shape with the app's security headers
+# (web/browser.py), instead of an HTML page. Workers are forked from this process,
+# so they use it too.
+REFUSAL_HEADERS = ("Content-Security-Policy: default-src 'none'; frame-ancestors 'none'\r\n"
+                   "X-Content-Type-Options: nosniff\r\nReferrer-Policy: no-referrer\r\n"
+                   "X-Frame-Options: DENY\r\nCache-Control: no-store\r\n")
+
+
+def write_json_error(sock, status_int, reason, mesg):
+    body = json.dumps({"code": status_int, "status": reason, "message": mesg, "errors": {}}).encode()
+    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n{REFUSAL_HEADERS}\r\n")
+    util.write_nonblock(sock, head.encode("latin1") + body)
+
+
+util.write_error = write_json_error

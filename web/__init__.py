@@ -11,8 +11,8 @@ from models.db import Database
 from models.outbox import Relay
 from settings import Settings, get_settings
 from tasks import make_celery, publisher
-from models import crypto
-from web import browser, errors, limits, metrics, middleware
+from models import crypto, cursors
+from web import browser, errors, input as input_guard, limits, metrics, middleware
 from web.auth import audit, guard
 from web.extensions import Api, Runtime
 
@@ -25,6 +25,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     settings.check_production()
     configure_logging(settings.LOG_LEVEL)
     crypto.configure(crypto.KeyRing.parse(settings.PII_KEYS, settings.PII_ACTIVE_KEY))
+    cursors.configure(settings.SECRET_KEY)
 
     app = Flask(__name__)
     app.config.update(
@@ -51,6 +52,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     metrics.register(app, db, app.extensions["shop"].redis)
     api = Api(app)
     errors.register(app)
+    input_guard.register(app)  # before limits: it drops the limiter's Retry-After from other answers
     guard.init_app(app, api, settings)
     limits.init_app(app, settings)
     browser.register(app, settings)

@@ -76,3 +76,7 @@ class PaymentGateway(Protocol):
 
 class InvalidSignature(Exception):
     """A webhook whose signature does not verify: answer 400 and do nothing."""
+
+
+class MalformedEvent(InvalidSignature):
+    """A correctly signed webhook whose body is not an event (`{}`, `[]`, ids that are not text)."""

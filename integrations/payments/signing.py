@@ -9,7 +9,7 @@ import time
 
 import stripe
 
-from integrations.payments.base import Event, InvalidSignature
+from integrations.payments.base import Event, InvalidSignature, MalformedEvent
 
 
 def sign(payload: bytes, secret: str, timestamp: int | None = None) -> str:
@@ -26,5 +26,14 @@ def verify(payload: bytes, signature: str, secret: str, tolerance: int = 300) ->
         data = json.loads(payload)
     except (stripe.SignatureVerificationError, ValueError, UnicodeDecodeError) as exc:
         raise InvalidSignature(str(exc)) from None
-    obj = data.get("data", {}).get("object", {})
+    if not isinstance(data, dict) or not all(_text(data.get(name)) for name in ("id", "type")):
+        raise MalformedEvent("a signed body that is not an event: needs text `id` and `type`")
+    inner = data.get("data", {})
+    obj = inner.get("object", {}) if isinstance(inner, dict) else None
+    if not isinstance(obj, dict) or not isinstance(obj.get("id", ""), str):
+        raise MalformedEvent("a signed event whose `data.object` is not an object with a text `id`")
     return Event(id=data["id"], type=data["type"], object_id=obj.get("id", ""), payload=data)
+
+
+def _text(value) -> bool:
+    return isinstance(value, str) and 0 < len(value) <= 255

@@ -105,6 +105,7 @@ def update_category(session: Session, actor: Actor, category_id: uuid.UUID, **ch
         if new_parent is not None and new_parent in subtree_ids(session, category_id):
             raise Conflict("a category cannot move under itself or its descendants",
                            {"parentId": ["would make a cycle"]})
+        _parent(session, new_parent)  # before the change: a flush must never meet a missing parent
         category.parent_id = new_parent
     if "name" in changes:
         category.name = changes["name"]

@@ -99,6 +99,9 @@ def update_user(session: Session, redis: Redis, policy: AuthPolicy, actor: Actor
     if user is None:
         raise NotFound("user not found")
     _check_role_change(actor, user, changes.get("role"))
+    if user.id == actor.user_id and changes.get("is_verified") is False:
+        raise Forbidden("you cannot clear your own verification: it would lock you out",
+                        {"isVerified": ["would lock you out"]})
     for name in (*PROFILE_FIELDS, "is_verified"):
         if name in changes:
             setattr(user, name, changes[name])

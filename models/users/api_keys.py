@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 from models.errors import Forbidden, InvalidRequest, NotFound, Unauthorized
 from models.security.events import record_event
 from models.users.auth import digest
-from models.users.permissions import PERMISSIONS, Actor, authorize
+from models.users.permissions import NEEDS_PERSON, PERMISSIONS, Actor, authorize
 from models.users.tables import ApiKey
 
 KEY_PREFIX = "shk_"
@@ -23,6 +23,10 @@ def create_api_key(session: Session, actor: Actor, name: str, scopes: list[str])
     unknown = sorted(set(scopes) - PERMISSIONS.keys())
     if unknown:
         raise InvalidRequest("unknown permissions", {"scopes": [f"unknown: {', '.join(unknown)}"]})
+    personal = sorted(set(scopes) & NEEDS_PERSON)
+    if personal:
+        raise InvalidRequest("an API key acts for no person",
+                             {"scopes": [f"needs a signed-in user: {', '.join(personal)}"]})
     beyond = sorted(scope for scope in scopes if not actor.can(scope))
     if beyond:
         raise Forbidden("a key cannot hold permissions its creator lacks", {"scopes": beyond})

@@ -276,7 +276,9 @@ def _accept_totp(credential: TotpCredential, code: str) -> bool:
     totp = pyotp.TOTP(credential.secret)
     step = int(time.time()) // totp.interval
     for candidate in (step - 1, step, step + 1):
-        if candidate > credential.last_step and hmac.compare_digest(totp.at(candidate * totp.interval), code):
+        # Bytes: a code in other scripts' digits (fullwidth, Arabic-Indic) is simply a wrong code.
+        if candidate > credential.last_step and hmac.compare_digest(totp.at(candidate * totp.interval).encode(),
+                                                                    code.encode()):
             credential.last_step = candidate
             return True
     return False

@@ -50,6 +50,12 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
 }
 
 
+# Permissions over "my own" things: they need a person, so an API key (which acts for
+# nobody) can never hold them (docs/identity.md, "API keys").
+NEEDS_PERSON = frozenset({"orders:view_own", "orders:create", "users:view_own", "users:update_own"})
+KEY_SCOPES = [name for name in PERMISSIONS if name not in NEEDS_PERSON]
+
+
 def needs_mfa(permission: str) -> bool:
     """An administrative action: only Admin and Super Admin hold it."""
     return PERMISSIONS[permission] <= ADMINS
@@ -83,7 +89,7 @@ class Actor:
         if self.system:
             return True
         if self.api_key_id is not None:
-            return permission in self.scopes
+            return permission in self.scopes and permission not in NEEDS_PERSON
         return allowed(self.role, permission)
 
     def mfa_satisfied(self, permission: str) -> bool:

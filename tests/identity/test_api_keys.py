@@ -62,10 +62,10 @@ def test_unknown_scopes_are_422(app, client, user_of):
 
 
 def test_a_key_with_every_scope_gets_no_server_error_anywhere(app, client, user_of):
-    from models.users.permissions import PERMISSIONS
+    from models.users.permissions import KEY_SCOPES
 
     top = user_of("super_admin")
-    created = create(client, bearer(app, top), scopes=list(PERMISSIONS))
+    created = create(client, bearer(app, top), scopes=KEY_SCOPES)
     key = {"X-API-Key": created["key"]}
     other = user_of()
     calls = [("GET", "/api/v1/users/me", None), ("PATCH", "/api/v1/users/me", {"firstName": "K"}),

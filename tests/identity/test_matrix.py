@@ -9,6 +9,7 @@ checked row by row.
 import uuid
 
 import pytest
+from sqlalchemy import text
 from flask_smorest import Blueprint
 
 from models.users.permissions import PERMISSIONS, authorize, needs_mfa
@@ -130,3 +131,24 @@ def test_the_permissions_endpoint_lists_the_callers_pairs(app, client, people):
 
 def test_unknown_ids_are_404_for_admins(app, client, people):
     assert client.get(f"/api/v1/users/{uuid.uuid4()}", headers=bearer(app, people["admin"])).status_code == 404
+
+
+def test_every_scope_an_api_key_can_hold_or_why_not(probed, client, people, db):
+    """Scopes over one's own things need a person: refused at creation, and refused on use if ever stored."""
+    from models.users.permissions import NEEDS_PERSON
+
+    admin = bearer(probed, people["super_admin"])
+    for scope in PERMISSIONS:
+        created = client.post("/api/v1/api-keys", headers=admin, json={"name": scope, "scopes": [scope]})
+        if scope in NEEDS_PERSON:
+            assert created.status_code == 422, scope
+            assert "scopes" in created.json["errors"]["json"], scope
+            continue
+        assert created.status_code == 201, (scope, created.json)
+        key = {"X-API-Key": created.json["key"]}
+        assert client.post(f"/api/v1/probe/{scope}", headers=key).status_code == 200, scope
+    with db.session() as session:
+        session.execute(text("UPDATE api_keys SET scopes = :all"), {"all": sorted(PERMISSIONS)})
+    for scope in sorted(NEEDS_PERSON):
+        response = client.post(f"/api/v1/probe/{scope}", headers=key)
+        assert response.status_code == 403 and "no person" in response.json["message"], scope

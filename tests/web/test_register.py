@@ -47,12 +47,23 @@ def test_duplicate_email_is_409_whatever_its_case(client):
     "ALLUPPER1!",        # no lowercase
     "NoDigits!!",        # no number
     "NoSpecial12",       # no special character
-    "Has space1!A",      # a character outside the rule
-    "Pässw0rd!",         # non-ASCII letter
     "A1!a" * 40,         # over 128
+    "P@ssw0rd",          # one of the most common passwords (zxcvbn's list), whatever its case
+    "Tab\tbed1!A",       # a control character
 ])
 def test_password_rule_of_create_user_dto(client, password):
     assert fields_named(client.post(URL, json={**GOOD, "password": password})) == {"password"}
+
+
+@pytest.mark.parametrize("password", [
+    "Has space1 A",      # a space is a special character
+    "Hash#tag1A",        # so is '#'
+    "Pässwörd1€",        # non-ASCII letters; '€' is special
+    "ＰａｓｓＷ０ｒｄ！x",   # fullwidth letters and digits
+    "Ωmega-Σigma-9",     # Greek upper and lower case
+])
+def test_any_printable_unicode_counts_in_the_four_classes(client, password):
+    assert client.post(URL, json={**GOOD, "password": password}).status_code == 201, password
 
 
 @pytest.mark.parametrize("body, named", [

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from models.users.permissions import PERMISSIONS
-from web.schemas import CamelSchema, Trimmed
+from models.users.permissions import KEY_SCOPES
+from web.schemas import CamelSchema, Trimmed, Int, UtcDateTime, QueryInt
 
 SETTING_KEY = validate.Regexp(r"^[a-z][a-z0-9_.]{0,63}$", error="lowercase letters, digits, _ and . (max 64)")
 
@@ -16,8 +16,8 @@ class SettingsSchema(CamelSchema):
 
 
 class SecurityEventSchema(CamelSchema):
-    id = fields.Integer()
-    created_at = fields.DateTime()
+    id = Int()
+    created_at = UtcDateTime()
     kind = fields.String()
     actor_user_id = fields.UUID(allow_none=True)
     actor_api_key_id = fields.UUID(allow_none=True)
@@ -27,8 +27,8 @@ class SecurityEventSchema(CamelSchema):
 
 
 class SecurityEventListArgs(CamelSchema):
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
-    cursor = fields.Integer(load_default=None, validate=validate.Range(min=1))
+    limit = QueryInt(load_default=50, validate=validate.Range(min=1, max=200))
+    cursor = QueryInt(load_default=None, validate=validate.Range(min=1))
     kind = fields.String(load_default=None, validate=validate.Length(max=64))
     user_id = fields.UUID(load_default=None)
 
@@ -42,12 +42,12 @@ class ApiKeySchema(CamelSchema):
     id = fields.UUID(dump_only=True)
     name = Trimmed(required=True, validate=validate.Length(min=1, max=100))
     prefix = fields.String(dump_only=True)
-    scopes = fields.List(fields.String(validate=validate.OneOf(list(PERMISSIONS))), required=True,
-                         validate=validate.Length(min=1))
+    scopes = fields.List(fields.String(validate=validate.OneOf(KEY_SCOPES, error="Not a scope an API key can hold.")),
+                         required=True, validate=validate.Length(min=1))
     created_by = fields.UUID(dump_only=True, allow_none=True)
-    created_at = fields.DateTime(dump_only=True)
-    last_used_at = fields.DateTime(dump_only=True, allow_none=True)
-    revoked_at = fields.DateTime(dump_only=True, allow_none=True)
+    created_at = UtcDateTime(dump_only=True)
+    last_used_at = UtcDateTime(dump_only=True, allow_none=True)
+    revoked_at = UtcDateTime(dump_only=True, allow_none=True)
 
 
 class NewApiKeySchema(ApiKeySchema):

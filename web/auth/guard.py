@@ -24,7 +24,7 @@ from flask_smorest import Blueprint
 from models.errors import Forbidden, Unauthorized
 from models.users.api_keys import use_api_key
 from models.users.auth import token_revoked
-from models.users.permissions import GUEST, PERMISSIONS, Actor, needs_mfa
+from models.users.permissions import GUEST, NEEDS_PERSON, PERMISSIONS, Actor, needs_mfa
 from models.users.tables import Role
 from settings import Settings
 from web.errors import error_body
@@ -57,8 +57,23 @@ def _unauthorized(*args):
     return error_body(401, "missing, invalid or expired credentials"), 401, {"WWW-Authenticate": "Bearer"}
 
 
+REQUIRED_CLAIMS = ("exp", "iat", "sub", "jti", "role", "sid")
+
+
 def _revoked(_header: dict, claims: dict) -> bool:
-    return claims.get("type") != "access" or token_revoked(runtime().redis, claims)
+    """Refused unless it is one of our access tokens, whole and live (even when correctly signed)."""
+    return claims.get("type") != "access" or not _well_formed(claims) or token_revoked(runtime().redis, claims)
+
+
+def _well_formed(claims: dict) -> bool:
+    if any(claims.get(name) in (None, "") for name in REQUIRED_CLAIMS):
+        return False
+    try:
+        uuid.UUID(str(claims["sub"]))
+        Role(claims["role"])
+    except ValueError:
+        return False
+    return all(isinstance(claims[name], int) and not isinstance(claims[name], bool) for name in ("exp", "iat"))
 
 
 def current_actor() -> Actor:
@@ -107,6 +122,9 @@ def requires(*permissions: str):
             if not held:
                 if actor == GUEST or actor.user_id is None and actor.api_key_id is None:
                     raise Unauthorized("sign in to do this")
+                if actor.api_key_id is not None and set(permissions) & NEEDS_PERSON:
+                    raise Forbidden("an API key acts for no person; this needs a signed-in user",
+                                    {"scopes": sorted(set(permissions) & NEEDS_PERSON)})
                 raise Forbidden(f"not allowed: {' or '.join(permissions)}")
             if not any(actor.mfa_satisfied(name) for name in held):
                 raise Forbidden("MFA is required for this administrative action", {"mfa": ["required"]})

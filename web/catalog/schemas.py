@@ -9,11 +9,15 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from models.catalog.categories import SEPARATOR
 from models.catalog.listing import RELEVANCE, SORTS
 from models.catalog.money import CURRENCIES, MAX_PRICE, PRICE_PLACES, format_price
-from web.schemas import CamelSchema, Trimmed
+from web.schemas import MONEY, CamelSchema, Int, QueryInt, Trimmed, UtcDateTime
 
 
 class Price(fields.Field):
     """A decimal string such as "12.50": never a float, at most 4 decimals, not negative."""
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.metadata = {**MONEY, "pattern": r"^[0-9]+(\.[0-9]{1,4})?$", **self.metadata}
 
     def _deserialize(self, value, attr, data, **kwargs):
         if not isinstance(value, str):
@@ -70,8 +74,8 @@ class VariantSchema(CamelSchema):
     sku = Trimmed(required=True, validate=validate.Length(min=1, max=64))
     price = Price(required=True)
     currency = Currency(required=True)
-    stock = fields.Integer(required=True, strict=True, validate=validate.Range(min=0, max=2**31 - 1))
-    reserved = fields.Integer(dump_only=True)
+    stock = Int(required=True, validate=validate.Range(min=0, max=2**31 - 1))
+    reserved = Int(dump_only=True)
     attributes = fields.Dict(keys=fields.String(), values=fields.Raw(), load_default=dict)
 
 
@@ -79,7 +83,7 @@ class VariantUpdateSchema(CamelSchema):
     sku = Trimmed(validate=validate.Length(min=1, max=64))
     price = Price()
     currency = Currency()
-    stock = fields.Integer(strict=True, validate=validate.Range(min=0, max=2**31 - 1))
+    stock = Int(validate=validate.Range(min=0, max=2**31 - 1))
     attributes = fields.Dict(keys=fields.String(), values=fields.Raw())
 
 
@@ -88,7 +92,7 @@ class ImageSchema(CamelSchema):
     url = fields.String(dump_only=True)
     content_type = fields.String(dump_only=True)
     alt_text = fields.String(dump_only=True)
-    position = fields.Integer(dump_only=True)
+    position = Int(dump_only=True)
 
 
 class CategoryRefSchema(CamelSchema):
@@ -108,8 +112,8 @@ class ProductSchema(CamelSchema):
     attributes = fields.Dict(keys=fields.String(), values=fields.Raw(), load_default=dict)
     variants = fields.List(fields.Nested(VariantSchema), load_default=list, validate=validate.Length(max=500))
     images = fields.List(fields.Nested(ImageSchema), dump_only=True)
-    created_at = fields.DateTime(dump_only=True)
-    updated_at = fields.DateTime(dump_only=True)
+    created_at = UtcDateTime(dump_only=True)
+    updated_at = UtcDateTime(dump_only=True)
 
     @validates_schema
     def unique_skus(self, data, **kwargs):
@@ -155,7 +159,7 @@ class ProductQuerySchema(CamelSchema):
     max_price = Price()
     in_stock = fields.Boolean(load_default=False)
     sort = fields.String(validate=validate.OneOf([RELEVANCE, *SORTS]))
-    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    limit = QueryInt(load_default=20, validate=validate.Range(min=1, max=100))
     cursor = fields.String(validate=validate.Length(max=500))
 
     @validates_schema
@@ -170,5 +174,5 @@ class ProductQuerySchema(CamelSchema):
 
 
 class PageQuerySchema(CamelSchema):
-    limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=500))
+    limit = QueryInt(load_default=100, validate=validate.Range(min=1, max=500))
     cursor = fields.String(validate=validate.Length(max=500))

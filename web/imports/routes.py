@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
 from datetime import datetime
 
@@ -15,9 +14,10 @@ from imports import exports, jobs
 from imports.feed import FORMATS
 from imports.inboxes import LocationError
 from imports.reports import error_rows, report_csv
-from models.errors import InvalidRequest, NotFound
+from models.errors import NotFound
 from models.imports.tables import ExportJob, ImportJob
 from models.users.permissions import authorize
+from models import cursors
 from web.auth.guard import current_actor, requires
 from web.extensions import db, runtime
 from web.imports.schemas import (ExportJobSchema, ExportRequestSchema, ImportJobSchema, ImportListArgs,
@@ -94,18 +94,12 @@ class Imports(MethodView):
             return {"items": [_view(session, job) for job in page], "next_cursor": cursor}
 
 
-def _encode(job: ImportJob) -> str:
-    return base64.urlsafe_b64encode(f"{job.created_at.isoformat()}|{job.id}".encode()).decode()
+def _encode(job) -> str:
+    return cursors.encode("imports", [job.created_at.isoformat(), job.id])
 
 
-def _decode(cursor: str | None):
-    if not cursor:
-        return None
-    try:
-        created, job_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        return datetime.fromisoformat(created), uuid.UUID(job_id)
-    except ValueError:
-        raise InvalidRequest("invalid cursor", {"cursor": ["invalid"]}) from None
+def _decode(cursor: str | None) -> tuple | None:
+    return cursors.parse(cursor, "imports", datetime.fromisoformat, uuid.UUID)
 
 
 @blp.route("/imports/<uuid:job_id>")

@@ -7,7 +7,7 @@ from marshmallow import fields, validate
 from imports.exports import FORMATS as EXPORT_FORMATS
 from imports.exports import KINDS
 from imports.feed import FORMATS
-from web.schemas import CamelSchema, Trimmed
+from web.schemas import CamelSchema, Trimmed, Int, UtcDateTime, QueryInt
 
 
 class SourceSchema(CamelSchema):
@@ -25,7 +25,7 @@ class StartedSchema(CamelSchema):
 
 
 class RowErrorSchema(CamelSchema):
-    row = fields.Integer()
+    row = Int()
     column = fields.String()
     value = fields.String()
     message = fields.String()
@@ -39,20 +39,20 @@ class ImportJobSchema(CamelSchema):
     source = fields.String(attribute="inbox")
     policy = fields.String()
     message = fields.String()
-    rows_total = fields.Integer(allow_none=True)
-    rows_imported = fields.Integer()
-    rows_failed = fields.Integer()
+    rows_total = Int(allow_none=True)
+    rows_imported = Int()
+    rows_failed = Int()
     progress = fields.Float()
     errors = fields.List(fields.Nested(RowErrorSchema))
     error_report_url = fields.String(allow_none=True)
-    created_at = fields.DateTime()
-    started_at = fields.DateTime(allow_none=True)
-    finished_at = fields.DateTime(allow_none=True)
+    created_at = UtcDateTime()
+    started_at = UtcDateTime(allow_none=True)
+    finished_at = UtcDateTime(allow_none=True)
     duration_seconds = fields.Float(allow_none=True)
 
 
 class ImportListArgs(CamelSchema):
-    limit = fields.Integer(load_default=20, validate=validate.Range(min=1, max=100))
+    limit = QueryInt(load_default=20, validate=validate.Range(min=1, max=100))
     cursor = fields.String()
 
 
@@ -74,7 +74,7 @@ class ExportJobSchema(CamelSchema):
     destination = fields.String()
     status = fields.String()
     location = fields.String(allow_none=True)
-    rows = fields.Integer()
+    rows = Int()
     message = fields.String()
-    created_at = fields.DateTime()
-    finished_at = fields.DateTime(allow_none=True)
+    created_at = UtcDateTime()
+    finished_at = UtcDateTime(allow_none=True)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
 from datetime import datetime, timedelta
 
@@ -10,9 +9,9 @@ from flask import jsonify, request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
-from models.errors import InvalidRequest
 from models.orders import actions, idempotency
 from models.orders.tables import Order
+from models import cursors
 from web.auth.guard import current_actor, requires
 from web.extensions import db, runtime
 from web.orders.schemas import (CheckoutSchema, OrderEventListSchema, ListQuerySchema, OrderListSchema, OrderSchema,
@@ -20,6 +19,7 @@ from web.orders.schemas import (CheckoutSchema, OrderEventListSchema, ListQueryS
                                 ShipmentSchema)
 
 ORDER_SCHEMA = OrderSchema()
+MAX_KEY = 255  # Idempotency-Key length (the column holds this many)
 blp = Blueprint("orders", __name__, url_prefix="/api/v1/orders", description="Orders and their life cycle")
 
 
@@ -31,18 +31,12 @@ def _with_payment(session, order: Order) -> Order:
     return order
 
 
-def _encode_cursor(order: Order) -> str:
-    return base64.urlsafe_b64encode(f"{order.created_at.isoformat()}|{order.id}".encode()).decode()
+def _encode_cursor(order) -> str:
+    return cursors.encode("orders", [order.created_at.isoformat(), order.id])
 
 
 def _decode_cursor(cursor: str | None) -> tuple | None:
-    if not cursor:
-        return None
-    try:
-        stamp, order_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        return datetime.fromisoformat(stamp), uuid.UUID(order_id)
-    except ValueError:
-        raise InvalidRequest("bad cursor", {"cursor": ["not a cursor this API gave out"]}) from None
+    return cursors.parse(cursor, "orders", datetime.fromisoformat, uuid.UUID)
 
 
 @blp.route("")
@@ -52,16 +46,19 @@ class Orders(MethodView):
     @blp.response(201, OrderSchema)
     @blp.alt_response(409, description="Too little stock; `errors.items` names the variants")
     @blp.alt_response(422, description="Invalid body, or an Idempotency-Key reused with another body")
-    @blp.doc(parameters=[{"in": "header", "name": "Idempotency-Key", "schema": {"type": "string"},
+    @blp.doc(parameters=[{"in": "header", "name": "Idempotency-Key", "schema": {"type": "string", "maxLength": MAX_KEY},
                           "description": "A retry with the same key returns the first answer (24 h)"}])
     def post(self, data):
         """Place an order: prices from the catalog, stock reserved; pay it with POST /orders/{id}/pay."""
         actor, key = current_actor(), request.headers.get("Idempotency-Key", "").strip()
         settings = runtime().settings
+        if len(key) > MAX_KEY:  # never cut: two keys sharing a prefix would replay each other's order
+            abort(422, message="Idempotency-Key is too long",
+                  errors={"headers": {"Idempotency-Key": [f"At most {MAX_KEY} characters."]}})
         with db().session() as session:
             if key:
                 try:
-                    prior = idempotency.claim(session, actor.user_id, key[:255],
+                    prior = idempotency.claim(session, actor.user_id, key,
                                               idempotency.request_hash(request.get_json(silent=True)),
                                               timedelta(seconds=settings.IDEMPOTENCY_TTL))
                 except idempotency.KeyReused as exc:
@@ -72,7 +69,7 @@ class Orders(MethodView):
                                      data["billing_address"], settings.PAYMENTS_PROVIDER)
             body = ORDER_SCHEMA.dump(_with_payment(session, order))
             if key:
-                idempotency.remember(session, actor.user_id, key[:255], 201, body)
+                idempotency.remember(session, actor.user_id, key, 201, body)
         return jsonify(body), 201
 
     @requires("orders:view_own", "orders:view_all")

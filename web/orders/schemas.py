@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
-from web.schemas import CamelSchema, PostalAddressSchema, Trimmed
+from web.schemas import CamelSchema, PostalAddressSchema, Trimmed, Int, Money, UtcDateTime, QueryInt
 
 
 class LineSchema(CamelSchema):
     variant_id = fields.UUID(required=True)
-    quantity = fields.Integer(required=True, validate=validate.Range(1, 1000))
+    quantity = Int(required=True, validate=validate.Range(1, 1000))
 
 
 class CheckoutSchema(CamelSchema):
@@ -19,13 +19,14 @@ class CheckoutSchema(CamelSchema):
 
 
 class ItemOutSchema(CamelSchema):
-    variant_id = fields.UUID()
-    product_id = fields.UUID()
+    # Null once the product or variant is deleted: the order keeps its sku, name and prices.
+    variant_id = fields.UUID(allow_none=True)
+    product_id = fields.UUID(allow_none=True)
     sku = fields.String()
     product_name = fields.String()
-    unit_price = fields.Decimal(as_string=True)
-    quantity = fields.Integer()
-    line_total = fields.Decimal(as_string=True)
+    unit_price = Money()
+    quantity = Int()
+    line_total = Money()
 
 
 class PaymentOutSchema(CamelSchema):
@@ -34,7 +35,7 @@ class PaymentOutSchema(CamelSchema):
     status = fields.String()
     method = fields.String()
     reference = fields.String(allow_none=True)
-    amount = fields.Decimal(as_string=True)
+    amount = Money()
     currency = fields.String()
 
 
@@ -42,15 +43,15 @@ class OrderSchema(CamelSchema):
     id = fields.UUID()
     status = fields.Function(lambda order: str(order.status))
     currency = fields.String()
-    subtotal = fields.Decimal(as_string=True)
-    shipping_total = fields.Decimal(as_string=True)
-    tax_total = fields.Decimal(as_string=True)
-    total = fields.Decimal(as_string=True)
+    subtotal = Money()
+    shipping_total = Money()
+    tax_total = Money()
+    total = Money()
     items = fields.List(fields.Nested(ItemOutSchema))
     shipping_address = fields.Nested(PostalAddressSchema)
     billing_address = fields.Nested(PostalAddressSchema)
     payment = fields.Method("_payment")
-    created_at = fields.DateTime()
+    created_at = UtcDateTime()
 
     def _payment(self, order):
         payment = getattr(order, "current_payment", None)  # set by the view
@@ -63,7 +64,7 @@ class OrderListSchema(CamelSchema):
 
 
 class ListQuerySchema(CamelSchema):
-    limit = fields.Integer(load_default=20, validate=validate.Range(1, 100))
+    limit = QueryInt(load_default=20, validate=validate.Range(1, 100))
     cursor = fields.String(load_default=None)
 
 
@@ -96,14 +97,14 @@ class ReturnSchema(CamelSchema):
 
 
 class OrderEventSchema(CamelSchema):
-    id = fields.Integer()
+    id = Int()
     kind = fields.String()
     actor = fields.String()
     from_status = fields.Function(lambda e: str(e.from_status) if e.from_status else None)
     to_status = fields.Function(lambda e: str(e.to_status) if e.to_status else None)
     reason = fields.String()
     data = fields.Dict()
-    created_at = fields.DateTime()
+    created_at = UtcDateTime()
 
 
 class OrderEventListSchema(CamelSchema):

@@ -12,7 +12,7 @@ from models.orders.places import origin_from, parcel_for, place_of
 from tasks.vendors import shipping
 from web.auth.guard import requires
 from web.extensions import runtime
-from web.schemas import CamelSchema, Trimmed
+from web.schemas import CamelSchema, Trimmed, Int, Money, QueryInt
 
 blp = Blueprint("shipping", __name__, url_prefix="/api/v1/shipping", description="Shipping rates")
 
@@ -22,15 +22,15 @@ class RateQuerySchema(CamelSchema):
     country = Trimmed(required=True, validate=validate.Regexp(r"^[A-Z]{2}$", error="ISO 3166-1 alpha-2 code"))
     city = Trimmed(load_default="", validate=validate.Length(max=100))
     region = Trimmed(load_default="", validate=validate.Length(max=100))
-    item_count = fields.Integer(load_default=1, validate=validate.Range(1, 1000))
+    item_count = QueryInt(load_default=1, validate=validate.Range(1, 1000))
     service = Trimmed(load_default="", validate=validate.Length(max=64))
 
 
 class RateSchema(CamelSchema):
     service = fields.String()
-    amount = fields.Decimal(as_string=True)
+    amount = Money()
     currency = fields.String()
-    days = fields.Integer(allow_none=True)
+    days = Int(allow_none=True)
 
 
 class RatesSchema(CamelSchema):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import uuid
 from datetime import datetime
 
@@ -13,6 +12,7 @@ from models.errors import InvalidRequest
 from models.retention.erasure import erase_on_request
 from models.users import accounts
 from models.users.permissions import permissions_of
+from models import cursors
 from web.auth.guard import SECURITY, claims_or_none, current_actor, requires
 from web.auth.tokens import policy
 from web.extensions import db, runtime
@@ -122,17 +122,11 @@ class MyAddress(MethodView):
 
 
 def _decode_cursor(cursor: str | None) -> tuple | None:
-    if not cursor:
-        return None
-    try:
-        at, user_id = base64.urlsafe_b64decode(cursor.encode()).decode().split("|")
-        return datetime.fromisoformat(at), uuid.UUID(user_id)
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidRequest("invalid cursor", {"cursor": ["invalid"]}) from None
+    return cursors.parse(cursor, "users", datetime.fromisoformat, uuid.UUID)
 
 
 def _encode_cursor(user) -> str:
-    return base64.urlsafe_b64encode(f"{user.created_at.isoformat()}|{user.id}".encode()).decode()
+    return cursors.encode("users", [user.created_at.isoformat(), user.id])
 
 
 @blp.route("")

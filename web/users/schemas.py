@@ -6,7 +6,7 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 
 from models.users.tables import Role
 from web.auth.schemas import check_password
-from web.schemas import CamelSchema, PostalAddressSchema, Trimmed
+from web.schemas import CamelSchema, PostalAddressSchema, Trimmed, UtcDateTime, QueryInt
 
 NAME = validate.Length(min=1, max=100)
 
@@ -18,7 +18,7 @@ class ProfileSchema(CamelSchema):
     last_name = Trimmed(validate=NAME)
     role = fields.String(dump_only=True)
     is_verified = fields.Boolean(dump_only=True)
-    created_at = fields.DateTime(dump_only=True)
+    created_at = UtcDateTime(dump_only=True)
 
 
 class ProfileUpdateSchema(CamelSchema):
@@ -41,7 +41,7 @@ class AdminUserUpdateSchema(CamelSchema):
 
 
 class UserListArgs(CamelSchema):
-    limit = fields.Integer(load_default=50, validate=validate.Range(min=1, max=200))
+    limit = QueryInt(load_default=50, validate=validate.Range(min=1, max=200))
     cursor = fields.String(load_default=None)
     role = fields.String(load_default=None, validate=validate.OneOf([role.value for role in Role]))
 

@@ -8,8 +8,9 @@ from flask import request
 from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 
-from integrations.payments import InvalidSignature
+from integrations.payments import InvalidSignature, MalformedEvent
 from models.orders.webhooks import store_event
+from models.security.events import record_event
 from tasks.vendors import payment_gateway
 from web.extensions import db, runtime
 
@@ -26,6 +27,12 @@ class StripeWebhook(MethodView):
         try:
             event = payment_gateway(runtime().settings).parse_event(request.get_data(cache=False),
                                                   request.headers.get("Stripe-Signature", ""))
+        except MalformedEvent as exc:
+            log.warning("signed webhook with an unexpected shape", extra={"error": str(exc)})
+            with db().session() as session:
+                record_event(session, "webhook_malformed", ip=request.remote_addr,
+                             provider=runtime().settings.PAYMENTS_PROVIDER, error=str(exc))
+            abort(400, message="not an event", errors={"json": [str(exc)]})
         except InvalidSignature as exc:
             log.warning("webhook signature rejected", extra={"error": str(exc)})
             abort(400, message="invalid signature")

@@ -1,0 +1,24 @@
+"""The gate: no 5xx and no response outside the OpenAPI document, for any caller (FUZZ_CASES per operation)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from tests.fuzz import gate
+
+
+CASES = int(os.environ.get("FUZZ_CASES", "20"))
+
+
+@pytest.mark.timeout(60 + CASES * 30)  # about 272 operation × caller pairs; a loaded 2-core machine does ~30 cases/s
+def test_every_operation_as_every_caller(app):
+    cases, seed = CASES, int(os.environ.get("FUZZ_SEED", "0"))
+    tallies = gate.run(app, cases, seed)
+    print(f"\nFUZZ_CASES={cases} FUZZ_SEED={seed}\n" + gate.table(tallies))
+    failures = sorted({failure for tally in tallies.values() for failure in tally.failures})
+    if os.environ.get("FUZZ_REPORT"):
+        with open(os.environ["FUZZ_REPORT"], "w") as out:
+            out.write("\n\n".join(failures))
+    assert not failures, f"{len(failures)} failed checks; the first ones:\n\n" + "\n\n".join(failures[:8])
