@@ -12,7 +12,7 @@ from models.outbox import Relay
 from settings import Settings, get_settings
 from tasks import make_celery, publisher
 from models import crypto
-from web import browser, errors, limits, metrics, middleware
+from web import browser, errors, limits, metrics, middleware, outages
 from web.auth import audit, guard
 from web.extensions import Api, Runtime
 
@@ -51,6 +51,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     metrics.register(app, db, app.extensions["shop"].redis)
     api = Api(app)
     errors.register(app)
+    outages.init_app(app, settings)
     guard.init_app(app, api, settings)
     limits.init_app(app, settings)
     browser.register(app, settings)
