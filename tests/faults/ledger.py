@@ -29,6 +29,8 @@ class Tally:
     fault: str
     orders: int = 0
     rows: int = 0
+    orders_lost: int = 0
+    orders_doubled: int = 0
     payments_lost: int = 0
     payments_doubled: int = 0
     emails_lost: int = 0
@@ -41,8 +43,9 @@ class Tally:
     server_errors: int = 0
     notes: list[str] = field(default_factory=list)
 
-    COUNTS = ("payments_lost", "payments_doubled", "emails_lost", "emails_doubled", "orders_stuck", "stock_off",
-              "rows_lost", "rows_doubled", "events_wrong", "server_errors")
+    COUNTS = ("orders_lost", "orders_doubled", "payments_lost", "payments_doubled", "emails_lost",
+              "emails_doubled", "orders_stuck", "stock_off", "rows_lost", "rows_doubled", "events_wrong",
+              "server_errors")
 
     def problems(self) -> dict[str, int]:
         return {name: getattr(self, name) for name in self.COUNTS if getattr(self, name)}

@@ -12,6 +12,7 @@ import requests
 from sqlalchemy import create_engine, text
 
 from tests.conftest import start_beat, start_worker
+from tests.faults.ledger import TALLIES, Tally, count_paid_orders
 from tests.helpers import mails, wait_for
 from tests.orders.conftest import ADDRESS, ORDERS, place, start_gunicorn, status_of
 
@@ -46,6 +47,11 @@ def test_a_worker_stopped_mid_task_requeues_it_within_its_grace_and_it_runs_once
         wait_for(lambda: mails(mail_dir, customer.email), message="the confirmation")
     finally:
         again.stop()
+    tally = Tally(f"worker SIGTERM mid-task ({GRACE} s grace)")
+    count_paid_orders(app.extensions["shop"].db.engine, mail_dir, [order_id], tally)
+    tally.notes.append(f"the worker exited {took:.1f} s after SIGTERM; the task ran again on the next worker")
+    TALLIES.append(tally)
+    assert not tally.problems(), tally
     assert len(mails(mail_dir, customer.email)) == 1
     with app.extensions["shop"].db.engine.connect() as conn:
         assert conn.execute(text("SELECT count(*), min(status) FROM payments")).one() == (1, "succeeded")
