@@ -14,6 +14,7 @@ import io
 import json
 import re
 import warnings
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO, NamedTuple
@@ -256,14 +257,22 @@ def _conform(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _frame(records: list[dict], first_row: int) -> Chunk:
+def _frame(records: list[dict], first_row: int, errors: list[RowError] | None = None) -> Chunk:
     frame = _conform(pd.DataFrame.from_records(records, columns=list(FIELDS)))
     frame["row_no"] = range(first_row, first_row + len(records))
-    return Chunk(frame)
+    return Chunk(frame, list(errors or ()))
+
+
+def _twice(names: list[str], number: int) -> list[RowError]:
+    """A row error when an item gives one of the feed's fields more than once (which one counts is a guess)."""
+    twice = sorted(name for name, count in Counter(name for name in names if name in FIELDS_SET).items()
+                   if count > 1)
+    return [RowError(number, twice[0], "", f"{', '.join(twice)} given more than once in one item")] if twice else []
 
 
 def _read_xml(source: BinaryIO, sample: bytes, chunk_rows: int, skip: frozenset[int]) -> Iterator[Chunk | None]:
     records: list[dict] = []
+    errors: list[RowError] = []
     row = 1
     root = None
     try:
@@ -274,12 +283,13 @@ def _read_xml(source: BinaryIO, sample: bytes, chunk_rows: int, skip: frozenset[
                 if element.tag != "catalog":
                     raise FeedError(f"the XML root element must be <catalog>, not <{element.tag}>")
             elif event == "end" and element.tag == "item":
+                errors += _twice([child.tag for child in element], row + len(records))
                 records.append({child.tag: (child.text or "") for child in element if child.tag in FIELDS})
                 root.clear()  # keeps memory flat: finished items are dropped
                 if len(records) == chunk_rows:
-                    yield None if (row - 1) // chunk_rows in skip else _frame(records, row)
+                    yield None if (row - 1) // chunk_rows in skip else _frame(records, row, errors)
                     row += len(records)
-                    records = []
+                    records, errors = [], []
     except DefusedXmlException as exc:
         raise FeedError(f"the XML declares a DTD or entities, which are refused ({type(exc).__name__})") from None
     except ParseError as exc:
@@ -287,7 +297,7 @@ def _read_xml(source: BinaryIO, sample: bytes, chunk_rows: int, skip: frozenset[
     if root is None:
         raise FeedError("the XML has no <catalog> element")
     if records:
-        yield None if (row - 1) // chunk_rows in skip else _frame(records, row)
+        yield None if (row - 1) // chunk_rows in skip else _frame(records, row, errors)
 
 
 def _read_json(source: BinaryIO, sample: bytes, chunk_rows: int, skip: frozenset[int]) -> Iterator[Chunk | None]:
@@ -296,6 +306,8 @@ def _read_json(source: BinaryIO, sample: bytes, chunk_rows: int, skip: frozenset
     row = 1
     for value in _json_values(io.TextIOWrapper(source, encoding="utf-8-sig")):
         number = row + len(records)
+        if isinstance(value, dict):
+            errors += _twice(value.pop(DUPLICATED, []), number)
         if not isinstance(value, dict):
             errors.append(RowError(number, "", _short(json.dumps(value)), "an item must be a JSON object"))
             value = {}
@@ -314,22 +326,31 @@ def _read_json(source: BinaryIO, sample: bytes, chunk_rows: int, skip: frozenset
 def _json_chunk(records, errors, row, chunk_rows, skip) -> Chunk | None:
     if (row - 1) // chunk_rows in skip:
         return None
-    chunk = _frame(records, row)
-    chunk.errors = errors
-    return chunk
+    return _frame(records, row, errors)
+
+
+DUPLICATED = "\x00duplicated"  # where _json_object notes the keys an object gave twice
+
+
+def _json_object(pairs: list[tuple[str, object]]) -> dict:
+    """A JSON object as a dict, noting under DUPLICATED the keys it gave more than once (json keeps the last)."""
+    value = dict(pairs)
+    if len(value) < len(pairs):
+        value[DUPLICATED] = [key for key, _ in pairs]
+    return value
 
 
 def _json_cell(value) -> str:
     if isinstance(value, list):
         return "|".join(str(v) for v in value)
     if isinstance(value, dict):
-        return ";".join(f"{k}={v}" for k, v in value.items())
+        return ";".join(f"{k}={v}" for k, v in value.items() if k != DUPLICATED)
     return "" if value is None else str(value)
 
 
 def _json_values(text: io.TextIOBase) -> Iterator:
     """Each item of a top-level array, or each of a sequence of values (one object per line)."""
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(object_pairs_hook=_json_object)
     buffer, position, eof = "", 0, False
     in_array = None
 

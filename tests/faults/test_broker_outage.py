@@ -28,6 +28,7 @@ def private_rabbit():
     node.destroy()
 
 
+@pytest.mark.timeout(scale(120, 1800))
 def test_checkouts_go_on_while_the_broker_is_down_and_every_task_runs_once_after(
         settings, private_rabbit, make_variant, mail_dir, tmp_path):
     from web import create_app

@@ -71,6 +71,7 @@ class Shoppers(threading.Thread):
             self.answers.append((answer.status_code, time.monotonic() - started, answer.headers.get("Retry-After")))
 
 
+@pytest.mark.timeout(scale(120, 1800))
 def test_a_database_restart_under_load(settings, scratch_database):
     from web import create_app
 

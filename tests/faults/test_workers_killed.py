@@ -8,6 +8,8 @@ import random
 import signal
 import threading
 
+import pytest
+
 from tests.conftest import start_beat, start_worker
 from tests.faults.ledger import (TALLIES, Tally, count_events, count_paid_orders, count_stock, scale, settled)
 from tests.helpers import bearer, make_user, wait_for
@@ -17,7 +19,7 @@ from tests.orders.conftest import ORDERS, place
 ORDERS_COUNT = scale(24, 1000)
 IMPORT_ROWS = scale(6_000, 200_000)
 CHUNK = scale(500, 5_000)
-KILL_EVERY = scale(2.0, 4.0)
+KILL_EVERY = scale(2.0, 5.0)
 VARIANTS = 5
 
 
@@ -51,6 +53,7 @@ class Killer(threading.Thread):
         self.join(120)
 
 
+@pytest.mark.timeout(scale(120, 1800))
 def test_workers_killed_under_paid_orders_and_an_import(app, make_variant, mail_dir, settings, tmp_path):
     tally = Tally(f"workers SIGKILLed every {KILL_EVERY:g} s")
     db = app.extensions["shop"].db

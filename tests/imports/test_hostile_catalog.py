@@ -99,6 +99,22 @@ def test_a_duplicated_column_is_refused_naming_it(database, local_settings, inbo
     assert job.status == "failed" and "names the column price more than once" in job.message
 
 
+@pytest.mark.parametrize("name, content", [
+    ("twice.xml", b"<catalog><item><sku>X-1</sku><product_handle>x</product_handle><product_name>X</product_name>"
+                  b"<price>1</price><price>2</price><currency>EUR</currency><stock>1</stock></item>"
+                  b"<item><sku>X-2</sku><product_handle>y</product_handle><product_name>Y</product_name>"
+                  b"<price>1</price><currency>EUR</currency><stock>1</stock></item></catalog>"),
+    ("twice.json", b'[{"sku": "X-1", "product_handle": "x", "product_name": "X", "price": "1", "price": "2", '
+                   b'"currency": "EUR", "stock": "1"}, {"sku": "X-2", "product_handle": "y", "product_name": "Y", '
+                   b'"price": "1", "currency": "EUR", "stock": "1"}]'),
+])
+def test_a_field_given_twice_in_an_xml_or_json_item_rejects_that_item(database, local_settings, inbox, name,
+                                                                      content):
+    job = import_file(database, local_settings, inbox, name, content)
+    assert (job.status, job.rows_imported, job.rows_failed) == ("partially_failed", 1, 1)
+    assert report(inbox, job)[1:] == ["1,price,,price given more than once in one item"]
+
+
 def test_report_numbers_are_records_and_its_header_says_so(database, local_settings, inbox):
     content = feed('M-1,m,Mug,"two\nlines",,1.00,EUR,1,,', row("M-2", price="-1"))
     job = import_file(database, local_settings, inbox, "records.csv", content)
