@@ -17,10 +17,17 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
 install: system-packages $(VENV)/.installed
 
 # The SFTP tests run Debian's OpenSSH server; install it (as root) when missing.
+# The fault suite runs its own redis-server, PostgreSQL cluster (initdb, pg_ctl) and RabbitMQ node.
 system-packages:
 	@test -x /usr/sbin/sshd || { export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get install -y -qq openssh-server >/dev/null 2>&1 || \
 	  { apt-get update -qq && apt-get install -y -qq openssh-server >/dev/null; }; }
+	@missing=""; command -v redis-server >/dev/null || missing="$$missing redis-server"; \
+	  test -x "$$(pg_config --bindir 2>/dev/null)/initdb" || missing="$$missing postgresql-15"; \
+	  command -v rabbitmq-server >/dev/null || missing="$$missing rabbitmq-server"; \
+	  test -z "$$missing" || { export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -qq $$missing >/dev/null 2>&1 || \
+	  { apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; }; }
 
 services: install  ## says, one line each, which service is down and how to start it
 	@$(BIN)/flask --app wsgi services check
@@ -48,6 +55,13 @@ bench-imports: install  ## 1M-row feed through the SFTP inbox, against a raw COP
 
 clean:
 	rm -rf $(VENV) var
+
+# Fault suite at full size (docs/faults.md): prints the table of what each fault lost, doubled or left stuck.
+.PHONY: chaos bench-vhost
+chaos: install
+	CHAOS_SCALE=full $(BIN)/python -m pytest tests/faults -q -p no:cacheprovider
+bench-vhost: install  ## what a test run's RabbitMQ vhost costs the broker: seconds to be ready, file handles
+	$(BIN)/python -m bench.vhost
 
 # Catalog benchmark: a scratch database and Redis db 9, gunicorn serving, wrk loading (see bench/catalog.py).
 .PHONY: bench-catalog

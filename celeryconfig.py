@@ -91,6 +91,10 @@ def config(settings: Settings) -> dict:
         "worker_hijack_root_logger": False,
         "beat_schedule": beat_schedule(settings),
         "beat_schedule_filename": str(settings.path(settings.BEAT_SCHEDULE_FILE)),
+        # Graceful stop (docs/faults.md): with REMAP_SIGTERM=SIGQUIT in the worker's environment, SIGTERM
+        # lets running tasks finish for this long, then requeues the rest (acks late) and exits.
+        "worker_soft_shutdown_timeout": settings.WORKER_SHUTDOWN_GRACE,
+        "broker_native_delayed_delivery_queue_type": settings.CELERY_DELAYED_QUEUE_TYPE,
     }
 
 

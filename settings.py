@@ -178,6 +178,10 @@ class Settings:
     RETENTION_CHUNK: int = 1000
     RETENTION_TASK_SECONDS: float = 60.0
     RETENTION_PAUSE_RATIO: float = 0.0
+    # Faults
+    OUTAGE_RETRY_AFTER: int = 5  # seconds, in the Retry-After of a 503 while PostgreSQL or Redis is down
+    WORKER_SHUTDOWN_GRACE: float = 20.0  # seconds a stopping worker lets its tasks finish before requeueing them
+    CELERY_DELAYED_QUEUE_TYPE: str = "quorum"  # Celery's 28 delayed-delivery queues: quorum or classic
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -206,8 +210,9 @@ class Settings:
         for name, choices in INTEGRATIONS.items():
             if getattr(self, name) not in choices:
                 raise ConfigError(f"{name} must be one of {', '.join(choices)}, not {getattr(self, name)!r}")
-        if self.TASK_QUEUE_TYPE not in ("quorum", "classic"):
-            raise ConfigError("TASK_QUEUE_TYPE must be quorum or classic")
+        for name in ("TASK_QUEUE_TYPE", "CELERY_DELAYED_QUEUE_TYPE"):
+            if getattr(self, name) not in ("quorum", "classic"):
+                raise ConfigError(f"{name} must be quorum or classic")
 
     def problems(self) -> list[str]:
         """What makes these settings unfit for production, one line each."""

@@ -10,11 +10,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import tempfile
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
+from urllib.parse import unquote
 from xml.sax.saxutils import escape
 
 from sqlalchemy import text
@@ -55,14 +57,38 @@ ORDER_FIELDS = ("order_id", "status", "currency", "subtotal", "total", "created_
 
 
 def allowed_destination(settings: Settings, destination: str | None) -> str:
-    """The destination if it is (inside) a configured one; the first configured one when none is given."""
+    """The destination if it is (inside) a configured one; the first configured one when none is given.
+
+    A folder inside a configured destination is named by plain segments: no `.`, `..`, empty segment,
+    backslash, query or control character (even percent-encoded), so it cannot resolve outside.
+    """
     configured = inboxes.split_locations(settings.EXPORT_DESTINATIONS)
     if not destination and configured:
         return configured[0]
     for location in configured:
-        if destination and (destination == location or destination.startswith(location.rstrip("/") + "/")):
-            return destination
-    raise inboxes.LocationError("destination must be one of EXPORT_DESTINATIONS")
+        if destination == location:
+            return location
+        base, _, query = location.partition("?")
+        base = base.rstrip("/") + "/"
+        if destination and destination.startswith(base) and _plain_folder(destination[len(base):]):
+            return base + destination[len(base):].rstrip("/") + (f"?{query}" if query else "")
+    raise inboxes.LocationError("destination must be one of EXPORT_DESTINATIONS or a folder inside one")
+
+
+def _plain_folder(relative: str) -> bool:
+    text = unquote(relative).rstrip("/")
+    if not text or any(char in text for char in "\\?#") or any(ord(char) < 32 or ord(char) == 127 for char in text):
+        return False
+    return all(segment not in ("", ".", "..") for segment in text.split("/"))
+
+
+# Characters XML 1.0 cannot hold, even as references; an XML export replaces them with U+FFFD.
+NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+
+
+def xml_text(value) -> str:
+    """Text as XML character data that always parses and keeps carriage returns."""
+    return escape(NOT_XML.sub("\ufffd", str(value)), {"\r": "&#13;"})
 
 
 def _cell(value):
@@ -104,7 +130,7 @@ def write(records: Iterator[dict], fmt: str, columns: tuple[str, ...], out) -> i
         tag = "item" if columns == FIELDS else "line"
         for record in records:
             count += 1
-            cells = "".join(f"<{name}>{escape(str(record[name]))}</{name}>" for name in columns)
+            cells = "".join(f"<{name}>{xml_text(record[name])}</{name}>" for name in columns)
             stream.write(f"<{tag}>{cells}</{tag}>\n")
         stream.write("</catalog>\n" if columns == FIELDS else "</orders>\n")
     stream.flush()

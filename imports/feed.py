@@ -8,16 +8,20 @@ whole file unreadable raises `FeedError`.
 
 from __future__ import annotations
 
+import codecs
+import csv
 import io
 import json
 import re
 import warnings
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import BinaryIO, NamedTuple
 
 import pandas as pd
 from defusedxml import DefusedXmlException
+from imports.reports import QUOTED
 from defusedxml.ElementTree import iterparse
 from xml.etree.ElementTree import ParseError  # noqa: S405  (only the exception; parsing is defusedxml's)
 
@@ -72,8 +76,10 @@ def read_feed(stream: BinaryIO, fmt: str, chunk_rows: int,
         raise FeedError("UTF-16 is not supported: save the file as UTF-8")
     if b"\x00" in sample:
         raise FeedError("the file holds binary data (NUL bytes), not a text feed")
-    source = io.BufferedReader(_Rejoined(sample, stream, line_limit=MAX_LINE_BYTES if fmt == "csv" else 0),
-                               buffer_size=1024 * 1024)
+    raw = _Rejoined(sample, stream, line_limit=MAX_LINE_BYTES if fmt == "csv" else 0)
+    if fmt == "csv":
+        raw = _ToUtf8(raw, bom=sample.startswith(b"\xef\xbb\xbf"))
+    source = io.BufferedReader(raw, buffer_size=1024 * 1024)
     readers = {"csv": _read_csv, "xml": _read_xml, "json": _read_json}
     return readers[fmt](source, sample, chunk_rows, skip)
 
@@ -111,24 +117,67 @@ class _Rejoined(io.RawIOBase):
             raise FeedError(f"a line longer than {self.line_limit} bytes near byte {self.offset}")
 
 
-def _encoding(sample: bytes) -> str:
-    if sample.startswith(b"\xef\xbb\xbf"):
-        return "utf-8-sig"
-    try:
-        sample.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        # A sample cut inside a multi-byte character is still UTF-8.
-        if exc.start < len(sample) - 3:
-            if UTF8_SEQUENCE.search(sample):
-                raise FeedError(f"the file is not valid UTF-8: byte 0x{sample[exc.start]:02x} at offset "
-                                f"{exc.start} ({exc.reason})") from None
-            return "latin-1"
-    return "utf-8"
+class _ToUtf8(io.RawIOBase):
+    """A CSV stream as UTF-8, its encoding decided over the whole file, not a sample.
+
+    Until the first non-ASCII byte both readings agree. That byte decides:
+    the start of a valid UTF-8 sequence makes the file UTF-8 (and a later
+    invalid byte an error); anything else makes it Latin-1, wherever it comes.
+    """
+
+    def __init__(self, raw: io.RawIOBase, bom: bool = False):
+        self.raw = raw
+        self.encoding = "utf-8" if bom else None
+        self.decoder = codecs.getincrementaldecoder("utf-8")()
+        self.out = self.held = b""
+        self.offset = 0
+        self.eof = False
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self.out and not self.eof:
+            data = self.raw.read(len(buffer))
+            self.eof = not data
+            data, self.held = self.held + (data or b""), b""
+            self.out = self._convert(data)
+        size = min(len(buffer), len(self.out))
+        buffer[:size] = self.out[:size]
+        self.out = self.out[size:]
+        return size
+
+    def _convert(self, data: bytes) -> bytes:
+        if self.encoding is None:
+            first = next((i for i, byte in enumerate(data) if byte > 0x7F), None)
+            if first is None:
+                self.offset += len(data)
+                return data
+            if len(data) - first < 4 and not self.eof:  # a character may be cut here: decide with the next read
+                self.held = data[first:]
+                self.offset += first
+                return data[:first]
+            if UTF8_START.match(data, first):
+                self.encoding = "utf-8"
+            elif UTF8_START.search(data, first):
+                raise FeedError(f"the file is not valid UTF-8: byte 0x{data[first]:02x} at offset "
+                                f"{self.offset + first}, though it holds UTF-8 text; save it as UTF-8")
+            else:
+                self.encoding = "latin-1"
+        if self.encoding == "latin-1":
+            return data.decode("latin-1").encode("utf-8")
+        try:
+            text = self.decoder.decode(data, final=self.eof)
+        except UnicodeDecodeError as exc:
+            raise FeedError(f"the file is not valid UTF-8: byte 0x{data[exc.start]:02x} at offset "
+                            f"{self.offset + exc.start} ({exc.reason}); save it as UTF-8 or Latin-1") from None
+        self.offset += len(data)
+        return text.encode("utf-8")
 
 
-# Two or more bytes that form a UTF-8 character: Latin-1 text almost never has them,
-# so a file with these and invalid sequences is broken UTF-8, not Latin-1.
-UTF8_SEQUENCE = re.compile(rb"[\xc3-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+# A UTF-8 character of two or more bytes: Latin-1 text almost never has one, so
+# a file whose first non-ASCII bytes form one is UTF-8, and invalid bytes later are an error.
+UTF8_START = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
 
 
 def _delimiter(header: str) -> str:
@@ -137,10 +186,11 @@ def _delimiter(header: str) -> str:
 
 
 def _read_csv(source: BinaryIO, sample: bytes, chunk_rows: int, skip: frozenset[int]) -> Iterator[Chunk | None]:
-    encoding = _encoding(sample)
-    header = sample.decode(encoding, errors="replace").lstrip("\ufeff").splitlines()[0]
-    reader = pd.read_csv(source, sep=_delimiter(header), dtype=str, na_filter=False, keep_default_na=False,
-                         encoding=encoding, chunksize=chunk_rows, on_bad_lines="warn", skip_blank_lines=False,
+    header = sample.decode("utf-8", errors="replace").lstrip("\ufeff").splitlines()[0]
+    delimiter = _delimiter(header)
+    _check_duplicate_columns(header, delimiter)
+    reader = pd.read_csv(source, sep=delimiter, dtype=str, na_filter=False, keep_default_na=False,
+                         encoding="utf-8-sig", chunksize=chunk_rows, on_bad_lines="warn", skip_blank_lines=False,
                          index_col=False,
                          engine="c")
     checked = False
@@ -153,9 +203,6 @@ def _read_csv(source: BinaryIO, sample: bytes, chunk_rows: int, skip: frozenset[
                 frame = next(reader)
             except StopIteration:
                 return
-            except UnicodeDecodeError as exc:
-                raise FeedError(f"the file is not valid {encoding.upper()}: {exc.reason} "
-                                f"(byte 0x{exc.object[exc.start]:02x})") from None
             except (pd.errors.ParserError, ValueError) as exc:
                 raise FeedError(f"the CSV cannot be parsed: {str(exc).strip()}") from None
         frame.columns = [str(name).strip().lstrip("\ufeff").lower() for name in frame.columns]
@@ -163,6 +210,14 @@ def _read_csv(source: BinaryIO, sample: bytes, chunk_rows: int, skip: frozenset[
             _check_columns(frame.columns)
             checked = True
         yield None if number in skip else _csv_chunk(frame, [str(w.message) for w in caught])
+
+
+def _check_duplicate_columns(header: str, delimiter: str) -> None:
+    """Refuse a header naming a column twice (which of the two would count is a guess)."""
+    names = [name.strip().lower() for name in next(csv.reader([header], delimiter=delimiter), [])]
+    twice = sorted({name for name in names if name and names.count(name) > 1})
+    if twice:
+        raise FeedError(f"the header names the column {', '.join(twice)} more than once; keep one")
 
 
 def _check_columns(columns) -> None:
@@ -181,6 +236,8 @@ def _csv_chunk(frame: pd.DataFrame, messages: list[str]) -> Chunk:
     for line in skipped:
         rows[rows >= line] += 1
     frame = _conform(frame)
+    for name in FIELDS:  # cells our CSV export quoted against spreadsheet formulas come back as they were
+        frame[name] = frame[name].str.replace(QUOTED, "", n=1, regex=True)
     frame["row_no"] = rows
     errors = [RowError(int(m.group(1)), "", "", m.group(2).strip()) for m in map(BAD_LINE.search, messages) if m]
     blank = (frame[list(FIELDS)] == "").all(axis=1)
@@ -200,14 +257,22 @@ def _conform(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _frame(records: list[dict], first_row: int) -> Chunk:
+def _frame(records: list[dict], first_row: int, errors: list[RowError] | None = None) -> Chunk:
     frame = _conform(pd.DataFrame.from_records(records, columns=list(FIELDS)))
     frame["row_no"] = range(first_row, first_row + len(records))
-    return Chunk(frame)
+    return Chunk(frame, list(errors or ()))
+
+
+def _twice(names: list[str], number: int) -> list[RowError]:
+    """A row error when an item gives one of the feed's fields more than once (which one counts is a guess)."""
+    twice = sorted(name for name, count in Counter(name for name in names if name in FIELDS_SET).items()
+                   if count > 1)
+    return [RowError(number, twice[0], "", f"{', '.join(twice)} given more than once in one item")] if twice else []
 
 
 def _read_xml(source: BinaryIO, sample: bytes, chunk_rows: int, skip: frozenset[int]) -> Iterator[Chunk | None]:
     records: list[dict] = []
+    errors: list[RowError] = []
     row = 1
     root = None
     try:
@@ -218,12 +283,13 @@ def _read_xml(source: BinaryIO, sample: bytes, chunk_rows: int, skip: frozenset[
                 if element.tag != "catalog":
                     raise FeedError(f"the XML root element must be <catalog>, not <{element.tag}>")
             elif event == "end" and element.tag == "item":
+                errors += _twice([child.tag for child in element], row + len(records))
                 records.append({child.tag: (child.text or "") for child in element if child.tag in FIELDS})
                 root.clear()  # keeps memory flat: finished items are dropped
                 if len(records) == chunk_rows:
-                    yield None if (row - 1) // chunk_rows in skip else _frame(records, row)
+                    yield None if (row - 1) // chunk_rows in skip else _frame(records, row, errors)
                     row += len(records)
-                    records = []
+                    records, errors = [], []
     except DefusedXmlException as exc:
         raise FeedError(f"the XML declares a DTD or entities, which are refused ({type(exc).__name__})") from None
     except ParseError as exc:
@@ -231,7 +297,7 @@ def _read_xml(source: BinaryIO, sample: bytes, chunk_rows: int, skip: frozenset[
     if root is None:
         raise FeedError("the XML has no <catalog> element")
     if records:
-        yield None if (row - 1) // chunk_rows in skip else _frame(records, row)
+        yield None if (row - 1) // chunk_rows in skip else _frame(records, row, errors)
 
 
 def _read_json(source: BinaryIO, sample: bytes, chunk_rows: int, skip: frozenset[int]) -> Iterator[Chunk | None]:
@@ -240,6 +306,8 @@ def _read_json(source: BinaryIO, sample: bytes, chunk_rows: int, skip: frozenset
     row = 1
     for value in _json_values(io.TextIOWrapper(source, encoding="utf-8-sig")):
         number = row + len(records)
+        if isinstance(value, dict):
+            errors += _twice(value.pop(DUPLICATED, []), number)
         if not isinstance(value, dict):
             errors.append(RowError(number, "", _short(json.dumps(value)), "an item must be a JSON object"))
             value = {}
@@ -258,22 +326,31 @@ def _read_json(source: BinaryIO, sample: bytes, chunk_rows: int, skip: frozenset
 def _json_chunk(records, errors, row, chunk_rows, skip) -> Chunk | None:
     if (row - 1) // chunk_rows in skip:
         return None
-    chunk = _frame(records, row)
-    chunk.errors = errors
-    return chunk
+    return _frame(records, row, errors)
+
+
+DUPLICATED = "\x00duplicated"  # where _json_object notes the keys an object gave twice
+
+
+def _json_object(pairs: list[tuple[str, object]]) -> dict:
+    """A JSON object as a dict, noting under DUPLICATED the keys it gave more than once (json keeps the last)."""
+    value = dict(pairs)
+    if len(value) < len(pairs):
+        value[DUPLICATED] = [key for key, _ in pairs]
+    return value
 
 
 def _json_cell(value) -> str:
     if isinstance(value, list):
         return "|".join(str(v) for v in value)
     if isinstance(value, dict):
-        return ";".join(f"{k}={v}" for k, v in value.items())
+        return ";".join(f"{k}={v}" for k, v in value.items() if k != DUPLICATED)
     return "" if value is None else str(value)
 
 
 def _json_values(text: io.TextIOBase) -> Iterator:
     """Each item of a top-level array, or each of a sequence of values (one object per line)."""
-    decoder = json.JSONDecoder()
+    decoder = json.JSONDecoder(object_pairs_hook=_json_object)
     buffer, position, eof = "", 0, False
     in_array = None
 
@@ -315,6 +392,9 @@ def _json_values(text: io.TextIOBase) -> Iterator:
                     raise FeedError(f"invalid JSON: {exc.msg} (or an item over {MAX_LINE_BYTES} bytes)") from None
                 fill()
                 continue
+            except RecursionError:
+                raise FeedError("invalid JSON: an item nested too deep (a feed item is an object of "
+                                "values, lists or one level of key/value pairs)") from None
             position = end
             yield value
     except UnicodeDecodeError as exc:

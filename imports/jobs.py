@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import posixpath
-import re
 import uuid
 from typing import BinaryIO
 
@@ -12,16 +11,13 @@ from sqlalchemy.orm import Session
 
 from imports import inboxes
 from imports.feed import FeedError, format_of
-from imports.pipeline import SCAN
+from imports.pipeline import SCAN, display_name
 from models.errors import InvalidRequest, NotFound
 from models.imports.tables import ImportJob
 from models.outbox import enqueue
 from models.users.permissions import Actor, authorize
 from models.users.tables import User
 from settings import Settings
-
-SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
-
 
 def _checked_format(filename: str, fmt: str | None) -> str:
     try:
@@ -39,11 +35,13 @@ def start_upload(session: Session, settings: Settings, actor: Actor, filename: s
                  fmt: str | None = None) -> ImportJob:
     """Store an uploaded file in the upload area and queue its import."""
     authorize(actor, "imports:create")
-    name = SAFE_NAME.sub("_", posixpath.basename(filename or "")).strip("._") or "upload"
-    fmt = _checked_format(name, fmt)
+    # The name is data only (any characters, any length); the file is stored under the job's id.
+    given = posixpath.basename((filename or "").replace("\\", "/")) or "upload"
+    fmt = _checked_format(given, fmt)
+    name = display_name(given, 255)
     job = ImportJob(id=uuid.uuid4(), inbox=inboxes.UPLOAD, filename=name, format=fmt, created_by=actor.user_id,
                     report_to=_report_to(session, actor, settings))
-    job.source_key = f"{job.id}-{name}"
+    job.source_key = f"{job.id}.{fmt}"
     job.source_stamp = str(job.id)
     storage = inboxes.open_storage(settings, inboxes.UPLOAD)
     storage.put(job.source_key, stream)

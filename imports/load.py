@@ -48,6 +48,8 @@ def stage(session: Session, job_id: uuid.UUID, rows: pd.DataFrame) -> None:
     data.seek(0)
     # A private copy of the staging table for this transaction: concurrent
     # imports neither see nor lock each other's rows, and ANALYZE stays local.
+    # (Dropped first: a chunk split after a refusal stages its halves in one transaction.)
+    session.execute(text("DROP TABLE IF EXISTS chunk_staging"))
     session.execute(text("CREATE TEMP TABLE chunk_staging (LIKE import_staging) ON COMMIT DROP"))
     copy_in(session, "chunk_staging", STAGED, data)
 

@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 import logging
 import posixpath
+import re
 import tempfile
 import time
 import uuid
@@ -49,8 +51,32 @@ SETTLE_SECONDS = 2  # a file modified this recently may still be arriving
 INLINE_ERRORS = 20
 
 
+SAFE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,119}")
+SAFE_EXTENSION = re.compile(r"\.[A-Za-z0-9]{1,8}")
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
+
+
+def stored_name(job: ImportJob) -> str:
+    """The name the job's file and report are kept under: the file's own when short and plain, else generated.
+
+    The original name is data only (the job's `filename`): a name with
+    newlines, non-ASCII characters or 255 bytes never becomes a key.
+    """
+    name = posixpath.basename(job.source_key)
+    if SAFE_NAME.fullmatch(name):
+        return name
+    extension = posixpath.splitext(name)[1]
+    return f"{job.id}{extension.lower() if SAFE_EXTENSION.fullmatch(extension) else ''}"
+
+
+def display_name(name: str, limit: int = 200) -> str:
+    """A file name fit for a subject line or a log: control characters replaced, length bounded."""
+    name = CONTROL.sub("?", name)
+    return name if len(name) <= limit else name[:limit - 1] + "…"
+
+
 def processing_key(job: ImportJob) -> str:
-    return f"processing/{posixpath.basename(job.source_key)}"
+    return f"processing/{stored_name(job)}"
 
 
 # --- discover -------------------------------------------------------------------------------------------------
@@ -83,7 +109,7 @@ def _new_inbox_job(session: Session, settings: Settings, inbox: inboxes.Inbox, i
     job_id = uuid.uuid4()
     stamp = f"{item.size}:{item.modified.timestamp() if item.modified else ''}"
     inserted = session.scalar(insert(ImportJob).values(
-        id=job_id, inbox=inbox.name, source_key=item.key, source_stamp=stamp, filename=item.key,
+        id=job_id, inbox=inbox.name, source_key=item.key, source_stamp=stamp, filename=item.key[:255],
         policy=inbox.policy, size=item.size, report_to=settings.IMPORT_REPORT_EMAIL or None,
     ).on_conflict_do_nothing().returning(ImportJob.id))
     if inserted is None:
@@ -160,8 +186,7 @@ def _scan(db: Database, settings: Settings, storage: Storage, job: ImportJob) ->
         locked.rows_total, locked.rows_failed, locked.chunks_total = result.rows, result.failed, result.chunks
         session.execute(text("DELETE FROM import_errors WHERE job_id = :j"), {"j": job.id})
         result.errors.seek(0)
-        copy_in(session, "import_errors", ("job_id", "row_no", '"column"', "value", "message"), result.errors,
-                not_null=('"column"', "value"))
+        _copy_errors(session, result.errors)
         duplicate_of = _claim_checksum(session, locked)
         if duplicate_of:
             _end(session, locked, DUPLICATE, f"the same file was already imported by job {duplicate_of}")
@@ -310,16 +335,56 @@ def _merge_chunk(db: Database, job_id: uuid.UUID, number: int, chunk: Chunk, val
                 "SELECT row_no FROM import_errors WHERE job_id = :j AND row_no BETWEEN :first AND :last"),
                 {"j": job_id, "first": int(chunk.frame["row_no"].min()), "last": int(chunk.frame["row_no"].max())}))
             valid = valid[~valid["row_no"].isin(rejected)]
+        refused: list[RowError] = []
         if len(valid):
+            refused = _merge_or_split(session, job_id, valid)
+        if refused:
+            _record_errors(session, job_id, refused)
+        imported = len(valid) - len(refused)
+        session.add(ImportChunk(job_id=job_id, chunk=number, rows_imported=imported,
+                                rows_failed=len(chunk.frame) - imported))
+        job.rows_imported += imported
+        job.rows_failed = (job.rows_failed or 0) + len(refused)
+    return True
+
+
+# A chunk PostgreSQL refuses for one of these (bad data, a constraint, a value too
+# big for an index) is split until the guilty rows are found; the others still go in.
+ROW_REFUSALS = ("22", "23", "54")
+
+
+def _merge_or_split(session: Session, job_id: uuid.UUID, valid: pd.DataFrame) -> list[RowError]:
+    """Merge `valid` in a savepoint; when PostgreSQL refuses it, halve it down to the refused rows."""
+    try:
+        with session.begin_nested():
             stage(session, job_id, valid)
             changed, images = merge(session, job_id)
-            queue_indexing(session, changed)
-            for product_id, urls in images.items():
-                enqueue(session, FETCH, product_id=product_id, urls=urls)
-        session.add(ImportChunk(job_id=job_id, chunk=number, rows_imported=len(valid),
-                                rows_failed=len(chunk.frame) - len(valid)))
-        job.rows_imported += len(valid)
-    return True
+    except DBAPIError as exc:
+        code = getattr(exc.orig, "pgcode", None) or ""
+        if not code.startswith(ROW_REFUSALS):
+            raise
+        if len(valid) == 1:
+            message = str(getattr(exc.orig, "diag", None) and exc.orig.diag.message_primary or exc.orig)
+            return [RowError(int(valid["row_no"].iloc[0]), "", "", f"refused by the database: {message}"[:500])]
+        half = len(valid) // 2
+        return _merge_or_split(session, job_id, valid.iloc[:half]) + _merge_or_split(session, job_id, valid.iloc[half:])
+    queue_indexing(session, changed)
+    for product_id, urls in images.items():
+        enqueue(session, FETCH, product_id=product_id, urls=urls)
+    return []
+
+
+def _record_errors(session: Session, job_id: uuid.UUID, errors: list[RowError]) -> None:
+    data = io.StringIO()
+    csv.writer(data).writerows((job_id, *error) for error in errors)
+    data.seek(0)
+    _copy_errors(session, data)
+
+
+def _copy_errors(session: Session, data) -> None:
+    """COPY rejected cells (CSV lines: job, row, column, value, message) into import_errors."""
+    copy_in(session, "import_errors", ("job_id", "row_no", '"column"', "value", "message"), data,
+            not_null=('"column"', "value"))
 
 
 def _queue(db: Database, task: str, job_id: uuid.UUID) -> str:
@@ -346,22 +411,49 @@ def finish(db: Database, settings: Settings, job_id: str) -> str:
             return "nothing to finish"
         session.expunge(job)
     status = final_status(job)
-    storage = inboxes.open_storage(settings, inboxes.find_inbox(settings, job.inbox).location)
+    note = ""
+    report_key = None
     try:
-        name = posixpath.basename(job.source_key)
-        _move_out(storage, job, f"{'processed' if status in (SUCCEEDED, PARTIALLY_FAILED) else 'failed'}/{name}")
-        report_key = _write_report(db, storage, job, f"errors/{name}.csv") \
-            if job.rows_failed or status in (FAILED, DUPLICATE) else None
-    finally:
-        inboxes.close(storage)
+        storage = inboxes.open_storage(settings, inboxes.find_inbox(settings, job.inbox).location)
+    except Exception as exc:  # noqa: BLE001  (the job still ends; the file stays where it is)
+        storage, note = None, f"the file could not be moved nor the report written: {exc}"
+    if storage is not None:
+        try:
+            name = stored_name(job)
+            _move_out(storage, job, f"{'processed' if status in (SUCCEEDED, PARTIALLY_FAILED) else 'failed'}/{name}")
+            if job.rows_failed or status in (FAILED, DUPLICATE):
+                report_key = _write_report(db, storage, job, f"errors/{name}.csv")
+        except TransientError:
+            raise  # retried; the task's last failure still ends the job (finish_anyway)
+        except Exception as exc:  # noqa: BLE001  (a file that cannot be moved must not leave the job running)
+            log.exception("import finish could not move the file or write the report", extra={"job_id": job_id})
+            note = f"the file could not be moved or the report written ({type(exc).__name__}); see the job's errors"
+        finally:
+            inboxes.close(storage)
+    return _finalize(db, job.id, status, report_key, note, storage.url(report_key) if report_key else "")
+
+
+def finish_anyway(db: Database, job_id: str, message: str) -> str:
+    """End a job whose finish step failed for good: its final status, without moving files."""
     with db.session() as session:
-        locked = session.get(ImportJob, job.id, with_for_update=True)
+        job = session.get(ImportJob, uuid.UUID(job_id))
+        if job is None:
+            return "nothing to finish"
+        status = FAILED if job.status == QUEUED else final_status(job)
+    return _finalize(db, uuid.UUID(job_id), status, None, message, "")
+
+
+def _finalize(db: Database, job_id: uuid.UUID, status: str, report_key: str | None, note: str, url: str) -> str:
+    with db.session() as session:
+        locked = session.get(ImportJob, job_id, with_for_update=True)
         if locked.finished_at is not None:
             return "already finished"
         locked.status, locked.error_report_key = status, report_key
+        if note:
+            locked.message = f"{locked.message}; {note}"[:2000] if locked.message else note[:2000]
         locked.finished_at = func.now()
         locked.started_at = locked.started_at or func.now()
-        _email_summary(session, locked, status, storage.url(report_key) if report_key else "")
+        _email_summary(session, locked, status, url)
     return status
 
 
@@ -388,6 +480,6 @@ def _email_summary(session: Session, job: ImportJob, status: str, report: str) -
         return
     errors = [{"row": row, "column": column, "message": message}
               for row, column, _, message in error_rows(session, job.id, INLINE_ERRORS)]
-    queue_email(session, job.report_to, "import_report", filename=job.filename, status=status,
+    queue_email(session, job.report_to, "import_report", filename=display_name(job.filename), status=status,
                 rows_total=job.rows_total or 0, rows_imported=job.rows_imported, rows_failed=job.rows_failed,
                 message=job.message, errors=errors, report=report)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
@@ -12,14 +13,26 @@ from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-HEADER = ("row", "column", "value", "message")
+# A cell starting with ' is quoted too, so that taking one ' off (`restore`) gives back exactly what was written.
+QUOTED_STARTS = (*FORMULA_STARTS, "'")
+# "record": a CSV row counts as one record however many lines its quoted cells span (the header is
+# record 1); in XML and JSON the first item is record 1.
+HEADER = ("record", "column", "value", "message")
 
 
 def neutralise(value):
     """A text cell that would start a formula in a spreadsheet, prefixed with ' so it stays text."""
-    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+    if isinstance(value, str) and value.startswith(QUOTED_STARTS):
         return "'" + value
     return value
+
+
+QUOTED = re.compile("^'(?=[" + re.escape("".join(QUOTED_STARTS)) + "])")
+
+
+def restore(value: str) -> str:
+    """A cell `neutralise` quoted, as it was (what a CSV feed exported by us holds)."""
+    return QUOTED.sub("", value, count=1)
 
 
 def error_rows(session: Session, job_id: uuid.UUID, limit: int | None = None) -> Iterator[tuple]:

@@ -12,14 +12,19 @@ import json
 import pandas as pd
 
 from imports.currencies import CURRENCIES
-from imports.feed import MAX_CELL_CHARS, REQUIRED, Chunk, RowError
+from imports.feed import FIELDS, MAX_CELL_CHARS, REQUIRED, Chunk, RowError
 
-PRICE = r"\d{1,15}(\.\d{1,4})?"
-STOCK = r"\d{1,9}"
+# ASCII digits only: Python's \d also matches other scripts' digits, which PostgreSQL refuses.
+PRICE = r"[0-9]{1,15}(\.[0-9]{1,4})?"
+STOCK = r"[0-9]{1,9}"
+# What PostgreSQL text cannot hold (NUL) and what UTF-8 cannot encode (lone surrogates, from JSON escapes).
+UNSTORABLE = r"[\x00\ud800-\udfff]"
 URLS = r"\s*https?://[^|\s]+\s*(\|\s*https?://[^|\s]+\s*)*"
 LIMITS = {"sku": 64, "product_handle": 255, "product_name": 255, "description": MAX_CELL_CHARS,
-          "category_path": 1000, "image_urls": 8000, "attributes": 8000}
-CATEGORY_NAME_LIMIT = 100
+          "category_path": 2000, "image_urls": 8000, "attributes": 8000}
+CATEGORY_NAME_LIMIT = 100  # as categories.name holds
+# categories.path has a btree index, whose entries PostgreSQL caps at about 2,700 bytes.
+CATEGORY_PATH_BYTES = 2000
 
 
 class SeenSkus(dict):
@@ -30,7 +35,7 @@ def validate(chunk: Chunk, seen: SeenSkus | None = None) -> tuple[pd.DataFrame, 
     """The chunk's valid rows (normalised) and the errors of the others."""
     frame = chunk.frame.copy()
     errors = list(chunk.errors)
-    checks = [_required, _lengths, _price, _currency, _stock, _category_path, _image_urls, _attributes]
+    checks = [_storable, _required, _lengths, _price, _currency, _stock, _category_path, _image_urls, _attributes]
     for check in checks:
         errors += check(frame)
     if seen is not None:
@@ -42,6 +47,14 @@ def validate(chunk: Chunk, seen: SeenSkus | None = None) -> tuple[pd.DataFrame, 
 def _errors(frame: pd.DataFrame, mask: pd.Series, column: str, message: str) -> list[RowError]:
     rows = frame.loc[mask, ["row_no", column]]
     return [RowError(int(row), column, value[:200], message) for row, value in rows.itertuples(index=False)]
+
+
+def _storable(frame):
+    found = []
+    for column in FIELDS:
+        found += _errors(frame, frame[column].str.contains(UNSTORABLE), column,
+                         "holds a character that cannot be stored (NUL or a lone surrogate)")
+    return found
 
 
 def _required(frame):
@@ -81,15 +94,19 @@ def _stock(frame):
 
 
 def category_problem(path: str) -> str | None:
-    """Why a category path is unusable, or None."""
+    """Why a category path is unusable, or None (linear in the path's length)."""
+    if len(path) > LIMITS["category_path"] or len(path.encode("utf-8", "surrogatepass")) > CATEGORY_PATH_BYTES:
+        return f"longer than {CATEGORY_PATH_BYTES} bytes in UTF-8"
     names = [name.strip() for name in path.split(">")]
     if any(not name for name in names):
         return "a category path has an empty name (write it as Home > Kitchen > Knives)"
     if any(len(name) > CATEGORY_NAME_LIMIT for name in names):
         return f"a category name is longer than {CATEGORY_NAME_LIMIT} characters"
-    repeated = next((name for i, name in enumerate(names) if name.lower() in map(str.lower, names[:i])), None)
-    if repeated:
-        return f"the category path repeats {repeated!r} (a cycle)"
+    seen: set[str] = set()
+    for name in names:
+        if name.lower() in seen:
+            return f"the category path repeats {name!r} (a cycle)"
+        seen.add(name.lower())
     return None
 
 
@@ -100,7 +117,8 @@ def _per_distinct(values: pd.Series, fn) -> pd.Series:
 
 
 def _category_path(frame):
-    given = frame["category_path"] != ""
+    # Over-long paths are already rejected by _lengths; nothing more is done with them.
+    given = (frame["category_path"] != "") & (frame["category_path"].str.len() <= LIMITS["category_path"])
     paths = frame.loc[given, "category_path"]
     problems = _per_distinct(paths, category_problem)
     found = [RowError(int(frame.at[index, "row_no"]), "category_path", paths[index][:200], problem)
@@ -111,7 +129,8 @@ def _category_path(frame):
 
 
 def _image_urls(frame):
-    wrong = (frame["image_urls"] != "") & ~frame["image_urls"].str.fullmatch(URLS, case=False)
+    checked = (frame["image_urls"] != "") & (frame["image_urls"].str.len() <= LIMITS["image_urls"])
+    wrong = checked & ~frame["image_urls"].str.fullmatch(URLS, case=False)
     return _errors(frame, wrong, "image_urls", "image URLs must be http(s) URLs separated by |")
 
 
@@ -129,7 +148,7 @@ def _attributes_json(text: str) -> str | None:
 
 
 def _attributes(frame):
-    given = frame["attributes"] != ""
+    given = (frame["attributes"] != "") & (frame["attributes"].str.len() <= LIMITS["attributes"])
     encoded = _per_distinct(frame.loc[given, "attributes"], _attributes_json)
     mask = pd.Series(False, index=frame.index)
     mask[encoded[encoded.isna()].index] = True

@@ -69,7 +69,15 @@ def load_chunks(job_id: str) -> str:
         give_back_memory()
 
 
-@app.task(base=ShopTask, name="tasks.imports.finish_import")
+class FinishTask(ShopTask):
+    """A finish step that failed for good still gives its job a final status (the file stays where it is)."""
+
+    def on_failure(self, exc, task_id, args, kwargs, einfo):
+        super().on_failure(exc, task_id, args, kwargs, einfo)
+        pipeline.finish_anyway(runtime.database(), kwargs["job_id"], f"finish failed: {exc!r}"[:500])
+
+
+@app.task(base=FinishTask, name="tasks.imports.finish_import")
 def finish_import(job_id: str) -> str:
     """Move the file out, write the reject report, email the summary."""
     return pipeline.finish(runtime.database(), get_settings(), job_id)

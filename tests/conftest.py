@@ -35,6 +35,8 @@ os.environ.update({
     # The suite makes far more calls per minute than a person; tests of the limits set their own.
     "RATE_LIMIT_DEFAULT": "100000 per minute",
     "RATE_LIMIT_AUTH": "100000 per minute",
+    # Classic delayed-delivery queues hold about 84 fewer broker file handles than quorum ones (docs/faults.md).
+    "CELERY_DELAYED_QUEUE_TYPE": os.environ.get("CELERY_DELAYED_QUEUE_TYPE", "classic"),
 })
 
 import pytest  # noqa: E402
@@ -50,15 +52,35 @@ def _rabbitmqctl(*args: str) -> None:
     subprocess.run(["rabbitmqctl", "-q", *args], check=True, capture_output=True, timeout=60)
 
 
-def _fresh_vhost() -> None:
-    """A clean virtual host, so queues from earlier runs cannot disagree with ours."""
+def _ready_vhost(settings: Settings) -> None:
+    """The run's virtual host, reused when it is there and fits our queues, else made afresh.
+
+    Creating and deleting a vhost of ~40 quorum queues is what wedges a shared
+    broker (docs/faults.md), so a run reuses the one its TEST_NAME left and
+    only purges it (clean_state); TEST_DROP_VHOST=1 deletes it after the run.
+    """
     if "TEST_BROKER_URL" in os.environ:
         return
     if shutil.which("rabbitmqctl") is None:
         pytest.exit("rabbitmqctl is needed to create the test virtual host (or set TEST_BROKER_URL)")
-    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", VHOST], capture_output=True, timeout=60)
-    _rabbitmqctl("add_vhost", VHOST)
-    _rabbitmqctl("set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*")
+    if not _vhost_fits(settings):
+        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", VHOST], capture_output=True, timeout=60)
+        _rabbitmqctl("add_vhost", VHOST)
+        _rabbitmqctl("set_permissions", "-p", VHOST, "guest", ".*", ".*", ".*")
+
+
+def _vhost_fits(settings: Settings) -> bool:
+    """Whether the vhost exists and its queues have our arguments (declaring them changes nothing then)."""
+    from kombu.transport.native_delayed_delivery import declare_native_delayed_delivery_exchanges_and_queues
+
+    try:
+        with Connection(settings.CELERY_BROKER_URL, connect_timeout=10) as conn:
+            for queue in celeryconfig.make_task_queues(settings) + celeryconfig.make_dead_letter_queues(settings):
+                queue.bind(conn.default_channel).declare()
+            declare_native_delayed_delivery_exchanges_and_queues(conn, settings.CELERY_DELAYED_QUEUE_TYPE)
+        return True
+    except Exception:  # noqa: BLE001  (missing vhost, or queues declared with other arguments)
+        return False
 
 
 def _server_engine():
@@ -83,7 +105,7 @@ def services(settings):
     from web.cli import alembic_config, ensure_database
     from alembic import command
 
-    _fresh_vhost()
+    _ready_vhost(settings)
     _drop_database(TEST_DB)
     ensure_database(settings.DATABASE_URL)
     command.upgrade(alembic_config(settings.DATABASE_URL), "head")
@@ -93,6 +115,8 @@ def services(settings):
         runtime.database().dispose()
     _drop_database(TEST_DB)
     shutil.rmtree(MAIL_DIR, ignore_errors=True)
+    if os.environ.get("TEST_DROP_VHOST") == "1" and "TEST_BROKER_URL" not in os.environ:
+        subprocess.run(["rabbitmqctl", "-q", "delete_vhost", VHOST], capture_output=True, timeout=60)
 
 
 TABLES = None

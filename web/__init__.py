@@ -12,7 +12,7 @@ from models.outbox import Relay
 from settings import Settings, get_settings
 from tasks import make_celery, publisher
 from models import crypto, cursors
-from web import browser, errors, input as input_guard, limits, metrics, middleware
+from web import browser, errors, input as input_guard, limits, metrics, middleware, outages
 from web.auth import audit, guard
 from web.extensions import Api, Runtime
 
@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     api = Api(app)
     errors.register(app)
     input_guard.register(app)  # before limits: it drops the limiter's Retry-After from other answers
+    outages.init_app(app, settings)
     guard.init_app(app, api, settings)
     limits.init_app(app, settings)
     browser.register(app, settings)

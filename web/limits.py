@@ -114,7 +114,10 @@ def init_app(app: Flask, settings: Settings) -> None:
         RATELIMIT_STORAGE_URI=settings.REDIS_URL,
         RATELIMIT_HEADERS_ENABLED=True,
         RATELIMIT_KEY_PREFIX="ratelimit",
-        RATELIMIT_STORAGE_OPTIONS={"socket_timeout": settings.SERVICE_TIMEOUT},
+        RATELIMIT_STORAGE_OPTIONS={"socket_timeout": settings.SERVICE_TIMEOUT,
+                                   "socket_connect_timeout": settings.SERVICE_TIMEOUT},
+        # Fail open: with Redis away requests are not counted (web.outages says what fails closed).
+        RATELIMIT_SWALLOW_ERRORS=True,
     )
     limiter.init_app(app)
     if isinstance(limiter.storage, RedisStorage):

@@ -50,7 +50,7 @@ def test_bad_file(name, database, local_settings, inbox):
     report = report_text(inbox, name)
     assert (job.status, job.rows_imported) == (status, imported), job.message
     assert expected in job.message + report
-    assert report.startswith("row,column,value,message")
+    assert report.startswith("record,column,value,message")
     folder = "failed" if status == "failed" else "processed"
     assert (inbox / folder / name).exists() and not (inbox / name).exists()
     assert not list((inbox / "processing").iterdir())
@@ -63,7 +63,7 @@ def test_bad_file(name, database, local_settings, inbox):
 def test_the_report_names_row_column_value_and_message(database, local_settings, inbox):
     import_file(database, local_settings, inbox, "negative_price.csv", BAD / "negative_price.csv")
     assert report_text(inbox, "negative_price.csv").splitlines() == [
-        "row,column,value,message", "2,price,'-5.00,price must not be negative"]
+        "record,column,value,message", "2,price,'-5.00,price must not be negative"]
 
 
 def test_a_single_100_mb_line_is_refused_unread(database, local_settings, inbox, tmp_path):

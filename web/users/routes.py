@@ -8,7 +8,6 @@ from datetime import datetime
 from flask.views import MethodView
 from flask_smorest import Blueprint
 
-from models.errors import InvalidRequest
 from models.retention.erasure import erase_on_request
 from models.users import accounts
 from models.users.permissions import permissions_of

@@ -1,0 +1,105 @@
+"""Workers killed with SIGKILL every few seconds while customers pay for orders and a catalog file imports:
+one payment and one confirmation per paid order, stock conserved, the import's counts exact."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import threading
+
+import pytest
+
+from tests.conftest import start_beat, start_worker
+from tests.faults.ledger import (TALLIES, Tally, count_events, count_paid_orders, count_stock, scale, settled)
+from tests.helpers import bearer, make_user, wait_for
+from tests.imports.conftest import drop, rows, scalar
+from tests.orders.conftest import ORDERS, place
+
+ORDERS_COUNT = scale(24, 1000)
+IMPORT_ROWS = scale(6_000, 200_000)
+CHUNK = scale(500, 5_000)
+KILL_EVERY = scale(2.0, 5.0)
+VARIANTS = 5
+
+
+def feed(count: int) -> bytes:
+    lines = ["sku,product_handle,product_name,description,category_path,price,currency,stock,image_urls,attributes"]
+    lines += [f"IMP-{n:07d},imp-{n // 3},Imported {n // 3},,Chaos > G{n % 7},{n % 500}.25,EUR,{n % 90},,"
+              for n in range(count)]
+    return ("\n".join(lines) + "\n").encode()
+
+
+class Killer(threading.Thread):
+    """SIGKILLs the worker (and its pool) every `every` seconds and starts a new one, until stopped."""
+
+    def __init__(self, folder, env: dict, every: float):
+        super().__init__(daemon=True)
+        self.folder, self.env, self.every = folder, env, every
+        self.worker = start_worker(folder / "w0", **env)
+        self.kills = 0
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        while not self.done.wait(self.every):
+            os.killpg(self.worker.proc.pid, signal.SIGKILL)
+            self.worker.proc.wait(10)
+            self.worker.stop()
+            self.kills += 1
+            self.worker = start_worker(self.folder / f"w{self.kills}", **self.env)
+
+    def stop(self) -> None:
+        self.done.set()
+        self.join(120)
+
+
+@pytest.mark.timeout(scale(120, 1800))
+def test_workers_killed_under_paid_orders_and_an_import(app, make_variant, mail_dir, settings, tmp_path):
+    tally = Tally(f"workers SIGKILLed every {KILL_EVERY:g} s")
+    db = app.extensions["shop"].db
+    inbox = tmp_path / "inbox"
+    env = {"IMPORT_INBOXES": str(inbox), "IMPORT_POLL_INTERVAL": "1", "IMPORT_CHUNK_ROWS": str(CHUNK),
+           "STORAGE_LOCAL_DIR": str(tmp_path / "storage"), "SANDBOX_PAYMENT_LATENCY": "0.2"}
+    with db.session() as session:
+        customer = make_user(session, "customer")
+    headers = bearer(app, customer)
+    stock = ORDERS_COUNT  # enough for every order whichever variant it picks
+    initial = {make_variant(stock=stock): stock for _ in range(VARIANTS)}
+    beat = start_beat(tmp_path, **env)
+    killer = Killer(tmp_path, env, KILL_EVERY)
+    paid = []
+    try:
+        killer.start()
+        drop(inbox, "chaos.csv", feed(IMPORT_ROWS))
+        client = app.test_client()
+        for _ in range(ORDERS_COUNT):
+            placed = place(client, headers, random.choice(list(initial)), 1)
+            tally.server_errors += placed.status_code >= 500
+            if placed.status_code != 201:
+                continue
+            paying = client.post(f"{ORDERS}/{placed.json['id']}/pay", json={"paymentMethod": "sandbox_success"},
+                                 headers=headers)
+            tally.server_errors += paying.status_code >= 500
+            if paying.status_code == 202:
+                paid.append(placed.json["id"])
+        wait_for(lambda: killer.kills >= 3, timeout=scale(60, 600), interval=0.2, message="three kills at least")
+        killer.stop()
+        wait_for(lambda: settled(db.engine, mail_dir, paid) and scalar(db, "SELECT finished_at FROM import_jobs"),
+                 timeout=scale(120, 1800), interval=0.5, message="every payment, mail and the import")
+    finally:
+        killer.stop()
+        killer.worker.stop()
+        beat.stop()
+    tally.notes.append(f"{killer.kills} kills; {len(paid)} orders paid; {IMPORT_ROWS} rows imported")
+    count_paid_orders(db.engine, mail_dir, paid, tally)
+    count_stock(db.engine, initial, tally)
+    count_events(app, tally)
+    [(status, total, imported, failed)] = rows(db, "SELECT status, rows_total, rows_imported, rows_failed "
+                                                   "FROM import_jobs")
+    variants = scalar(db, "SELECT count(*) FROM product_variants WHERE sku LIKE 'IMP-%'")
+    tally.rows = IMPORT_ROWS
+    tally.rows_lost = max(0, IMPORT_ROWS - variants) + max(0, IMPORT_ROWS - imported) + failed
+    tally.rows_doubled = max(0, imported - IMPORT_ROWS) + max(0, total - IMPORT_ROWS)
+    TALLIES.append(tally)
+    assert len(paid) == ORDERS_COUNT and killer.kills >= 3
+    assert status == "succeeded" and not tally.problems(), tally
