@@ -167,6 +167,17 @@ class Settings:
     IMPORT_IMAGE_ALLOW_PRIVATE: bool = False
     EXPORT_DESTINATIONS: str = ""
     EXPORT_NIGHTLY_HOUR: int = 2
+    # GraphQL and real-time
+    GRAPHQL_MAX_DEPTH: int = 8
+    GRAPHQL_MAX_COST: int = 5000
+    WS_HOST: str = "127.0.0.1"
+    WS_PORT: int = 8001
+    WS_MAX_CONNECTIONS_PER_USER: int = 5
+    WS_SEND_QUEUE: int = 256
+    WS_PING_INTERVAL: float = 20.0
+    WS_AUTH_TIMEOUT: float = 5.0
+    WS_REVOCATION_CHECK_INTERVAL: float = 5.0
+    WS_REPLAY_LIMIT: int = 1000
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

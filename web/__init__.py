@@ -12,7 +12,7 @@ from models.outbox import Relay
 from settings import Settings, get_settings
 from tasks import make_celery, publisher
 from models import crypto
-from web import browser, errors, limits, metrics, middleware
+from web import browser, errors, graphql, limits, metrics, middleware
 from web.auth import audit, guard
 from web.extensions import Api, Runtime
 
@@ -56,6 +56,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     browser.register(app, settings)
     audit.register()
     _register_blueprints(api)
+    graphql.register(app, settings)
     app.add_url_rule(DOCS_ASSETS + "<path:filename>", "docs_assets",
                      lambda filename: send_from_directory(swagger_ui_path, filename))
 
