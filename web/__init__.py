@@ -9,6 +9,7 @@ from swagger_ui_bundle import swagger_ui_path
 from logconfig import configure_logging
 from models.db import Database
 from models.outbox import Relay
+from models.realtime import Broadcaster
 from settings import Settings, get_settings
 from tasks import make_celery, publisher
 from models import crypto
@@ -47,6 +48,7 @@ def create_app(settings: Settings | None = None) -> Flask:
                                    socket_connect_timeout=settings.SERVICE_TIMEOUT),
     )
 
+    Broadcaster(db, app.extensions["shop"].redis)  # order events and import progress, after commit
     middleware.register(app)  # before metrics: it stamps the request's start time
     metrics.register(app, db, app.extensions["shop"].redis)
     api = Api(app)
