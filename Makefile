@@ -65,3 +65,11 @@ $(GRAPHIQL)/graphiql.min.js:
 	  for f in *.tgz; do tar xzf $$f; mv package $${f%.tgz}; done; mkdir -p $(CURDIR)/$(GRAPHIQL); \
 	  cp graphiql-3.8.3/graphiql.min.js graphiql-3.8.3/graphiql.min.css react-18.2.0/umd/react.production.min.js \
 	     react-dom-18.2.0/umd/react-dom.production.min.js $(CURDIR)/$(GRAPHIQL)/; rm -rf $$tmp
+
+# GraphQL against REST and bare Flask (wrk), and the WebSocket gateway's memory and delivery latency.
+.PHONY: bench-graphql bench-realtime
+bench-graphql: install
+	@command -v wrk >/dev/null || (apt-get install -y -q wrk || (apt-get update -q && apt-get install -y -q wrk))
+	$(BIN)/python -m bench.graphql $(BENCH_ARGS)
+bench-realtime: install
+	$(BIN)/python -m bench.realtime $(BENCH_ARGS)
