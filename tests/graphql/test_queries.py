@@ -58,6 +58,19 @@ def test_cursor_pages_follow_each_other_without_repeats(gql, headers, catalog):
     assert sorted(seen) == sorted(made)
 
 
+@pytest.mark.parametrize("sort", ["NEWEST", "NAME_DESC", "PRICE"])
+def test_each_edge_has_a_cursor_to_continue_after_it(gql, headers, catalog, sort):
+    catalog(6)
+    query = """query ($sort: ProductSort, $after: String) { products(first: 4, sort: $sort, after: $after) {
+                 edges { cursor node { id } } pageInfo { endCursor } } }"""
+    page = gql(query, headers["customer"], sort=sort)["data"]["products"]
+    ids = [edge["node"]["id"] for edge in page["edges"]]
+    assert page["edges"][-1]["cursor"] == page["pageInfo"]["endCursor"]
+    rest = gql(query, headers["customer"], sort=sort, after=page["edges"][1]["cursor"])["data"]["products"]
+    following = [edge["node"]["id"] for edge in rest["edges"]]
+    assert following[:2] == ids[2:] and len(following) == 4 and not set(following) & set(ids[:2])
+
+
 def test_orders_with_items_events_and_shipments_load_in_batches(app, gql, headers, catalog):
     from models.orders.history import record
     from models.orders.tables import Order, OrderItem, OrderStatus, Shipment

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from decimal import Decimal
 from types import SimpleNamespace
 
 import strawberry
@@ -15,7 +16,7 @@ from strawberry.types import Info
 from imports import jobs
 from integrations.storage import Storage
 from models.catalog import categories
-from models.catalog.listing import Filters, list_products, search_products
+from models.catalog.listing import Filters, encode_cursor, list_products, search_products
 from models.errors import InvalidRequest, NotFound
 from models.orders import actions as orders
 from models.users import accounts
@@ -76,6 +77,19 @@ def _tree(rows) -> list[SimpleNamespace]:
     return roots
 
 
+def _edge_cursor(sort: str | None, product) -> str | None:
+    """The keyset cursor after `product` in `sort` order (the listing's own); none for search results."""
+    if sort is None:
+        return None
+    if sort in ("newest", "oldest"):
+        value = product.created_at.isoformat()
+    elif sort in ("name", "-name"):
+        value = product.name
+    else:  # the kept lowest variant price, -1 without variants (listing.MIN_PRICE)
+        value = min((variant.price for variant in product.variants), default=Decimal(-1))
+    return encode_cursor(sort, [value, product.id])
+
+
 @strawberry.type
 class Query:
     @strawberry.field(description="Products: full-text `search`, filters, sorting and cursor pages.")
@@ -94,8 +108,11 @@ class Query:
         else:
             page = list_products(context.session, filters, args.get("sort") or "newest", args["limit"],
                                  args.get("cursor"))
-        return types.ProductConnection(edges=[types.ProductEdge(node=p) for p in page.products],
-                                       page_info=types.page_info(page.next_cursor))
+        sort = None if args.get("q") else args.get("sort") or "newest"
+        edges = [types.ProductEdge(node=p, cursor=_edge_cursor(sort, p)) for p in page.products]
+        if edges and page.next_cursor:
+            edges[-1].cursor = page.next_cursor
+        return types.ProductConnection(edges=edges, page_info=types.page_info(page.next_cursor))
 
     @strawberry.field(description="One product with its variants, images and category.")
     def product(self, info: Info, id: strawberry.ID) -> types.Product:

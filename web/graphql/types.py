@@ -71,6 +71,8 @@ class PageInfo:
 @strawberry.type
 class ProductEdge:
     node: Product
+    cursor: str | None = strawberry.field(description="Pass as `after` to continue after this product "
+                                                      "(null for search results except the last).")
 
 
 @strawberry.type

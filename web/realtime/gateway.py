@@ -10,7 +10,7 @@ Close codes (the reason text says the same in words):
 | 4008 | the user already holds WS_MAX_CONNECTIONS_PER_USER connections |
 | 4009 | slow consumer: more than WS_SEND_QUEUE messages waiting to be sent |
 | 1012 | the gateway lost Redis (events may have been missed): reconnect and replay |
-| 1013 | Redis could not be asked about the token: try again later |
+| 1013 | Redis could not be asked about the token, or PostgreSQL about missed events: try again later |
 """
 
 from __future__ import annotations
@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 import jwt
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from websockets.asyncio.server import ServerConnection
 from websockets.exceptions import ConnectionClosed
 
@@ -125,6 +127,9 @@ class Gateway:
                 await self._answer(client, message)
         except ConnectionClosed:
             pass
+        except (OperationalError, PoolTimeout) as exc:  # the replay could not read the events table
+            log.warning("replay failed", extra={"error": repr(exc)})
+            await ws.close(TRY_LATER, "events cannot be replayed now: try again later")
         finally:
             expiry.cancel()
             if sender is not None:
