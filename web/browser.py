@@ -10,7 +10,7 @@ from settings import Settings
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
 # Swagger UI and GraphiQL (development) load their script, styles and images from this app, and fetch from it.
 DOCS_CSP = ("default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-            "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'")
+            "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'")
 HSTS = "max-age=31536000; includeSubDomains"
 
 

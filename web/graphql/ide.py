@@ -22,7 +22,9 @@ PAGE = """<!doctype html>
 <script>
 const fetcher = GraphiQL.createFetcher({url: "/graphql"});
 ReactDOM.createRoot(document.getElementById("graphiql")).render(
-  React.createElement(GraphiQL, {fetcher, defaultEditorToolsVisibility: true}));
+  React.createElement(GraphiQL, {fetcher, defaultEditorToolsVisibility: true, defaultQuery: [
+    "{", "  products(first: 5) {", "    nodes { name variants { sku price } }", "    pageInfo { endCursor }",
+    "  }", "}", ""].join("\\n")}));
 </script></body></html>
 """
 MISSING = "GraphiQL's files are not unpacked: run `make graphiql` (it needs npm).\n"
