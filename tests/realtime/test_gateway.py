@@ -154,3 +154,18 @@ def test_admins_receive_import_progress_and_customers_do_not(app, settings, peop
     customer.ws.send(json.dumps({"type": "ping"}))
     customer.until(lambda m: m["type"] == "pong")
     assert not [m for m in customer.seen if m["type"] == "import.progress"]
+
+
+def test_health_check_answers_plain_http_and_other_paths_are_not_found(gateway):
+    import urllib.error
+    import urllib.request
+
+    base = gateway.url.replace("ws://", "http://").removesuffix("/ws")
+    with urllib.request.urlopen(base + "/healthz", timeout=5) as response:  # noqa: S310  (loopback)
+        assert response.status == 200 and response.read() == b"ok\n"
+    try:
+        urllib.request.urlopen(base + "/graphql", timeout=5)  # noqa: S310
+    except urllib.error.HTTPError as error:
+        assert error.code == 404
+    else:
+        raise AssertionError("a path other than /ws and /healthz was answered")
