@@ -176,3 +176,20 @@ def test_introspection_and_graphiql_only_in_development(settings, client, gql, t
         assert dev.get("/graphql/assets/other.js").status_code == 404
     finally:
         development.extensions["shop"].db.dispose()
+
+
+def test_graphql_shares_the_callers_rate_limit_budget_with_rest(settings, headers):
+    import dataclasses
+
+    from web import create_app
+
+    limited = create_app(dataclasses.replace(settings, RATE_LIMIT_DEFAULT="3 per minute"))
+    try:
+        client = limited.test_client()
+        assert client.get("/api/v1/products", headers=headers["customer"]).status_code == 200
+        answers = [client.post("/graphql", json={"query": "{ categories { id } }"}, headers=headers["customer"])
+                   for _ in range(3)]
+        assert [a.status_code for a in answers] == [200, 200, 429]
+        assert answers[-1].headers["Retry-After"] and answers[-1].get_json()["code"] == 429
+    finally:
+        limited.extensions["shop"].db.dispose()
