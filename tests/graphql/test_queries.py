@@ -106,6 +106,21 @@ def test_guests_share_the_catalog_page_cache_and_its_invalidation(app, client, g
     assert gql(query)["data"]["product"]["name"] == "Kettle"
 
 
+def test_a_guests_cached_answer_is_read_in_the_rate_limiters_round_trip(app, client, gql, catalog):
+    from tests.catalog.test_request_overheads import _count_commands
+    from web.limits import limiter
+
+    catalog(2)
+    query = "{ products(first: 2) { nodes { name } } }"
+    rendered = gql(query)
+    limiter_calls: list = []
+    cache_calls: list = []
+    _count_commands(limiter.storage.get_connection(), limiter_calls)
+    _count_commands(app.extensions["shop"].redis, cache_calls)
+    assert gql(query) == rendered
+    assert len(limiter_calls) == 1 and cache_calls == []
+
+
 def test_search_and_filters_use_the_listing_rules(gql, headers, catalog):
     catalog(3)
     body = gql('{ products(minPrice: "abc") { nodes { id } } }')
