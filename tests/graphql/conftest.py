@@ -1,4 +1,4 @@
-"""Fixtures for GraphQL: users of each role, a small catalog, and a POST helper."""
+"""Fixtures for GraphQL: users of each role, a small catalog, and posting a query."""
 
 from __future__ import annotations
 
