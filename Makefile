@@ -35,7 +35,7 @@ services: install  ## says, one line each, which service is down and how to star
 db: services  ## creates the database if missing and migrates it to the newest revision
 	@$(BIN)/flask --app wsgi db ensure
 
-run: db  ## gunicorn on $PORT, a worker, beat and Flower on 5555; Ctrl-C stops them all
+run: db graphiql  ## gunicorn on $PORT, a worker, beat and Flower on 5555; Ctrl-C stops them all
 	@mkdir -p var
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/honcho start -f Procfile -p $(PORT)
 
@@ -79,3 +79,22 @@ bench-retention: install
 .PHONY: fuzz
 fuzz: install  ## a deep budget (FUZZ_CASES per operation and caller, over 10,000 in all); prints the counts
 	FUZZ_CASES=$(or $(FUZZ_CASES),50) $(BIN)/python -m pytest tests/fuzz -q -s -p no:logging
+
+# GraphiQL for /graphql/ide (development only): its files unpacked from npm once, served by the app itself.
+GRAPHIQL := var/graphiql
+.PHONY: graphiql
+graphiql: $(GRAPHIQL)/graphiql.min.js
+$(GRAPHIQL)/graphiql.min.js:
+	@command -v npm >/dev/null || { echo "npm is needed for GraphiQL's files (apt-get install npm); skipping"; exit 0; }; \
+	  set -e; tmp=$$(mktemp -d); cd $$tmp; npm pack -q graphiql@3.8.3 react@18.2.0 react-dom@18.2.0 >/dev/null; \
+	  for f in *.tgz; do tar xzf $$f; mv package $${f%.tgz}; done; mkdir -p $(CURDIR)/$(GRAPHIQL); \
+	  cp graphiql-3.8.3/graphiql.min.js graphiql-3.8.3/graphiql.min.css react-18.2.0/umd/react.production.min.js \
+	     react-dom-18.2.0/umd/react-dom.production.min.js $(CURDIR)/$(GRAPHIQL)/; rm -rf $$tmp
+
+# GraphQL against REST and bare Flask (wrk), and the WebSocket gateway's memory and delivery latency.
+.PHONY: bench-graphql bench-realtime
+bench-graphql: install
+	@command -v wrk >/dev/null || (apt-get install -y -q wrk || (apt-get update -q && apt-get install -y -q wrk))
+	$(BIN)/python -m bench.graphql $(BENCH_ARGS)
+bench-realtime: install
+	$(BIN)/python -m bench.realtime $(BENCH_ARGS)

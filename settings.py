@@ -182,6 +182,17 @@ class Settings:
     OUTAGE_RETRY_AFTER: int = 5  # seconds, in the Retry-After of a 503 while PostgreSQL or Redis is down
     WORKER_SHUTDOWN_GRACE: float = 20.0  # seconds a stopping worker lets its tasks finish before requeueing them
     CELERY_DELAYED_QUEUE_TYPE: str = "quorum"  # Celery's 28 delayed-delivery queues: quorum or classic
+    # GraphQL and real-time
+    GRAPHQL_MAX_DEPTH: int = 8
+    GRAPHQL_MAX_COST: int = 5000
+    WS_HOST: str = "127.0.0.1"
+    WS_PORT: int = 8001
+    WS_MAX_CONNECTIONS_PER_USER: int = 5
+    WS_SEND_QUEUE: int = 256
+    WS_PING_INTERVAL: float = 20.0
+    WS_AUTH_TIMEOUT: float = 5.0
+    WS_REVOCATION_CHECK_INTERVAL: float = 5.0
+    WS_REPLAY_LIMIT: int = 1000
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import redis
+
 from integrations.email import EmailProvider, make_provider
 from models.db import Database
 from models.outbox import Relay
+from models.realtime import Broadcaster
 from settings import get_settings
 
 
@@ -17,6 +20,8 @@ def relay() -> Relay:
 
     settings = get_settings()
     db = Database(settings.DATABASE_URL, settings.DATABASE_POOL_SIZE, settings.SERVICE_TIMEOUT)
+    Broadcaster(db, redis.Redis.from_url(settings.REDIS_URL, socket_timeout=settings.SERVICE_TIMEOUT,
+                                         socket_connect_timeout=settings.SERVICE_TIMEOUT))
     return Relay(db, publisher(app))
 
 

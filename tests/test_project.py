@@ -16,7 +16,7 @@ README = (ROOT / "README.md").read_text()
 def test_compose_has_every_process_with_a_health_check():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    expected = {"postgres", "rabbitmq", "redis", "elasticsearch", "web", "worker", "beat", "flower"}
+    expected = {"postgres", "rabbitmq", "redis", "elasticsearch", "web", "worker", "beat", "flower", "realtime"}
     assert expected <= set(services)
     for name in expected:
         assert "healthcheck" in services[name], name
@@ -26,7 +26,7 @@ def test_compose_gives_the_app_only_real_settings():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     known = {field.name for field in fields(Settings)}
     app_services = [s for s in compose["services"].values() if "build" in s]
-    assert len(app_services) == 5  # migrate, web, worker, beat, flower
+    assert len(app_services) == 6  # migrate, web, worker, beat, flower, realtime
     for service in app_services:
         assert set(service["environment"]) <= known
 

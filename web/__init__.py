@@ -9,10 +9,11 @@ from swagger_ui_bundle import swagger_ui_path
 from logconfig import configure_logging
 from models.db import Database
 from models.outbox import Relay
+from models.realtime import Broadcaster
 from settings import Settings, get_settings
 from tasks import make_celery, publisher
 from models import crypto, cursors
-from web import browser, errors, input as input_guard, limits, metrics, middleware, outages
+from web import browser, errors, graphql, input as input_guard, limits, metrics, middleware, outages
 from web.auth import audit, guard
 from web.extensions import Api, Runtime
 
@@ -48,6 +49,7 @@ def create_app(settings: Settings | None = None) -> Flask:
                                    socket_connect_timeout=settings.SERVICE_TIMEOUT),
     )
 
+    Broadcaster(db, app.extensions["shop"].redis)  # order events and import progress, after commit
     middleware.register(app)  # before metrics: it stamps the request's start time
     metrics.register(app, db, app.extensions["shop"].redis)
     api = Api(app)
@@ -59,6 +61,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     browser.register(app, settings)
     audit.register()
     _register_blueprints(api)
+    graphql.register(app, settings)
     app.add_url_rule(DOCS_ASSETS + "<path:filename>", "docs_assets",
                      lambda filename: send_from_directory(swagger_ui_path, filename))
 

@@ -8,9 +8,9 @@ from flask_cors import CORS
 from settings import Settings
 
 API_CSP = "default-src 'none'; frame-ancestors 'none'"
-# Swagger UI loads its own script, styles and images from /api/docs/assets and fetches the OpenAPI document.
+# Swagger UI and GraphiQL (development) load their script, styles and images from this app, and fetch from it.
 DOCS_CSP = ("default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
-            "img-src 'self' data:; connect-src 'self'; frame-ancestors 'none'")
+            "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; frame-ancestors 'none'")
 HSTS = "max-age=31536000; includeSubDomains"
 
 
@@ -24,7 +24,7 @@ def register(app: Flask, settings: Settings) -> None:
 
     @app.after_request
     def security_headers(response):
-        docs = request.path.startswith("/api/docs")
+        docs = request.path.startswith(("/api/docs", "/graphql/ide", "/graphql/assets"))
         response.headers["Content-Security-Policy"] = DOCS_CSP if docs else API_CSP
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["Referrer-Policy"] = "no-referrer"

@@ -1,7 +1,7 @@
 """Rate limits (flask-limiter on Redis): per user, per API key, or per IP for guests.
 
-`RATE_LIMIT_DEFAULT` is one budget shared by all `/api/v1` requests of a caller; sign-in, registration,
-verification and the MFA steps also get `RATE_LIMIT_AUTH` per IP, which is
+`RATE_LIMIT_DEFAULT` is one budget shared by all `/api/v1` and `/graphql` requests of a caller;
+sign-in, registration, verification and the MFA steps also get `RATE_LIMIT_AUTH` per IP, which is
 what stops password spraying across accounts. A refused request gets 429
 with `Retry-After` and the `X-RateLimit-*` headers.
 """
@@ -126,4 +126,4 @@ def init_app(app: Flask, settings: Settings) -> None:
 
 @limiter.request_filter
 def _outside_the_api() -> bool:
-    return not request.path.startswith("/api/v1/")
+    return not (request.path.startswith("/api/v1/") or request.path == "/graphql")

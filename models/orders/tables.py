@@ -97,6 +97,8 @@ class OrderEvent(Base):
     """An append-only history row: who or what moved the order, from where to where, and why."""
 
     __tablename__ = "order_events"
+    # INSERT … RETURNING created_at too: real-time messages are built at flush, before any reload.
+    __mapper_args__ = {"eager_defaults": True}
 
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=True)
     order_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("orders.id", ondelete="CASCADE"), index=True)

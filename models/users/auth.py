@@ -222,9 +222,18 @@ def end_other_sessions(session: Session, redis: Redis, policy: AuthPolicy, user_
 
 def token_revoked(redis: Redis, claims: dict) -> bool:
     """Whether an access token was logged out, its session ended, or its user's sessions cut off."""
-    denied, sid_revoked, cutoff = redis.mget(f"auth:denied-jti:{claims.get('jti')}",
-                                             f"auth:revoked-sid:{claims.get('sid')}",
-                                             f"auth:cutoff:{claims.get('sub')}")
+    return revoked_by(redis.mget(*revocation_keys(claims)), claims)
+
+
+def revocation_keys(claims: dict) -> tuple[str, str, str]:
+    """The Redis keys that can revoke this token (read them with one MGET)."""
+    return (f"auth:denied-jti:{claims.get('jti')}", f"auth:revoked-sid:{claims.get('sid')}",
+            f"auth:cutoff:{claims.get('sub')}")
+
+
+def revoked_by(values: list, claims: dict) -> bool:
+    """Whether the values of `revocation_keys(claims)` revoke the token."""
+    denied, sid_revoked, cutoff = values
     if denied or sid_revoked:
         return True
     if cutoff:

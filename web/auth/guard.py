@@ -108,6 +108,21 @@ def claims_or_none() -> dict | None:
     return get_jwt() or None
 
 
+def check(actor: Actor, *permissions: str) -> list[str]:
+    """The `permissions` the caller holds; 401 for a guest holding none, 403 otherwise or without MFA."""
+    held = [name for name in permissions if actor.can(name)]
+    if not held:
+        if actor == GUEST or actor.user_id is None and actor.api_key_id is None:
+            raise Unauthorized("sign in to do this")
+        if actor.api_key_id is not None and set(permissions) & NEEDS_PERSON:
+            raise Forbidden("an API key acts for no person; this needs a signed-in user",
+                            {"scopes": sorted(set(permissions) & NEEDS_PERSON)})
+        raise Forbidden(f"not allowed: {' or '.join(permissions)}")
+    if not any(actor.mfa_satisfied(name) for name in held):
+        raise Forbidden("MFA is required for this administrative action", {"mfa": ["required"]})
+    return held
+
+
 def requires(*permissions: str):
     """Let the request through when the caller holds any of `permissions` (and MFA where needed)."""
     unknown = set(permissions) - PERMISSIONS.keys()
@@ -117,17 +132,7 @@ def requires(*permissions: str):
     def decorator(view):
         @wraps(view)
         def guarded(*args, **kwargs):
-            actor = current_actor()
-            held = [name for name in permissions if actor.can(name)]
-            if not held:
-                if actor == GUEST or actor.user_id is None and actor.api_key_id is None:
-                    raise Unauthorized("sign in to do this")
-                if actor.api_key_id is not None and set(permissions) & NEEDS_PERSON:
-                    raise Forbidden("an API key acts for no person; this needs a signed-in user",
-                                    {"scopes": sorted(set(permissions) & NEEDS_PERSON)})
-                raise Forbidden(f"not allowed: {' or '.join(permissions)}")
-            if not any(actor.mfa_satisfied(name) for name in held):
-                raise Forbidden("MFA is required for this administrative action", {"mfa": ["required"]})
+            held = check(current_actor(), *permissions)
             if all(needs_mfa(name) for name in held):
                 g.admin_action = held[0]  # web.auth.audit records it with the change
             return view(*args, **kwargs)

@@ -1,0 +1,3 @@
+from web.realtime.server import main
+
+main()
