@@ -86,7 +86,7 @@ class Int(fields.Integer):
 
 
 class QueryInt(Int):
-    """The same, read from a query string: plain digits only (not "1e3", not "1.0")."""
+    """The same, read from a query string (plain digits only, not "1e3", not "1.0") or given as an int."""
 
     def _acceptable(self, value) -> bool:
-        return isinstance(value, str) and INT_TEXT.fullmatch(value) is not None
+        return isinstance(value, int) or isinstance(value, str) and INT_TEXT.fullmatch(value) is not None
