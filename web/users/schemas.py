@@ -14,8 +14,9 @@ NAME = validate.Length(min=1, max=100)
 class ProfileSchema(CamelSchema):
     id = fields.UUID(dump_only=True)
     email = fields.String(dump_only=True)
-    first_name = Trimmed(validate=NAME)
-    last_name = Trimmed(validate=NAME)
+    # Empty for an erased account (docs/retention.md), so no minimum length is promised.
+    first_name = fields.String(dump_only=True, metadata={"maxLength": 100})
+    last_name = fields.String(dump_only=True, metadata={"maxLength": 100})
     role = fields.String(dump_only=True)
     is_verified = fields.Boolean(dump_only=True)
     created_at = UtcDateTime(dump_only=True)
