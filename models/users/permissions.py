@@ -44,6 +44,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     "exports:view": ADMINS,
     "api_keys:manage": ADMINS,
     "security_events:view": ADMINS,
+    "dead_letters:view": ADMINS,
+    "dead_letters:manage": ADMINS,
 }
 
 
