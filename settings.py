@@ -167,6 +167,10 @@ class Settings:
     IMPORT_IMAGE_ALLOW_PRIVATE: bool = False
     EXPORT_DESTINATIONS: str = ""
     EXPORT_NIGHTLY_HOUR: int = 2
+    # Operations
+    WORKER_METRICS_PORT: int = 9808
+    WORKER_METRICS_ADDRESS: str = "127.0.0.1"
+    WORKER_METRICS_DIR: str = "var/worker-metrics"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -32,3 +32,4 @@ app.conf.include = ["tasks.emails", "tasks.maintenance", "tasks.search", "tasks.
                     "tasks.imports"]
 
 from tasks import signals  # noqa: E402,F401  (wires logging and dead-letter queues)
+from tasks import metrics  # noqa: E402,F401  (task metrics on WORKER_METRICS_PORT)

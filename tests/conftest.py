@@ -35,6 +35,8 @@ os.environ.update({
     # The suite makes far more calls per minute than a person; tests of the limits set their own.
     "RATE_LIMIT_DEFAULT": "100000 per minute",
     "RATE_LIMIT_AUTH": "100000 per minute",
+    # Workers serve no metrics port unless a test gives one (several suites share the machine).
+    "WORKER_METRICS_PORT": "0",
 })
 
 import pytest  # noqa: E402

@@ -10,6 +10,7 @@ then acknowledges the dead letter: a failure in between leaves it where it was.
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -77,7 +78,9 @@ def parse(message, dead_queue: str) -> DeadLetter:
 class DeadLetterBox:
     """The `<queue>.dead` queues of one broker."""
 
-    def __init__(self, url: str, queues: list[str], exchange: str, timeout: float = 5.0):
+    def __init__(self, url: str, queues: list[str], exchange: str, timeout: float = 5.0,
+                 stamp_header: str | None = None):
+        self.stamp_header = stamp_header  # set to the replay's time, as a new publish would set it
         self.url = url
         self.queues = list(queues)
         self.exchange = exchange
@@ -118,6 +121,12 @@ class DeadLetterBox:
                         return found
         return found
 
+    def oldest(self, queue: str) -> DeadLetter | None:
+        """The first dead letter of `queue` (the one waiting longest), left in place."""
+        with self._channel() as channel:
+            message = channel.basic_get(f"{queue}.dead", no_ack=False)
+            return parse(message, f"{queue}.dead") if message is not None else None
+
     def find(self, task_id: str) -> DeadLetter | None:
         """The dead letter of task `task_id`, left in place; None when there is none."""
         return self._take(task_id, lambda channel, message, letter: None)
@@ -154,6 +163,8 @@ class DeadLetterBox:
     def _republish(self, channel, message, letter: DeadLetter) -> None:
         headers = {k: v for k, v in letter.headers.items() if k not in BROKER_HEADERS}
         headers.update({"retries": 0, DEATHS_HEADER: letter.death_count})
+        if self.stamp_header:
+            headers[self.stamp_header] = time.time()
         if letter.first_death:
             headers[FIRST_DEATH_HEADER] = int(letter.first_death.timestamp())
         properties = {k: v for k, v in letter.properties.items()

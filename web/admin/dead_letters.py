@@ -11,6 +11,7 @@ from marshmallow import fields, validate
 import celeryconfig
 from integrations.rabbitmq import DeadLetterBox
 from models.operations.dead_letters import DeadLetters
+from models.operations.queues import SENT_AT_HEADER
 from web.auth.guard import current_actor, requires
 from web.extensions import runtime
 from web.schemas import CamelSchema
@@ -26,7 +27,7 @@ def dead_letters() -> DeadLetters:
     """The dead-letter operations on this app's broker, Redis and database."""
     rt = runtime()
     box = DeadLetterBox(rt.settings.CELERY_BROKER_URL, list(celeryconfig.QUEUES), celeryconfig.TASK_EXCHANGE.name,
-                        rt.settings.SERVICE_TIMEOUT)
+                        rt.settings.SERVICE_TIMEOUT, stamp_header=SENT_AT_HEADER)
     return DeadLetters(box, rt.redis, rt.db)
 
 
