@@ -16,11 +16,15 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
 
 install: system-packages $(VENV)/.installed
 
-# The SFTP tests run Debian's OpenSSH server; install it (as root) when missing.
+# The SFTP tests run Debian's OpenSSH server, the alert-rule tests Debian's promtool (package prometheus);
+# install them (as root) when missing.
 system-packages:
 	@test -x /usr/sbin/sshd || { export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get install -y -qq openssh-server >/dev/null 2>&1 || \
 	  { apt-get update -qq && apt-get install -y -qq openssh-server >/dev/null; }; }
+	@command -v promtool >/dev/null || { export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 || \
+	  { apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }; }
 
 services: install  ## says, one line each, which service is down and how to start it
 	@$(BIN)/flask --app wsgi services check
