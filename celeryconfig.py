@@ -91,6 +91,9 @@ def config(settings: Settings) -> dict:
         "worker_hijack_root_logger": False,
         "beat_schedule": beat_schedule(settings),
         "beat_schedule_filename": str(settings.path(settings.BEAT_SCHEDULE_FILE)),
+        # One beat: only the beat holding a Redis lock sends (a second one started by mistake waits).
+        "beat_scheduler": "scheduler.single:SingleBeatScheduler",
+        "beat_max_loop_interval": 5,
     }
 
 
