@@ -47,7 +47,8 @@ def test_every_alert_has_tests_and_a_runbook_section():
 @pytest.mark.parametrize("alert", ALERTS)
 def test_alert(alert, tmp_path):
     shutil.copy(RULES, tmp_path / RULES.name)
+    # Evaluate as often as the case's samples come (every minute for alerts with a `for`, days for the drill).
     (tmp_path / "one.test.yml").write_text(yaml.safe_dump({
-        "rule_files": [RULES.name], "evaluation_interval": "1m", "tests": [CASES[alert]]}))
+        "rule_files": [RULES.name], "evaluation_interval": CASES[alert]["interval"], "tests": [CASES[alert]]}))
     result = promtool("test", "rules", "one.test.yml", cwd=tmp_path)
     assert result.returncode == 0, result.stdout + result.stderr
