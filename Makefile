@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export PORT
 
-.PHONY: install system-packages run test lint services db clean bench-identity bench-orders bench-catalog bench-imports
+.PHONY: install system-packages run test lint services db clean bench-identity bench-orders bench-catalog bench-imports bench-ops
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -49,6 +49,9 @@ lint: install
 
 bench-imports: install  ## 1M-row feed through the SFTP inbox, against a raw COPY + upsert floor
 	$(BIN)/python -m bench.imports
+
+bench-ops: install  ## task metrics' cost in a worker, and a /metrics scrape against /healthz (BENCH_TASKS, BENCH_SCRAPES)
+	$(BIN)/python bench/ops.py
 
 clean:
 	rm -rf $(VENV) var
