@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 RUNTIME_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 METRICS: SimpleNamespace | None = None
 _started: dict[str, float] = {}
+REDIS_RETRY_AFTER = 30.0
+_redis_down_until = 0.0
 
 
 def _use_multiprocess_dir(path: Path) -> None:
@@ -97,10 +99,12 @@ def _stamp(headers=None, **_):
 def _started_task(task_id=None, task=None, **_):
     sent_at = getattr(task.request, SENT_AT_HEADER, None) or (task.request.headers or {}).get(SENT_AT_HEADER)
     queue = (task.request.delivery_info or {}).get("routing_key")
-    if sent_at and queue:
+    global _redis_down_until
+    if sent_at and queue and time.monotonic() >= _redis_down_until:
         try:
             note_started(runtime.redis_client(), queue, float(sent_at))
-        except Exception:  # Redis away: the age reads high until the next start, the task runs anyway
+        except Exception:  # Redis away: the age reads high for a while, tasks must not wait on it each time
+            _redis_down_until = time.monotonic() + REDIS_RETRY_AFTER
             log.warning("could not note the start of a task", exc_info=True)
     if METRICS is not None:
         METRICS.started.labels(task.name).inc()
