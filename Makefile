@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export PORT
 
-.PHONY: install system-packages run test lint services db clean bench-identity bench-orders bench-catalog bench-imports
+.PHONY: install system-packages run test lint services db clean bench-identity bench-orders bench-catalog bench-imports bench-ops
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,8 +16,9 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
 
 install: system-packages $(VENV)/.installed
 
-# The SFTP tests run Debian's OpenSSH server; install it (as root) when missing.
-# The fault suite runs its own redis-server, PostgreSQL cluster (initdb, pg_ctl) and RabbitMQ node.
+# The SFTP tests run Debian's OpenSSH server, the alert-rule tests Debian's promtool (package prometheus),
+# the fault suite its own redis-server, PostgreSQL cluster (initdb, pg_ctl) and RabbitMQ node;
+# install them (as root) when missing.
 system-packages:
 	@test -x /usr/sbin/sshd || { export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get install -y -qq openssh-server >/dev/null 2>&1 || \
@@ -28,6 +29,9 @@ system-packages:
 	  test -z "$$missing" || { export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get install -y -qq $$missing >/dev/null 2>&1 || \
 	  { apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; }; }
+	@command -v promtool >/dev/null || { export DEBIAN_FRONTEND=noninteractive; \
+	  apt-get install -y -qq --no-install-recommends prometheus >/dev/null 2>&1 || \
+	  { apt-get update -qq && apt-get install -y -qq --no-install-recommends prometheus >/dev/null; }; }
 
 services: install  ## says, one line each, which service is down and how to start it
 	@$(BIN)/flask --app wsgi services check
@@ -52,6 +56,9 @@ lint: install
 
 bench-imports: install  ## 1M-row feed through the SFTP inbox, against a raw COPY + upsert floor
 	$(BIN)/python -m bench.imports
+
+bench-ops: install  ## task metrics' cost in a worker, and a /metrics scrape against /healthz (BENCH_TASKS, BENCH_SCRAPES)
+	$(BIN)/python bench/ops.py
 
 clean:
 	rm -rf $(VENV) var

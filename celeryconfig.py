@@ -95,6 +95,9 @@ def config(settings: Settings) -> dict:
         # lets running tasks finish for this long, then requeues the rest (acks late) and exits.
         "worker_soft_shutdown_timeout": settings.WORKER_SHUTDOWN_GRACE,
         "broker_native_delayed_delivery_queue_type": settings.CELERY_DELAYED_QUEUE_TYPE,
+        # One beat: only the beat holding a Redis lock sends (a second one started by mistake waits).
+        "beat_scheduler": "scheduler.single:SingleBeatScheduler",
+        "beat_max_loop_interval": 5,
     }
 
 

@@ -193,6 +193,17 @@ class Settings:
     WS_AUTH_TIMEOUT: float = 5.0
     WS_REVOCATION_CHECK_INTERVAL: float = 5.0
     WS_REPLAY_LIMIT: int = 1000
+    # Operations
+    WORKER_METRICS_PORT: int = 9808
+    WORKER_METRICS_ADDRESS: str = "127.0.0.1"
+    WORKER_METRICS_DIR: str = "var/worker-metrics"
+    BEAT_LOCK_TIMEOUT: int = 30
+    FLOWER_ADDRESS: str = "127.0.0.1"
+    FLOWER_PORT: int = 5555
+    FLOWER_BASIC_AUTH: str = ""
+    FLOWER_AUTH: str = ""
+    FLOWER_AUTH_PROVIDER: str = ""
+    FLOWER_BROKER_API: str = ""
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:

@@ -6,32 +6,14 @@ One module per queue; a task's queue is its module's name (see celeryconfig).
 from __future__ import annotations
 
 from celery import Celery
-from celery.app.amqp import AMQP
 
 import celeryconfig
 from settings import Settings, get_settings
 
 
-class ExpiryByWorker(AMQP):
-    """Messages carry a task's `expires` in their headers only, never as an AMQP message TTL.
-
-    With a TTL, RabbitMQ dead-letters a message that expires in its queue
-    (workers down, broker outage), so every missed periodic run became a
-    dead letter. Without one, the worker that meets an expired task discards
-    and acknowledges it: dead-letter queues hold only what needs a person.
-    """
-
-    def _create_task_sender(self):
-        send = super()._create_task_sender()
-
-        def send_task_message(producer, name, message, expiration=None, **options):
-            return send(producer, name, message, **options)
-        return send_task_message
-
-
 def make_celery(settings: Settings) -> Celery:
     """A Celery app for `settings`; the web process uses one to publish."""
-    app = Celery("shop", set_as_current=False, amqp=ExpiryByWorker)
+    app = Celery("shop", set_as_current=False)
     app.conf.update(celeryconfig.config(settings))
     return app
 
@@ -50,3 +32,4 @@ app.conf.include = ["tasks.emails", "tasks.maintenance", "tasks.search", "tasks.
                     "tasks.imports"]
 
 from tasks import signals  # noqa: E402,F401  (wires logging and dead-letter queues)
+from tasks import metrics  # noqa: E402,F401  (task metrics on WORKER_METRICS_PORT)

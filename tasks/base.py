@@ -7,6 +7,8 @@ import logging
 from celery import Task
 
 from integrations.errors import TransientError
+from models.operations.dead_letters import note_failure
+from tasks import runtime
 
 log = logging.getLogger(__name__)
 
@@ -28,3 +30,7 @@ class ShopTask(Task):
     def on_failure(self, exc, task_id, args, kwargs, einfo):
         log.error("task failed for good; dead-lettered", extra={
             "task": self.name, "task_id": task_id, "error": repr(exc), "retries": self.request.retries})
+        try:  # the dead letter carries no exception: keep it where `flask queues dead` finds it
+            note_failure(runtime.redis_client(), task_id, self.name, repr(exc), getattr(einfo, "traceback", None))
+        except Exception:
+            log.exception("could not note the failure of a dead-lettered task", extra={"task_id": task_id})

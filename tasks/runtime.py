@@ -35,3 +35,13 @@ def email_provider() -> EmailProvider:
     return make_provider(settings.EMAIL_PROVIDER, outbox_dir=settings.path(settings.EMAIL_OUTBOX_DIR),
                          api_key=settings.SENDGRID_API_KEY, host=settings.SENDGRID_HOST,
                          timeout=settings.SENDGRID_TIMEOUT)
+
+
+@lru_cache(maxsize=1)
+def redis_client():
+    """This process's Redis connection pool."""
+    import redis
+
+    settings = get_settings()
+    return redis.Redis.from_url(settings.REDIS_URL, socket_timeout=settings.SERVICE_TIMEOUT,
+                                socket_connect_timeout=settings.SERVICE_TIMEOUT)

@@ -45,3 +45,11 @@ def _bind_ids(task_id=None, task=None, **_):
 def _unbind_ids(**_):
     request_id_var.set(None)
     task_id_var.set(None)
+
+
+@signals.before_task_publish.connect
+def _expire_in_the_worker(properties=None, **_):
+    """Leave a task's `expires` to the worker, which skips it; without the AMQP expiration Celery adds,
+    RabbitMQ would move every expired beat job to `<queue>.dead`, where only failures belong."""
+    if properties is not None:
+        properties.pop("expiration", None)

@@ -37,6 +37,8 @@ os.environ.update({
     "RATE_LIMIT_AUTH": "100000 per minute",
     # Classic delayed-delivery queues hold about 84 fewer broker file handles than quorum ones (docs/faults.md).
     "CELERY_DELAYED_QUEUE_TYPE": os.environ.get("CELERY_DELAYED_QUEUE_TYPE", "classic"),
+    # Workers serve no metrics port unless a test gives one (several suites share the machine).
+    "WORKER_METRICS_PORT": "0",
 })
 
 import pytest  # noqa: E402

@@ -69,6 +69,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     from web.imports.cli import register as register_imports_cli
     register_cli(app)
     register_imports_cli(app)
+    from web.admin.cli import register as register_queues_cli
+    register_queues_cli(app)
     return app
 
 
@@ -87,6 +89,8 @@ def _register_blueprints(api: Api) -> None:
     from web.users.routes import blp as users
     from web.webhooks.routes import blp as webhooks
 
+    from web.admin.dead_letters import blp as dead_letters
+
     for blueprint in (health, auth, users, admin, products, product_images, categories, media, orders, webhooks,
-                      shipping, imports):
+                      shipping, imports, dead_letters):
         api.register_blueprint(blueprint)

@@ -17,6 +17,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from sqlalchemy import text
 
 from integrations.breaker import BreakerCollector
+from web import collectors
 
 REQUESTS = Counter("http_requests_total", "HTTP requests answered", ["method", "endpoint", "status"])
 LATENCY = Histogram("http_request_duration_seconds", "Time to answer an HTTP request", ["method", "endpoint"],
@@ -81,14 +82,20 @@ def register(app: Flask, db, redis_client=None) -> None:
 
     outbox = OutboxCollector(db)
     retention = RetentionCollector(db)
+    collectors.count_security_events()
+    settings = app.extensions["shop"].settings
+    queues = collectors.QueueCollector(settings.CELERY_BROKER_URL, redis_client, settings.SERVICE_TIMEOUT)
+    imports = collectors.ImportCollector(db)
 
     @app.get("/metrics")
     def metrics():
         registry = CollectorRegistry()
         registry.register(outbox)
         registry.register(retention)
+        registry.register(imports)
         if redis_client is not None:
             registry.register(BreakerCollector(redis_client))
+            registry.register(queues)
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             multiprocess.MultiProcessCollector(registry)
             body = generate_latest(registry)

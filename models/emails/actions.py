@@ -37,9 +37,12 @@ def queue_email(session: Session, to: str, template: str, **context) -> EmailMes
 
 
 def lock_for_sending(session: Session, message_id: str) -> EmailMessage | None:
-    """The queued message, locked; None when it is gone or already handled."""
+    """The queued message, locked; None when it is gone or already handled.
+
+    A failed one is tried again: only a replayed dead letter delivers it once more.
+    """
     message = session.get(EmailMessage, uuid.UUID(message_id), with_for_update=True)
-    if message is None or message.status != QUEUED:
+    if message is None or message.status not in (QUEUED, FAILED):
         return None
     return message
 

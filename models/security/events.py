@@ -25,6 +25,7 @@ def record_event(session: Session, kind: str, actor: Actor | None = None, *, sub
                           ip=ip or (actor.ip if actor else None), details=details)
     session.add(event)
     session.info["audited"] = True
+    session.info.setdefault("security_kinds", []).append(kind)  # counted once committed (web.collectors)
     return event
 
 

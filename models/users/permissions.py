@@ -47,6 +47,8 @@ PERMISSIONS: dict[str, frozenset[Role]] = {
     # Erasure (API.md's DELETE /users/me and /users/{id}): one's own account, or any (an administrative action).
     "users:erase_own": frozenset({C, S, A, SA}),
     "users:erase_all": ADMINS,
+    "dead_letters:view": ADMINS,
+    "dead_letters:manage": ADMINS,
 }
 
 

@@ -1,0 +1,1 @@
+"""Operating the shop: dead letters and the failures that put them there."""
