@@ -4,8 +4,13 @@ from __future__ import annotations
 
 from marshmallow import fields, validate
 
+from models.orders.tables import OrderStatus
 from web.schemas import CamelSchema, PostalAddressSchema, Trimmed, Int, Money, UtcDateTime, QueryInt
 
+
+# Declared so that the document (and the fuzz gate) checks what is sent.
+STATUS = {"type": "string", "enum": [str(status) for status in OrderStatus]}
+NULLABLE_STATUS = {**STATUS, "nullable": True, "enum": [*STATUS["enum"], None]}
 
 class LineSchema(CamelSchema):
     variant_id = fields.UUID(required=True)
@@ -41,7 +46,7 @@ class PaymentOutSchema(CamelSchema):
 
 class OrderSchema(CamelSchema):
     id = fields.UUID()
-    status = fields.Function(lambda order: str(order.status))
+    status = fields.Function(lambda order: str(order.status), metadata=STATUS)
     currency = fields.String()
     subtotal = Money()
     shipping_total = Money()
@@ -50,7 +55,8 @@ class OrderSchema(CamelSchema):
     items = fields.List(fields.Nested(ItemOutSchema))
     shipping_address = fields.Nested(PostalAddressSchema)
     billing_address = fields.Nested(PostalAddressSchema)
-    payment = fields.Method("_payment")
+    payment = fields.Method("_payment", metadata={"type": "object", "nullable": True,
+                                                   "description": "the latest payment (PaymentOut), if any"})
     created_at = UtcDateTime()
 
     def _payment(self, order):
@@ -100,8 +106,10 @@ class OrderEventSchema(CamelSchema):
     id = Int()
     kind = fields.String()
     actor = fields.String()
-    from_status = fields.Function(lambda e: str(e.from_status) if e.from_status else None)
-    to_status = fields.Function(lambda e: str(e.to_status) if e.to_status else None)
+    from_status = fields.Function(lambda e: str(e.from_status) if e.from_status else None,
+                                  metadata=NULLABLE_STATUS)
+    to_status = fields.Function(lambda e: str(e.to_status) if e.to_status else None,
+                                metadata=NULLABLE_STATUS)
     reason = fields.String()
     data = fields.Dict()
     created_at = UtcDateTime()
