@@ -182,6 +182,7 @@ class Settings:
     OUTAGE_RETRY_AFTER: int = 5  # seconds, in the Retry-After of a 503 while PostgreSQL or Redis is down
     WORKER_SHUTDOWN_GRACE: float = 20.0  # seconds a stopping worker lets its tasks finish before requeueing them
     CELERY_DELAYED_QUEUE_TYPE: str = "quorum"  # Celery's 28 delayed-delivery queues: quorum or classic
+    IMPORT_STUCK_AFTER: float = 1800.0  # seconds without progress after which an import job is ended as failed
     # GraphQL and real-time
     GRAPHQL_MAX_DEPTH: int = 8
     GRAPHQL_MAX_COST: int = 5000

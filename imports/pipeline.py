@@ -249,6 +249,26 @@ def _claim_checksum(session: Session, job: ImportJob) -> uuid.UUID | None:
     return session.scalar(text("SELECT job_id FROM imported_files WHERE checksum = :c"), {"c": job.checksum})
 
 
+def reap_stuck(db: Database, settings: Settings) -> int:
+    """End as failed the jobs that made no progress for IMPORT_STUCK_AFTER seconds; how many.
+
+    A step whose message RabbitMQ dead-lettered without the task failing (a
+    worker killed on every delivery until `x-delivery-limit`) leaves its job
+    queued or running; this gives it a final state, a report and an email.
+    """
+    cutoff = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=settings.IMPORT_STUCK_AFTER)
+    reaped = 0
+    with db.session() as session:
+        stuck = session.scalars(select(ImportJob).where(ImportJob.status.in_((QUEUED, RUNNING)),
+                                                        ImportJob.updated_at < cutoff)
+                                .with_for_update(skip_locked=True).limit(100))
+        for job in stuck:
+            _end(session, job, FAILED, f"the import made no progress for {settings.IMPORT_STUCK_AFTER:g} s: a step "
+                                       "failed for good (see the imports dead-letter queue); import the file again")
+            reaped += 1
+    return reaped
+
+
 def fail(db: Database, job_id: str, message: str) -> str:
     """End a job whose step failed for good (its file still goes to failed/ with a report)."""
     return _refuse(db, uuid.UUID(job_id), FAILED, message)

@@ -26,7 +26,8 @@ class ImportStepTask(ShopTask):
 
 @app.task(base=ShopTask, name="tasks.imports.poll_inboxes")
 def poll_inboxes() -> int:
-    """Start a job for every new file in the configured inboxes."""
+    """Start a job for every new file in the configured inboxes; end the jobs that stopped making progress."""
+    pipeline.reap_stuck(runtime.database(), get_settings())
     return pipeline.discover(runtime.database(), get_settings())
 
 

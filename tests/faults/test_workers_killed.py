@@ -19,7 +19,8 @@ from tests.orders.conftest import ORDERS, place
 ORDERS_COUNT = scale(24, 1000)
 IMPORT_ROWS = scale(6_000, 200_000)
 CHUNK = scale(500, 5_000)
-KILL_EVERY = scale(2.0, 5.0)
+KILL_EVERY = scale(2.0, 12.0)  # at full size, longer than a 200,000-row scan takes here (one task)
+MAX_KILLS = scale(5, 25)  # then the last worker is left to finish
 VARIANTS = 5
 
 
@@ -31,17 +32,17 @@ def feed(count: int) -> bytes:
 
 
 class Killer(threading.Thread):
-    """SIGKILLs the worker (and its pool) every `every` seconds and starts a new one, until stopped."""
+    """SIGKILLs the worker (and its pool) every `every` seconds and starts a new one, `most` times at most."""
 
-    def __init__(self, folder, env: dict, every: float):
+    def __init__(self, folder, env: dict, every: float, most: int):
         super().__init__(daemon=True)
         self.folder, self.env, self.every = folder, env, every
         self.worker = start_worker(folder / "w0", **env)
-        self.kills = 0
+        self.kills, self.most = 0, most
         self.done = threading.Event()
 
     def run(self) -> None:
-        while not self.done.wait(self.every):
+        while self.kills < self.most and not self.done.wait(self.every):
             os.killpg(self.worker.proc.pid, signal.SIGKILL)
             self.worker.proc.wait(10)
             self.worker.stop()
@@ -66,7 +67,7 @@ def test_workers_killed_under_paid_orders_and_an_import(app, make_variant, mail_
     stock = ORDERS_COUNT  # enough for every order whichever variant it picks
     initial = {make_variant(stock=stock): stock for _ in range(VARIANTS)}
     beat = start_beat(tmp_path, **env)
-    killer = Killer(tmp_path, env, KILL_EVERY)
+    killer = Killer(tmp_path, env, KILL_EVERY, MAX_KILLS)
     paid = []
     try:
         killer.start()
@@ -82,10 +83,11 @@ def test_workers_killed_under_paid_orders_and_an_import(app, make_variant, mail_
             tally.server_errors += paying.status_code >= 500
             if paying.status_code == 202:
                 paid.append(placed.json["id"])
+        # The kills go on while payments, mails and the import are still being worked through.
         wait_for(lambda: killer.kills >= 3, timeout=scale(60, 600), interval=0.2, message="three kills at least")
-        killer.stop()
         wait_for(lambda: settled(db.engine, mail_dir, paid) and scalar(db, "SELECT finished_at FROM import_jobs"),
                  timeout=scale(120, 1800), interval=0.5, message="every payment, mail and the import")
+        killer.stop()
     finally:
         killer.stop()
         killer.worker.stop()

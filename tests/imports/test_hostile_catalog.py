@@ -239,3 +239,20 @@ def test_csv_export_keeps_formula_quotes_readable_by_spreadsheets(database, loca
     [written] = list(tmp_path.glob("*.csv"))
     skus = [record["sku"] for record in csv.DictReader(io.StringIO(written.read_text()))]
     assert sorted(skus) == ["''Q-1", "'-DASH", "'=1+2"]
+
+
+def test_a_job_whose_step_was_dead_lettered_is_ended_by_inbox_polling(database, local_settings, inbox):
+    drop(inbox, "stuck.csv", feed(row("R-1")))
+    drop(inbox, "fresh.csv", feed(row("R-2")))
+    pipeline.discover(database, local_settings)
+    with database.engine.begin() as conn:  # the scan of stuck.csv was dead-lettered an hour ago
+        conn.exec_driver_sql("UPDATE import_jobs SET updated_at = now() - interval '1 hour' "
+                             "WHERE source_key = 'stuck.csv'")
+    assert pipeline.reap_stuck(database, local_settings) == 1
+    [(job_id, status, message)] = rows(database, "SELECT id, status, message FROM import_jobs "
+                                                 "WHERE source_key = 'stuck.csv'")
+    assert status == "failed" and "made no progress for 1800 s" in message
+    assert pipeline.finish(database, local_settings, str(job_id)) == "failed"
+    assert get_job(database, job_id).finished_at is not None
+    assert rows(database, "SELECT status FROM import_jobs WHERE source_key = 'fresh.csv'") == [("queued",)]
+    assert pipeline.reap_stuck(database, local_settings) == 0
