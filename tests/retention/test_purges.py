@@ -212,3 +212,15 @@ def test_the_erase_command_replays_erasures_after_a_restore(app, user_of, sql):
     assert again.output == f"{user.id}: nothing to erase (unknown or erased before)\n"
     assert sql("SELECT email LIKE 'erased-%' FROM users WHERE id = :id", id=user.id) == [(True,)]
     assert runner.invoke(args=["retention", "erase", "not-a-uuid"]).exit_code == 2
+
+
+def test_an_account_anonymised_without_its_mark_is_marked_not_looped_on(db, user_of, settings, sql):
+    from models.retention.erasure import erased_email
+
+    done, due = user_of(), user_of()
+    sql("UPDATE users SET email = :email, created_at = now() - interval '1000 days' WHERE id = :id",
+        email=erased_email(done.id), id=done.id)
+    sql("UPDATE users SET created_at = now() - interval '999 days' WHERE id = :id", id=due.id)
+    assert purge(db, periods(settings), "users", chunk=1).removed == 0  # the first chunk finds nothing to do
+    assert purge(db, periods(settings), "users", chunk=1).removed == 1  # and the next run goes past it
+    assert pending(db, periods(settings), "users") == 0
