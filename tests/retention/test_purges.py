@@ -224,3 +224,23 @@ def test_an_account_anonymised_without_its_mark_is_marked_not_looped_on(db, user
     assert purge(db, periods(settings), "users", chunk=1).removed == 0  # the first chunk finds nothing to do
     assert purge(db, periods(settings), "users", chunk=1).removed == 1  # and the next run goes past it
     assert pending(db, periods(settings), "users") == 0
+
+
+def test_an_expired_orders_shipping_label_leaves_storage_with_it(db, user_of, settings, sql, tmp_path):
+    from imports.retention import StoredFiles
+
+    user = user_of()
+    with db.engine.begin() as conn:
+        insert_old_orders(conn, user.id, 1, SEVEN_YEARS_AND_MORE)
+        insert_old_orders(conn, user.id, 1, WITHIN_SEVEN_YEARS)
+    sql("UPDATE shipments s SET label_key = 'labels/' || s.order_id || '.pdf' FROM orders o WHERE o.id = s.order_id")
+    labels = {order_id: tmp_path / "labels" / f"{order_id}.pdf"
+              for (order_id,) in sql("SELECT id FROM orders ORDER BY created_at")}
+    for path in labels.values():
+        path.parent.mkdir(exist_ok=True)
+        path.write_bytes(b"%PDF-1.4 label")
+    files = StoredFiles(dataclasses.replace(settings, STORAGE_LOCAL_DIR=str(tmp_path)))
+    assert purge(db, periods(settings), "orders", files=files).removed == 1
+    files.close()
+    old, new = labels.values()
+    assert not old.exists() and new.exists()
