@@ -26,7 +26,7 @@ def purge_command(only, dry_run, chunk):
     for kind in only or KINDS:
         if dry_run:
             click.echo(f"{kind}: would remove {pending(rt.db, periods, kind)} ({KINDS[kind].what}, "
-                       f"older than {getattr(periods, kind)})")
+                       f"kept {_period(getattr(periods, kind))})")
             continue
         files = StoredFiles(rt.settings)
         try:
@@ -37,6 +37,12 @@ def purge_command(only, dry_run, chunk):
         click.echo(f"{kind}: removed {outcome.removed}")
 
 
+def _period(keep) -> str:
+    if keep.seconds:
+        return f"{int(keep.total_seconds())} s"
+    return "1 day" if keep.days == 1 else f"{keep.days} days"
+
+
 @retention_cli.command("status")
 def status_command():
     """Per kind: how long it is kept, what is due now, what was removed so far, and the last run."""
@@ -44,7 +50,8 @@ def status_command():
     click.echo(f"{'kind':<18} {'kept for':<20} {'due now':>9} {'removed':>10}  last run (UTC)")
     for row in status(rt.db, Periods.from_settings(rt.settings)):
         last = row["last_run_at"].strftime("%Y-%m-%d %H:%M:%S") if row["last_run_at"] else "never"
-        click.echo(f"{row['kind']:<18} {str(row['keep']):<20} {row['pending']:>9} {row['purged_total']:>10}  {last}")
+        kept = _period(row["keep"])
+        click.echo(f"{row['kind']:<18} {kept:<20} {row['pending']:>9} {row['purged_total']:>10}  {last}")
 
 
 @retention_cli.command("erase")

@@ -42,7 +42,10 @@ def anonymise(session: Session, user_id: uuid.UUID, *, reason: str, actor: Actor
               redis: Redis | None = None, policy: AuthPolicy | None = None) -> bool:
     """Replace the user's names, email and password and delete what only identifies them; False if done before."""
     user = session.get(User, user_id, with_for_update=True)
-    if user is None or user.email == erased_email(user.id):
+    if user is None:
+        return False
+    if user.email == erased_email(user.id):
+        _mark_erased(session, user.id)  # so the inactivity purge never selects it again
         return False
     email = user.email
     if redis is not None and policy is not None:  # access tokens still in flight stop working now
@@ -55,14 +58,19 @@ def anonymise(session: Session, user_id: uuid.UUID, *, reason: str, actor: Actor
     user.email, user.password_hash = erased_email(user.id), UNUSABLE_PASSWORD
     user.first_name = user.last_name = ""
     user.is_verified, user.role = False, Role.CUSTOMER.value
-    session.execute(insert(UserLifecycle).values(user_id=user.id, erased_at=func.now()).on_conflict_do_update(
-        index_elements=[UserLifecycle.user_id], set_={"erased_at": func.now()}))
+    _mark_erased(session, user.id)
     record_event(session, "user_erased", actor, subject_user_id=user.id, reason=reason, api_keys=keys,
                  emails=mails)
     # The id alone (no personal data) also goes to the logs, which outlive a restore of the database:
     # after restoring to an earlier point, these lines list the erasures to replay.
     log.info("user erased", extra={"user_id": str(user.id), "reason": reason})
     return True
+
+
+def _mark_erased(session: Session, user_id: uuid.UUID) -> None:
+    session.execute(insert(UserLifecycle).values(user_id=user_id, erased_at=func.now()).on_conflict_do_update(
+        index_elements=[UserLifecycle.user_id],
+        set_={"erased_at": func.coalesce(UserLifecycle.erased_at, func.now())}))
 
 
 def erase_on_request(session: Session, actor: Actor, user_id: uuid.UUID, redis: Redis, policy: AuthPolicy) -> None:

@@ -19,7 +19,6 @@ so a chunk redone after a kill deletes them again harmlessly.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -165,7 +164,7 @@ def _chunk(session: Session, kind: Kind, age: timedelta, size: int, files) -> in
     keys = list(session.scalars(text(f"{kind.expired} LIMIT :limit {kind.lock}"),
                                 {"age": age, "limit": size}))
     if not keys:
-        return -1
+        return 0
     removed = kind.remove(session, keys, files)
     _bump(session, kind.name, removed)
     return removed
@@ -184,7 +183,7 @@ def _finish(session: Session, kind: str, removed: int) -> None:
 
 
 def purge(db: Database, periods: Periods, kind: str, *, chunk: int = 1000, seconds: float | None = None,
-          pause_ratio: float = 0.0, files=None, run_id: uuid.UUID | None = None) -> Outcome:
+          pause_ratio: float = 0.0, files=None) -> Outcome:
     """Remove the kind's expired rows chunk by chunk; stop early (finished=False) once `seconds` have passed.
 
     After each chunk the purge sleeps `pause_ratio` times as long as the chunk took, leaving the
@@ -196,7 +195,7 @@ def purge(db: Database, periods: Periods, kind: str, *, chunk: int = 1000, secon
         chunk_started = time.monotonic()
         with db.session() as session:
             removed = _chunk(session, spec, age, chunk, files)
-        if removed < 0:
+        if not removed:  # nothing left (or nothing that would go: never loop on it)
             break
         outcome.removed += removed
         if seconds is not None and time.monotonic() - started >= seconds:
@@ -206,7 +205,7 @@ def purge(db: Database, periods: Periods, kind: str, *, chunk: int = 1000, secon
     with db.session() as session:
         _finish(session, kind, outcome.removed)
         record_event(session, "retention_purge", SYSTEM, purged=kind, removed=outcome.removed,
-                     finished=outcome.finished, **({"run": str(run_id)} if run_id else {}))
+                     finished=outcome.finished)
     return outcome
 
 
