@@ -63,6 +63,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     from web.imports.cli import register as register_imports_cli
     register_cli(app)
     register_imports_cli(app)
+    from web.backups.cli import register as register_backups_cli
+    register_backups_cli(app)
     return app
 
 

@@ -17,6 +17,7 @@ from prometheus_client.core import GaugeMetricFamily
 from sqlalchemy import text
 
 from integrations.breaker import BreakerCollector
+from web.backups.metrics import BackupCollector
 
 REQUESTS = Counter("http_requests_total", "HTTP requests answered", ["method", "endpoint", "status"])
 LATENCY = Histogram("http_request_duration_seconds", "Time to answer an HTTP request", ["method", "endpoint"],
@@ -56,11 +57,13 @@ def register(app: Flask, db, redis_client=None) -> None:
         return response
 
     outbox = OutboxCollector(db)
+    backups = BackupCollector(db)
 
     @app.get("/metrics")
     def metrics():
         registry = CollectorRegistry()
         registry.register(outbox)
+        registry.register(backups)
         if redis_client is not None:
             registry.register(BreakerCollector(redis_client))
         if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
