@@ -86,6 +86,10 @@ class BackupError(PermanentError):
         self.code = code
 
 
+class RepoDamaged(BackupError):
+    """verify found backup or WAL files that are missing or fail their checksum."""
+
+
 class RepoUnreachable(TransientError):
     """The repository (its host or bucket) cannot be reached now: try again later."""
 

@@ -20,7 +20,8 @@ from pathlib import Path
 
 import psycopg2
 
-from integrations.backups.base import Backup, BackupError, ClusterConfig, RepoConfig, RepoInfo, RepoUnreachable
+from integrations.backups.base import (Backup, BackupError, ClusterConfig, RepoConfig, RepoDamaged, RepoInfo,
+                                       RepoUnreachable)
 
 # pgBackRest's own words for a repository it cannot reach (a host down, a bucket's endpoint away).
 UNREACHABLE = re.compile(r"HostConnectError|unable to connect|connection refused|timeout|timed out|"
@@ -58,8 +59,10 @@ class PgBackRest:
         if repo.kind == "s3":
             host, _, port = repo.s3_endpoint.partition(":")
             lines += [f"repo1-s3-bucket={repo.s3_bucket}", f"repo1-s3-endpoint={host}",
-                      f"repo1-s3-region={repo.s3_region}", f"repo1-s3-key={repo.s3_key}",
-                      f"repo1-s3-key-secret={repo.s3_secret}", "repo1-s3-uri-style=path"]
+                      f"repo1-s3-region={repo.s3_region}", "repo1-s3-uri-style=path"]
+            # No key: the instance's role (pgBackRest's `auto` key type), as boto3's own chain would.
+            lines += ([f"repo1-s3-key={repo.s3_key}", f"repo1-s3-key-secret={repo.s3_secret}"] if repo.s3_key
+                      else ["repo1-s3-key-type=auto"])
             if port:
                 lines.append(f"repo1-storage-port={port}")
             if repo.s3_ca_file:
@@ -118,12 +121,16 @@ class PgBackRest:
         """Read back every backup and WAL file of the repository and check it; the report, or BackupError."""
         out = self.run("verify", "--output=text", "--verbose", progress=progress)
         if DAMAGED.search(out):
-            raise BackupError("verify found damaged files:\n" + out.strip(), code=2)
+            raise RepoDamaged("verify found damaged files:\n" + out.strip())
         return out
 
     def info(self) -> RepoInfo:
         """The backups and WAL range the repository holds."""
-        data = json.loads(self.run("info", "--output=json") or "[]")
+        raw = self.run("info", "--output=json") or "[]"
+        try:
+            data = json.loads(raw, strict=False)  # a wrong key leaves undecrypted bytes in the messages
+        except ValueError:
+            raise BackupError(f"pgBackRest info is not JSON: {raw[:2000]}") from None
         stanza = next((s for s in data if s.get("name") == self.repo.stanza), None)
         if stanza is None:
             return RepoInfo(status="missing stanza", backups=[])
@@ -156,7 +163,7 @@ class PgBackRest:
         argv = [*self._prefix(), self.executable, f"--config={self.config_path}", f"--stanza={self.repo.stanza}",
                 *(["--log-level-console=info"] if progress else []), *options, command]
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                                cwd="/", env={**os.environ, "LC_ALL": "C"})
+                                errors="replace", cwd="/", env={**os.environ, "LC_ALL": "C"})
         lines = []
         for line in proc.stdout:
             lines.append(line)

@@ -14,7 +14,7 @@ import click
 from flask import Flask
 from flask.cli import AppGroup
 
-from integrations.backups import BackupError, RepoUnreachable
+from integrations.backups import BackupError, RepoDamaged, RepoUnreachable
 from models.backups import jobs
 from web.extensions import runtime
 
@@ -38,9 +38,12 @@ def _run(body) -> None:
     except RepoUnreachable as exc:
         click.echo(f"repository unreachable: {exc}", err=True)
         sys.exit(UNREACHABLE)
+    except RepoDamaged as exc:
+        click.echo(f"damaged: {exc}", err=True)
+        sys.exit(DAMAGED)
     except BackupError as exc:
         click.echo(f"failed: {exc}", err=True)
-        sys.exit(DAMAGED if exc.code == DAMAGED and "verify" in str(exc) else FAILED)
+        sys.exit(FAILED)
 
 
 def register(app: Flask) -> None:
