@@ -21,6 +21,10 @@ system-packages:
 	@test -x /usr/sbin/sshd || { export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get install -y -qq openssh-server >/dev/null 2>&1 || \
 	  { apt-get update -qq && apt-get install -y -qq openssh-server >/dev/null; }; }
+	@# The backup tests archive a scratch PostgreSQL 15 cluster with pgBackRest.
+	@command -v pgbackrest >/dev/null && test -x "$$(pg_config --bindir 2>/dev/null)/initdb" || \
+	  { export DEBIAN_FRONTEND=noninteractive; apt-get install -y -qq pgbackrest postgresql-15 >/dev/null 2>&1 || \
+	  { apt-get update -qq && apt-get install -y -qq pgbackrest postgresql-15 >/dev/null; }; }
 
 services: install  ## says, one line each, which service is down and how to start it
 	@$(BIN)/flask --app wsgi services check
