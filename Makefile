@@ -58,3 +58,8 @@ clean:
 bench-catalog: install
 	@command -v wrk >/dev/null || (apt-get install -y -q wrk || (apt-get update -q && apt-get install -y -q wrk))
 	$(BIN)/python -m bench.catalog $(BENCH_ARGS)
+
+# Backup benchmark: 1M products + 1M orders on a scratch cluster; backup, restore (RTO), RPO after SIGKILL.
+.PHONY: bench-backups
+bench-backups: install
+	$(BIN)/python -m bench.backups $(BENCH_ARGS)

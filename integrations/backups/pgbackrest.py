@@ -145,15 +145,12 @@ class PgBackRest:
 
     def restore(self, target_dir: Path, *, to_time: str | None = None, to_name: str | None = None,
                 force: bool = False, progress: Progress | None = None) -> None:
-        """Restore into `target_dir` up to a time or a named restore point (newest backup if neither)."""
-        options = [f"--pg1-path={target_dir}", "--archive-mode=off", "--target-action=promote"]
+        """Restore into `target_dir` up to a time or a named restore point; neither: all the WAL archived."""
+        options = [f"--pg1-path={target_dir}", "--archive-mode=off"]
         if to_time:
-            options += ["--type=time", f"--target={to_time}"]
+            options += ["--type=time", f"--target={to_time}", "--target-action=promote"]
         elif to_name:
-            options += ["--type=name", f"--target={to_name}"]
-        else:
-            options = [f"--pg1-path={target_dir}", "--archive-mode=off", "--type=immediate",
-                       "--target-action=promote"]
+            options += ["--type=name", f"--target={to_name}", "--target-action=promote"]
         if force:
             options += ["--delta", "--force"]
         self.run("restore", *options, progress=progress)

@@ -11,8 +11,7 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
-from integrations.backups import (BackupError, ClusterConfig, PgBackRest, RepoConfig, RepoInfo, RepoUnreachable,
-                                  ScratchCluster)
+from integrations.backups import (BackupError, ClusterConfig, PgBackRest, RepoConfig, RepoInfo, ScratchCluster)
 from models.backups import checksums
 from models.backups.runs import Outcome, record
 from models.backups.tables import FAILED
@@ -90,7 +89,7 @@ def recorded(db: Database, job: str, alert_email: str) -> Iterator[Outcome]:
     outcome = Outcome(job=job)
     try:
         yield outcome
-    except (BackupError, RepoUnreachable, Refused, OSError) as exc:
+    except Exception as exc:  # whatever stopped it (the source down, pg_ctl, pgBackRest): count it, say it
         outcome.status, outcome.error = FAILED, str(exc)
         with db.session() as session:
             record(session, outcome, alert_email)

@@ -86,8 +86,8 @@ def source(settings):
     try:
         cluster.start()
         ensure_database(backup_settings.BACKUP_DATABASE_URL)
+        tool.stanza_create()  # before any WAL is pushed: a failed push is retried only a minute later
         command.upgrade(alembic_config(backup_settings.BACKUP_DATABASE_URL), "head")
-        tool.stanza_create()
         yield Source(cluster, backup_settings, base)
     finally:
         cluster.remove()

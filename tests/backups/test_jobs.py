@@ -112,11 +112,12 @@ def test_backups_go_to_s3_over_tls(source, db):
                  S3_ACCESS_KEY_ID="test-key", S3_SECRET_ACCESS_KEY="test-secret",
                  BACKUP_S3_CA_FILE=str(twin.ca_file), BACKUP_WORK_DIR=str(source.base / "work-s3"))
     tool = jobs.make_tool(s3)
+    # The stanza first: a push PostgreSQL's archiver sees fail is retried only a minute later.
+    tool.stanza_create()
     posix_command = source.sql("SHOW archive_command")[0][0]
     source.sql(f"ALTER SYSTEM SET archive_command = '{tool.archive_command()}'")
     source.sql("SELECT pg_reload_conf()")
     try:
-        tool.stanza_create()
         outcome = jobs.run_backup(db, s3, "full")
         jobs.check(db, s3)
         assert tool.info().newest.label == outcome.backup_label

@@ -87,7 +87,7 @@ def register(app: Flask) -> None:
 
     @group.command("restore")
     @click.option("--to", "to", help='Point in time with its UTC offset, e.g. "2026-11-30 14:05:00+00:00"; '
-                                     "default: the end of the newest backup.")
+                                     "default: as far as the archived WAL goes.")
     @click.option("--target", required=True, type=click.Path(file_okay=False, path_type=Path),
                   help="Folder to restore into (must be empty unless --force).")
     @click.option("--port", type=int, help="Start the restored server on this port and wait until it is promoted.")
