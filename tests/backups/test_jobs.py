@@ -125,3 +125,16 @@ def test_backups_go_to_s3_over_tls(source, db):
         source.sql(f"ALTER SYSTEM SET archive_command = '{posix_command}'")
         source.sql("SELECT pg_reload_conf()")
         twin.stop()
+
+
+def test_beat_runs_the_four_backup_jobs_on_the_maintenance_queue(settings):
+    import celeryconfig
+
+    schedule = celeryconfig.config(settings)["beat_schedule"]
+    assert {name: schedule[name]["task"] for name in ("backups-full", "backups-diff", "backups-check",
+                                                      "backups-drill")} == {
+        "backups-full": "tasks.backups.full", "backups-diff": "tasks.backups.diff",
+        "backups-check": "tasks.backups.check", "backups-drill": "tasks.backups.drill"}
+    import tasks.backups  # noqa: F401  (a worker imports it at start)
+    from tasks import app
+    assert {app.tasks[f"tasks.backups.{job}"].queue for job in ("full", "diff", "check", "drill")} == {"maintenance"}
