@@ -17,7 +17,8 @@ $(VENV)/.installed: requirements.txt requirements-dev.txt | $(BIN)/python
 install: system-packages $(VENV)/.installed
 
 # The SFTP tests run Debian's OpenSSH server, the alert-rule tests Debian's promtool (package prometheus),
-# the fault suite its own redis-server, PostgreSQL cluster (initdb, pg_ctl) and RabbitMQ node;
+# the fault suite its own redis-server, PostgreSQL cluster (initdb, pg_ctl) and RabbitMQ node, the backup
+# tests pgBackRest on a scratch PostgreSQL 15 cluster;
 # install them (as root) when missing.
 system-packages:
 	@test -x /usr/sbin/sshd || { export DEBIAN_FRONTEND=noninteractive; \
@@ -26,6 +27,7 @@ system-packages:
 	@missing=""; command -v redis-server >/dev/null || missing="$$missing redis-server"; \
 	  test -x "$$(pg_config --bindir 2>/dev/null)/initdb" || missing="$$missing postgresql-15"; \
 	  command -v rabbitmq-server >/dev/null || missing="$$missing rabbitmq-server"; \
+	  command -v pgbackrest >/dev/null || missing="$$missing pgbackrest"; \
 	  test -z "$$missing" || { export DEBIAN_FRONTEND=noninteractive; \
 	  apt-get install -y -qq $$missing >/dev/null 2>&1 || \
 	  { apt-get update -qq && apt-get install -y -qq $$missing >/dev/null; }; }
@@ -105,3 +107,8 @@ bench-graphql: install
 	$(BIN)/python -m bench.graphql $(BENCH_ARGS)
 bench-realtime: install
 	$(BIN)/python -m bench.realtime $(BENCH_ARGS)
+
+# Backup benchmark: 1M products + 1M orders on a scratch cluster; backup, restore (RTO), RPO after SIGKILL.
+.PHONY: bench-backups
+bench-backups: install
+	$(BIN)/python -m bench.backups $(BENCH_ARGS)

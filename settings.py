@@ -30,6 +30,8 @@ SANDBOXES = {"sandbox"}
 # A development key ring (key id "dev"); refused in production like SECRET_KEY.
 DEV_PII_KEYS = "dev:ZGV2LXBpaS1rZXktMzItYnl0ZXMtY2hhbmdlLW1lISE="  # noqa: S105
 SECRETS = {"SECRET_KEY": DEV_SECRET_KEY, "PII_KEYS": DEV_PII_KEYS}
+# Encrypts the development backup repository; production needs its own (kept outside the repository).
+DEV_BACKUP_CIPHER_PASS = "dev-backup-passphrase-change-me"  # noqa: S105  (refused in production)
 
 
 class ConfigError(RuntimeError):
@@ -205,6 +207,32 @@ class Settings:
     FLOWER_AUTH: str = ""
     FLOWER_AUTH_PROVIDER: str = ""
     FLOWER_BROKER_API: str = ""
+    # Backups (pgBackRest)
+    BACKUP_DATABASE_URL: str = ""
+    BACKUP_PG_DATA: str = ""
+    BACKUP_PG_SOCKET_DIR: str = "/var/run/postgresql"
+    BACKUP_PG_BINDIR: str = ""
+    BACKUP_RUN_AS: str = ""
+    BACKUP_STANZA: str = "shop"
+    BACKUP_REPO_TYPE: str = "posix"
+    BACKUP_REPO_PATH: str = "var/backups/repo"
+    BACKUP_S3_BUCKET: str = ""
+    BACKUP_S3_CA_FILE: str = ""
+    BACKUP_S3_VERIFY_TLS: bool = True
+    BACKUP_CIPHER_PASS: str = DEV_BACKUP_CIPHER_PASS
+    BACKUP_WORK_DIR: str = "var/backups"
+    BACKUP_RETENTION_FULL: int = 2
+    BACKUP_RETENTION_DIFF: int = 7
+    BACKUP_RETENTION_ARCHIVE: int = 2
+    BACKUP_PROCESS_MAX: int = 1
+    BACKUP_IO_TIMEOUT: int = 60
+    BACKUP_HOUR: int = 1
+    BACKUP_CHECK_INTERVAL: float = 300.0
+    BACKUP_RETRY_AFTER: int = 300
+    BACKUP_TIME_LIMIT: int = 1500
+    BACKUP_DRILL_PORT: int = 54329
+    BACKUP_DRILL_DIR: str = "var/backups/drill"
+    BACKUP_ALERT_EMAIL: str = "ops@shop.localhost"
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
@@ -236,6 +264,8 @@ class Settings:
         for name in ("TASK_QUEUE_TYPE", "CELERY_DELAYED_QUEUE_TYPE"):
             if getattr(self, name) not in ("quorum", "classic"):
                 raise ConfigError(f"{name} must be quorum or classic")
+        if self.BACKUP_REPO_TYPE not in ("posix", "s3"):
+            raise ConfigError(f"BACKUP_REPO_TYPE must be posix or s3, not {self.BACKUP_REPO_TYPE!r}")
 
     def problems(self) -> list[str]:
         """What makes these settings unfit for production, one line each."""
@@ -254,6 +284,8 @@ class Settings:
         if self.EMAIL_PROVIDER == "sendgrid" and not self.SENDGRID_API_KEY:
             found.append("SENDGRID_API_KEY is empty while EMAIL_PROVIDER=sendgrid")
         found += self._vendor_secret_problems()
+        if self.BACKUP_CIPHER_PASS in ("", DEV_BACKUP_CIPHER_PASS):
+            found.append("BACKUP_CIPHER_PASS is empty or has its development default (backups must be encrypted)")
         return found
 
     def _vendor_secret_problems(self) -> list[str]:

@@ -1,4 +1,4 @@
-"""The beat schedule. The bodies of periodic jobs live in `tasks.maintenance` and `tasks.imports`."""
+"""The beat schedule. The bodies of periodic jobs live in `tasks.maintenance`, `tasks.imports` and `tasks.backups`."""
 
 from __future__ import annotations
 
@@ -32,6 +32,7 @@ def beat_schedule(settings) -> dict:
         },
         **order_jobs(settings),
         **retention_jobs(),
+        **backup_jobs(settings),
     }
 
 
@@ -66,3 +67,17 @@ def retention_jobs() -> dict:
         "args": (kind,),
         "options": {"expires": 3600},
     } for index, kind in enumerate(KINDS)}
+def backup_jobs(settings) -> dict:
+    """Backups: weekly full (Sunday), daily diff (other days), a frequent check, a weekly restore drill."""
+    hour = settings.BACKUP_HOUR
+    return {
+        "backups-full": {"task": "tasks.backups.full", "schedule": crontab(day_of_week=0, hour=hour, minute=3)},
+        "backups-diff": {"task": "tasks.backups.diff", "schedule": crontab(day_of_week="1-6", hour=hour, minute=3)},
+        "backups-check": {
+            "task": "tasks.backups.check",
+            "schedule": timedelta(seconds=settings.BACKUP_CHECK_INTERVAL),
+            "options": {"expires": settings.BACKUP_CHECK_INTERVAL},
+        },
+        "backups-drill": {"task": "tasks.backups.drill",
+                          "schedule": crontab(day_of_week=0, hour=(hour + 4) % 24, minute=3)},
+    }

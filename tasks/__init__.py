@@ -29,7 +29,7 @@ def publisher(app: Celery):
 app = make_celery(get_settings())
 app.set_current()
 app.conf.include = ["tasks.emails", "tasks.maintenance", "tasks.search", "tasks.payments", "tasks.shipping",
-                    "tasks.imports"]
+                    "tasks.imports", "tasks.backups"]
 
 from tasks import signals  # noqa: E402,F401  (wires logging and dead-letter queues)
 from tasks import metrics  # noqa: E402,F401  (task metrics on WORKER_METRICS_PORT)

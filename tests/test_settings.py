@@ -51,7 +51,7 @@ def test_production_starts_when_configured():
     settings = Settings.from_env({"APP_ENV": "production", "SECRET_KEY": "s" * 40, "EMAIL_PROVIDER": "sendgrid",
                                   "SENDGRID_API_KEY": "SG.x", "PAYMENTS_PROVIDER": "stripe",
                                   "SHIPPING_PROVIDER": "ups", "PII_KEYS": "k1:" + "QUJD" * 10 + "QUI=",
-                                  **VENDOR_SECRETS})
+                                  "BACKUP_CIPHER_PASS": "b" * 40, **VENDOR_SECRETS})
     settings.check_production()
     assert settings.SECRET_KEY != DEV_SECRET_KEY
 

@@ -71,6 +71,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     register_imports_cli(app)
     from web.admin.cli import register as register_queues_cli
     register_queues_cli(app)
+    from web.backups.cli import register as register_backups_cli
+    register_backups_cli(app)
     return app
 
 

@@ -18,6 +18,7 @@ from sqlalchemy import text
 
 from integrations.breaker import BreakerCollector
 from web import collectors
+from web.backups.metrics import BackupCollector
 
 REQUESTS = Counter("http_requests_total", "HTTP requests answered", ["method", "endpoint", "status"])
 LATENCY = Histogram("http_request_duration_seconds", "Time to answer an HTTP request", ["method", "endpoint"],
@@ -86,6 +87,7 @@ def register(app: Flask, db, redis_client=None) -> None:
     settings = app.extensions["shop"].settings
     queues = collectors.QueueCollector(settings.CELERY_BROKER_URL, redis_client, settings.SERVICE_TIMEOUT)
     imports = collectors.ImportCollector(db)
+    backups = BackupCollector(db)
 
     @app.get("/metrics")
     def metrics():
@@ -93,6 +95,7 @@ def register(app: Flask, db, redis_client=None) -> None:
         registry.register(outbox)
         registry.register(retention)
         registry.register(imports)
+        registry.register(backups)
         if redis_client is not None:
             registry.register(BreakerCollector(redis_client))
             registry.register(queues)

@@ -1,0 +1,1 @@
+"""Backups as ops see them: `flask backups …` and the backup figures on /metrics."""
