@@ -195,6 +195,7 @@ def _read_csv(source: BinaryIO, sample: bytes, chunk_rows: int, skip: frozenset[
                          engine="c")
     checked = False
     number = -1
+    skipped = 0  # lines pandas left out in earlier chunks: its index does not count them
     while True:
         number += 1
         with warnings.catch_warnings(record=True) as caught:
@@ -209,7 +210,9 @@ def _read_csv(source: BinaryIO, sample: bytes, chunk_rows: int, skip: frozenset[
         if not checked:
             _check_columns(frame.columns)
             checked = True
-        yield None if number in skip else _csv_chunk(frame, [str(w.message) for w in caught])
+        messages = [str(w.message) for w in caught]
+        yield None if number in skip else _csv_chunk(frame, messages, skipped)
+        skipped += sum(1 for message in messages if BAD_LINE.search(message))
 
 
 def _check_duplicate_columns(header: str, delimiter: str) -> None:
@@ -230,9 +233,9 @@ def _check_columns(columns) -> None:
 BAD_LINE = re.compile(r"Skipping line (\d+): (.*)")
 
 
-def _csv_chunk(frame: pd.DataFrame, messages: list[str]) -> Chunk:
+def _csv_chunk(frame: pd.DataFrame, messages: list[str], skipped_before: int = 0) -> Chunk:
     skipped = sorted(int(m.group(1)) for m in map(BAD_LINE.search, messages) if m)
-    rows = frame.index.to_numpy() + 2  # the header is row 1
+    rows = frame.index.to_numpy() + 2 + skipped_before  # the header is row 1
     for line in skipped:
         rows[rows >= line] += 1
     frame = _conform(frame)
