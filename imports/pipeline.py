@@ -1,6 +1,7 @@
 """The import pipeline's steps; each is one task, short, and safe to run again.
 
-discover → scan (claim into processing/, checksum, validate every row, count)
+discover → scan (claim into processing/, checksum, validate every row, count; chunk by chunk, each
+recorded in import_scan_chunks, continuing in a new task after IMPORT_TASK_SECONDS)
 → load (chunks: COPY + merge, one transaction each, continuing in a new task
 after IMPORT_TASK_SECONDS) → finish (move to processed/ or failed/, write
 errors/<file>.csv, email a summary).
@@ -14,7 +15,6 @@ import io
 import logging
 import posixpath
 import re
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -32,14 +32,14 @@ from imports.feed import Chunk, FeedError, RowError, format_of, read_feed
 from imports.load import copy_in, merge, reserved_conflicts, stage
 from imports.readahead import ReadAhead
 from imports.reports import error_rows, report_file
-from imports.validate import SeenSkus, validate
+from imports.validate import SeenSkus, remember, validate
 from integrations.errors import PermanentError, TransientError
 from integrations.storage import ObjectMissing, Storage
 from models.catalog.indexing import queue_indexing
 from models.db import Database
 from models.emails.actions import queue_email
 from models.imports.tables import (ALL_OR_NOTHING, DUPLICATE, FAILED, PARTIALLY_FAILED, QUEUED, RUNNING, SUCCEEDED,
-                                   ImportChunk, ImportJob)
+                                   ImportChunk, ImportJob, ImportScanChunk)
 from models.outbox import enqueue
 from settings import Settings
 
@@ -177,16 +177,16 @@ def _scan(db: Database, settings: Settings, storage: Storage, job: ImportJob) ->
             result = _check_rows(db, settings, _Hashing(stream, settings.IMPORT_MAX_BYTES), fmt, job.id)
     except (FeedError, ObjectMissing, PermanentError) as exc:
         message = f"the file disappeared before it was read: {exc}" if isinstance(exc, ObjectMissing) else str(exc)
-        return _refuse(db, job.id, FAILED, message, started)
+        return _refuse(db, job.id, FAILED, message, started, forget_scan=True)
+    if result is None:
+        return _queue(db, SCAN, job.id)
     with db.session() as session:
         locked = session.get(ImportJob, job.id, with_for_update=True)
         if locked.status != QUEUED:
             return "already scanned"
-        locked.format, locked.checksum, locked.size, locked.started_at = fmt, result.checksum, result.size, started
+        locked.format, locked.checksum, locked.size = fmt, result.checksum, result.size
+        locked.started_at = locked.started_at or started
         locked.rows_total, locked.rows_failed, locked.chunks_total = result.rows, result.failed, result.chunks
-        session.execute(text("DELETE FROM import_errors WHERE job_id = :j"), {"j": job.id})
-        result.errors.seek(0)
-        _copy_errors(session, result.errors)
         duplicate_of = _claim_checksum(session, locked)
         if duplicate_of:
             _end(session, locked, DUPLICATE, f"the same file was already imported by job {duplicate_of}")
@@ -196,33 +196,63 @@ def _scan(db: Database, settings: Settings, storage: Storage, job: ImportJob) ->
         else:
             locked.status = RUNNING
             enqueue(session, LOAD, job_id=job.id)
-    result.errors.close()
     return "scanned"
 
 
 class _ScanResult:
-    def __init__(self):
-        self.rows = self.failed = self.chunks = self.size = 0
-        self.checksum = ""
-        self.errors = tempfile.SpooledTemporaryFile(mode="w+", newline="", max_size=8 * 1024 * 1024)  # noqa: SIM115
+    def __init__(self, rows: int, failed: int, chunks: int, checksum: str, size: int):
+        self.rows, self.failed, self.chunks, self.checksum, self.size = rows, failed, chunks, checksum, size
 
 
-def _check_rows(db: Database, settings: Settings, stream: _Hashing, fmt: str, job_id: uuid.UUID) -> _ScanResult:
-    result, seen = _ScanResult(), SeenSkus()
-    writer = csv.writer(result.errors)
+def _check_rows(db: Database, settings: Settings, stream: _Hashing, fmt: str,
+                job_id: uuid.UUID) -> _ScanResult | None:
+    """Check the chunks not scanned yet, each recorded in its own transaction; None when a continuation must go on.
+
+    Chunks scanned already (by a killed or sliced earlier run) are parsed
+    again only to rebuild the file-wide SKU register, so nothing is counted
+    twice and row numbers and duplicate SKUs come out as in one pass.
+    """
+    started = time.monotonic()
+    with db.session() as session:
+        done = set(session.scalars(select(ImportScanChunk.chunk).where(ImportScanChunk.job_id == job_id)))
+    seen, checked = SeenSkus(), 0
     with ReadAhead(read_feed(stream, fmt, settings.IMPORT_CHUNK_ROWS)) as chunks:
-        for chunk in chunks:
+        for number, chunk in enumerate(chunks):
+            if number in done:
+                remember(chunk.frame, seen)
+                continue
+            if checked and time.monotonic() - started > settings.IMPORT_TASK_SECONDS:
+                return None
+            checked += 1
             valid, errors = validate(chunk, seen)
             errors += _stock_conflicts(db, valid)
             rows = set(chunk.frame["row_no"].tolist()) | {error.row_no for error in chunk.errors}
-            result.rows += len(rows)
-            result.failed += len({error.row_no for error in errors})
-            result.chunks += 1
-            writer.writerows((job_id, *error) for error in errors)
-    result.checksum, result.size = stream.drain(), stream.size
-    if not result.rows:
+            if not _record_scanned(db, job_id, number, len(rows), errors):
+                return None
+    checksum = stream.drain()
+    with db.session() as session:
+        rows, failed, count = session.execute(
+            select(func.coalesce(func.sum(ImportScanChunk.rows), 0),
+                   func.coalesce(func.sum(ImportScanChunk.rows_failed), 0), func.count())
+            .where(ImportScanChunk.job_id == job_id)).one()
+    if not rows:
         raise FeedError("the file has no rows (a header alone, or nothing but blank lines)")
-    return result
+    return _ScanResult(rows, failed, count, checksum, stream.size)
+
+
+def _record_scanned(db: Database, job_id: uuid.UUID, number: int, rows: int, errors: list[RowError]) -> bool:
+    """Record one chunk's count and row errors, once; False when the job is no longer being scanned."""
+    with db.session() as session:
+        job = session.get(ImportJob, job_id, with_for_update=True)
+        if job.status != QUEUED:
+            return False
+        if session.get(ImportScanChunk, (job_id, number)) is None:
+            if errors:
+                _record_errors(session, job_id, errors)
+            session.add(ImportScanChunk(job_id=job_id, chunk=number, rows=rows,
+                                        rows_failed=len({error.row_no for error in errors})))
+            job.updated_at = func.now()
+    return True
 
 
 def _stock_conflicts(db: Database, valid) -> list[RowError]:
@@ -274,10 +304,13 @@ def fail(db: Database, job_id: str, message: str) -> str:
     return _refuse(db, uuid.UUID(job_id), FAILED, message)
 
 
-def _refuse(db: Database, job_id: uuid.UUID, status: str, message: str, started: datetime | None = None) -> str:
+def _refuse(db: Database, job_id: uuid.UUID, status: str, message: str, started: datetime | None = None,
+            forget_scan: bool = False) -> str:
     with db.session() as session:
         job = session.get(ImportJob, job_id, with_for_update=True)
         if job.status in (QUEUED, RUNNING):
+            if forget_scan:  # a file refused whole reports why, not the rows checked before it was
+                session.execute(text("DELETE FROM import_errors WHERE job_id = :j"), {"j": job_id})
             job.started_at = job.started_at or started
             _end(session, job, status, message)
     return status

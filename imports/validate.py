@@ -157,6 +157,11 @@ def _attributes(frame):
     return _errors(frame, mask, "attributes", "attributes must be key=value pairs separated by ;")
 
 
+def remember(frame: pd.DataFrame, seen: SeenSkus) -> None:
+    """Note a chunk's SKUs in `seen` as `validate` would (for a chunk checked by an earlier run)."""
+    _duplicates(frame, seen)
+
+
 def _duplicates(frame, seen: SeenSkus):
     found = []
     for row, sku in frame[["row_no", "sku"]].itertuples(index=False):

@@ -1,4 +1,4 @@
-"""Import and export jobs, row-level errors, done chunks, file checksums and the COPY staging table."""
+"""Import and export jobs, row-level errors, scanned and done chunks, file checksums and the COPY staging table."""
 
 from __future__ import annotations
 
@@ -70,6 +70,21 @@ class ImportChunk(Base):
     job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("import_jobs.id", ondelete="CASCADE"), primary_key=True)
     chunk: Mapped[int] = mapped_column(Integer, primary_key=True)
     rows_imported: Mapped[int] = mapped_column(Integer)
+    rows_failed: Mapped[int] = mapped_column(Integer)
+
+
+class ImportScanChunk(Base):
+    """A chunk scanned for good: its rows counted and its row errors recorded exactly once.
+
+    The scan resumes after the last chunk recorded here, so a worker killed
+    mid-scan loses at most the chunk it was checking.
+    """
+
+    __tablename__ = "import_scan_chunks"
+
+    job_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("import_jobs.id", ondelete="CASCADE"), primary_key=True)
+    chunk: Mapped[int] = mapped_column(Integer, primary_key=True)
+    rows: Mapped[int] = mapped_column(Integer)
     rows_failed: Mapped[int] = mapped_column(Integer)
 
 
