@@ -8,7 +8,8 @@ from imports.feed import RowError
 from tests.imports.conftest import drop, get_job, rows, scalar
 
 # Row numbers count records (the header is row 1); a quoted cell holding a newline, a line with too many
-# fields, a blank line, bad cells and SKUs repeated in later chunks (found only through the file-wide register) are spread over chunks.
+# fields, a blank line, bad cells and SKUs repeated in later chunks (found only through the file-wide
+# register) are spread over chunks.
 FEED = (
     "sku,product_handle,product_name,description,category_path,price,currency,stock,image_urls,attributes\n"
     "A-1,a,Alpha,,Home > Kitchen,1.00,EUR,1,,\n"
