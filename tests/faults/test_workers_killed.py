@@ -19,8 +19,11 @@ from tests.orders.conftest import ORDERS, place
 ORDERS_COUNT = scale(24, 1000)
 IMPORT_ROWS = scale(6_000, 200_000)
 CHUNK = scale(500, 5_000)
-KILL_EVERY = scale(2.0, 12.0)  # at full size, longer than a 200,000-row scan takes here (one task)
-MAX_KILLS = scale(5, 25)  # then the last worker is left to finish
+KILL_EVERY = scale(2.0, 4.5)  # seconds from a worker's "ready" to its SIGKILL
+MAX_KILLS = scale(5, 40)  # then the last worker is left to finish
+# A message killed TASK_DELIVERY_LIMIT times in a row is dead-lettered, so at full size the scan and load
+# steps hand over to a continuation (a new message) every 2 s, well within a worker's 4.5 s of life.
+TASK_SECONDS = scale(40, 2)
 VARIANTS = 5
 
 
@@ -60,7 +63,8 @@ def test_workers_killed_under_paid_orders_and_an_import(app, make_variant, mail_
     db = app.extensions["shop"].db
     inbox = tmp_path / "inbox"
     env = {"IMPORT_INBOXES": str(inbox), "IMPORT_POLL_INTERVAL": "1", "IMPORT_CHUNK_ROWS": str(CHUNK),
-           "STORAGE_LOCAL_DIR": str(tmp_path / "storage"), "SANDBOX_PAYMENT_LATENCY": "0.2"}
+           "STORAGE_LOCAL_DIR": str(tmp_path / "storage"), "SANDBOX_PAYMENT_LATENCY": "0.2",
+           "IMPORT_TASK_SECONDS": str(TASK_SECONDS)}
     with db.session() as session:
         customer = make_user(session, "customer")
     headers = bearer(app, customer)
