@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 from flask import Response, request, stream_with_context, url_for
 from flask.views import MethodView
@@ -30,7 +30,7 @@ INLINE_ERRORS = 20
 def _view(session, job: ImportJob) -> dict:
     """The job as API.md shows it: counts, progress, timings and the first errors inline."""
     done = job.rows_imported + job.rows_failed
-    end = job.finished_at or datetime.now()
+    end = job.finished_at or datetime.now(UTC).replace(tzinfo=None)  # columns hold naive UTC
     return {
         **{name: getattr(job, name) for name in ("id", "status", "format", "filename", "inbox", "policy", "message",
                                                   "rows_total", "rows_imported", "rows_failed", "created_at",
