@@ -20,7 +20,7 @@ RUN groupadd --system --gid 999 postgres \
  && apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends pgbackrest postgresql-15 \
  && rm -rf /var/lib/apt/lists/* \
- && install -d -o postgres -g postgres -m 0750 /var/lib/pgbackrest
+ && install -d -o postgres -g postgres -m 0750 /var/lib/pgbackrest /var/lib/postgresql
 WORKDIR /app
 COPY --from=build /venv /venv
 # The code belongs to root and cannot be changed by the app; only var/ (mail, metrics, beat state) is writable,
