@@ -59,11 +59,10 @@ def prepare_services() -> None:
 
 def seed(clients: int) -> tuple[str, list[dict]]:
     """One variant with plenty of stock, and a customer (with auth headers) per client."""
-    from flask_jwt_extended import create_access_token
-
     from models.catalog.tables import Product, ProductVariant
     from models.users.tables import User
     from web import create_app
+    from web.auth.tokens import access_token
 
     app = create_app()
     with app.extensions["shop"].db.session() as session:
@@ -77,8 +76,8 @@ def seed(clients: int) -> tuple[str, list[dict]]:
         session.flush()
         variant_id = str(variant.id)
         with app.app_context():
-            headers = [{"Authorization": "Bearer " + create_access_token(
-                identity=str(u.id), additional_claims={"role": "customer", "mfa": False})} for u in users]
+            headers = [{"Authorization": "Bearer " + access_token(u.id, "customer", mfa=False, session_id=uuid.uuid4())}
+                       for u in users]
     app.extensions["shop"].db.dispose()
     return variant_id, headers
 
