@@ -80,6 +80,16 @@ def test_an_update_reaches_signed_in_readers(client, headers, catalog):
     assert after["product"]["name"] == "Kettle" and [n["name"] for n in after["products"]["nodes"]] == ["Kettle"]
 
 
+def test_a_get_with_the_query_given_twice_is_never_shared(app, client, headers, catalog):
+    """Which of two `query` parameters runs is the GraphQL library's choice: such a text is not checked."""
+    catalog(1)
+    params = [("query", "{ products(first: 1) { nodes { name } } }"), ("query", "{ me { email } }")]
+    assert client.get("/graphql", query_string=params, headers=headers["customer"]).status_code == 200
+    with Statements(app.extensions["shop"].db.engine) as sql:
+        assert client.get("/graphql", query_string=params, headers=headers["customer_b"]).status_code == 200
+    assert sql.seen  # the first answer was not stored for the second caller
+
+
 def test_a_revoked_token_is_refused_even_when_the_answer_is_cached(client, headers, catalog):
     catalog(2)
     query = "{ products(first: 2) { nodes { name } } }"

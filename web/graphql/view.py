@@ -53,7 +53,8 @@ def guest_cache_key() -> str:
 def request_query() -> str | None:
     """The query text of this request (GET `query`, or a JSON body's `query`); None if there is none."""
     if request.method == "GET":
-        return request.args.get("query")
+        given = request.args.getlist("query")  # repeated: which one runs is not ours to guess
+        return given[0] if len(given) == 1 else None
     body = request.get_json(silent=True, cache=True)
     query = body.get("query") if isinstance(body, dict) else None
     return query if isinstance(query, str) else None
