@@ -111,4 +111,5 @@ bench-realtime: install
 # Backup benchmark: 1M products + 1M orders on a scratch cluster; backup, restore (RTO), RPO after SIGKILL.
 .PHONY: bench-backups
 bench-backups: install
+	@command -v wrk >/dev/null || (apt-get install -y -q wrk || (apt-get update -q && apt-get install -y -q wrk))
 	$(BIN)/python -m bench.backups $(BENCH_ARGS)

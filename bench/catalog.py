@@ -6,10 +6,10 @@ Seeds `shop_bench_catalog` (never the test or development database) and
 uses Redis database 9 (BENCH_REDIS_URL), then measures throughput and p50/p95/p99 latency of
 search, filtered listing and product detail, and of a bare Flask endpoint
 returning a constant JSON body under the same gunicorn settings, and prints
-a table with each figure's ratio to the bare endpoint. Search and listing
-are sent with a customer's token, so they are never served from the page
-cache (guests' pages are): they measure PostgreSQL. Search and detail are
-also measured for guests, from the cache, after requesting each path once.
+a table with each figure's ratio to the bare endpoint. Uncached rows are
+sent with a staff token: staff are never served from the page cache, so they
+measure PostgreSQL. Cached rows (guests, and signed-in customers, who share
+the guests' pages) are measured after requesting each path once.
 """
 
 from __future__ import annotations
@@ -174,14 +174,14 @@ def serve(app: str, workers: int, log: Path) -> tuple[subprocess.Popen, str]:
     raise RuntimeError(f"{app} did not start; see {log}")
 
 
-def customer_token() -> str:
-    from flask_jwt_extended import create_access_token
-
+def bearer(role: str = "customer") -> str:
+    """An Authorization header value carrying an access token for a user of `role`, as sign-in issues it."""
     from web import create_app
+    from web.auth.tokens import access_token
 
     app = create_app(replace(Settings.from_env(), DATABASE_URL=scratch_url(), REDIS_URL=REDIS_URL))
     with app.app_context():
-        token = create_access_token(identity=str(uuid.uuid4()), additional_claims={"role": "customer", "mfa": False})
+        token = access_token(uuid.uuid4(), role, mfa=False, session_id=uuid.uuid4())
     app.extensions["shop"].db.dispose()
     return f"Bearer {token}"
 
@@ -228,7 +228,7 @@ def load(url: str, path_file: Path, seconds: int, connections: int, threads: int
 def measure(args, categories) -> list[tuple[str, dict]]:
     work = Path(tempfile.mkdtemp(prefix="bench-catalog-"))
     rng = random.Random(7)
-    token = customer_token()
+    customer, staff = bearer("customer"), bearer("staff")
     chosen = paths(categories, rng)
     for name, items in chosen.items():
         (work / name).write_text("\n".join(items) + "\n")
@@ -236,19 +236,22 @@ def measure(args, categories) -> list[tuple[str, dict]]:
     bare, bare_url = serve("bench.bare:app", args.workers, work / "bare.log")
     app, app_url = serve("wsgi:app", args.workers, work / "app.log")
     scenarios = [("bare Flask, constant JSON", bare_url, "bare", ""),
-                 ("search (q=…, uncached)", app_url, "search", token),
+                 ("search (q=…, uncached: staff)", app_url, "search", staff),
                  ("search, guest (Redis cache)", app_url, "search", ""),
-                 ("listing, category+price+stock filters (uncached)", app_url, "listing", token),
+                 ("search, signed in customer (Redis cache)", app_url, "search", customer),
+                 ("listing, category+price+stock filters (uncached: staff)", app_url, "listing", staff),
+                 ("listing, filters, signed in customer (Redis cache)", app_url, "listing", customer),
                  ("product detail, guest (Redis cache)", app_url, "detail", ""),
-                 ("product detail, signed in (PostgreSQL)", app_url, "detail", token),
+                 ("product detail, signed in customer (Redis cache)", app_url, "detail", customer),
+                 ("product detail, staff (PostgreSQL)", app_url, "detail", staff),
                  ("bare Flask, again at the end", bare_url, "bare", "")]
     if args.only:
         scenarios = [s for s in scenarios if s[2] == "bare" or any(word in s[0] for word in args.only)]
     results = []
     try:
         for label, url, name, authorization in scenarios:
-            if name in ("detail", "search") and not authorization:
-                warm(url, work / name)
+            if "cache" in label:
+                warm(url, work / name)  # as a guest: signed-in customers read the same pages
             load(url, work / name, args.warmup, args.connections, args.threads, authorization)
             results.append((label, load(url, work / name, args.seconds, args.connections, args.threads,
                                         authorization)))

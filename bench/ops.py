@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -35,29 +34,13 @@ ENV = {
 os.environ.update(ENV)
 
 from kombu import Connection  # noqa: E402
-from sqlalchemy import create_engine, text  # noqa: E402
 
-
-def rabbitmqctl(*args: str, check: bool = True) -> None:
-    subprocess.run(["rabbitmqctl", "-q", *args], check=check, capture_output=True, timeout=120)
+from bench.stack import free_port, fresh_database, fresh_vhost, rabbitmqctl  # noqa: E402
 
 
 def prepare() -> None:
-    from alembic import command
-
-    from web.cli import alembic_config, ensure_database
-
-    engine = create_engine(f"{PG}/postgres", isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)'))
-    engine.dispose()
-    ensure_database(ENV["DATABASE_URL"])
-    command.upgrade(alembic_config(ENV["DATABASE_URL"]), "head")
-    rabbitmqctl("delete_vhost", NAME, check=False)
-    rabbitmqctl("add_vhost", NAME)
-    rabbitmqctl("set_permissions", "-p", NAME, "guest", ".*", ".*", ".*")
-    import redis
-    redis.Redis.from_url(ENV["REDIS_URL"]).flushdb()
+    fresh_database(PG, NAME, ENV["DATABASE_URL"], ENV["REDIS_URL"])
+    fresh_vhost(NAME)
 
 
 def declare_queues() -> None:
@@ -73,12 +56,6 @@ def declare_queues() -> None:
 def depth(queue: str) -> int:
     with Connection(ENV["CELERY_BROKER_URL"]) as conn:
         return conn.default_channel.queue_declare(queue, passive=True).message_count
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def drain(metrics_port: int, folder: Path) -> float:

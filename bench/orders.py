@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -48,40 +47,22 @@ ENV = {
 os.environ.update(ENV)
 
 import requests  # noqa: E402
+
+from bench.stack import free_port, fresh_database, fresh_vhost  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def prepare_services() -> None:
-    from web.cli import alembic_config, ensure_database
-    from alembic import command
-
-    engine = create_engine(f"{PG}/postgres", isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)'))
-    engine.dispose()
-    ensure_database(ENV["DATABASE_URL"])
-    command.upgrade(alembic_config(ENV["DATABASE_URL"]), "head")
-    subprocess.run(["rabbitmqctl", "-q", "delete_vhost", NAME], capture_output=True)
-    subprocess.run(["rabbitmqctl", "-q", "add_vhost", NAME], check=True, capture_output=True)
-    subprocess.run(["rabbitmqctl", "-q", "set_permissions", "-p", NAME, "guest", ".*", ".*", ".*"], check=True,
-                   capture_output=True)
-    import redis
-    redis.Redis.from_url(ENV["REDIS_URL"]).flushdb()
+    fresh_database(PG, NAME, ENV["DATABASE_URL"], ENV["REDIS_URL"])
+    fresh_vhost(NAME)
 
 
 def seed(clients: int) -> tuple[str, list[dict]]:
     """One variant with plenty of stock, and a customer (with auth headers) per client."""
-    from flask_jwt_extended import create_access_token
-
     from models.catalog.tables import Product, ProductVariant
     from models.users.tables import User
     from web import create_app
+    from web.auth.tokens import access_token
 
     app = create_app()
     with app.extensions["shop"].db.session() as session:
@@ -95,8 +76,8 @@ def seed(clients: int) -> tuple[str, list[dict]]:
         session.flush()
         variant_id = str(variant.id)
         with app.app_context():
-            headers = [{"Authorization": "Bearer " + create_access_token(
-                identity=str(u.id), additional_claims={"role": "customer", "mfa": False})} for u in users]
+            headers = [{"Authorization": "Bearer " + access_token(u.id, "customer", mfa=False, session_id=uuid.uuid4())}
+                       for u in users]
     app.extensions["shop"].db.dispose()
     return variant_id, headers
 

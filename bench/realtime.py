@@ -25,7 +25,6 @@ import json
 import multiprocessing
 import os
 import resource
-import socket
 import subprocess
 import sys
 import tempfile
@@ -46,8 +45,10 @@ os.environ.update(ENV)
 
 import jwt  # noqa: E402
 import redis  # noqa: E402
-from sqlalchemy import create_engine, event, text  # noqa: E402
+from sqlalchemy import event  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
+
+from bench.stack import free_port, fresh_database  # noqa: E402
 
 
 def raise_file_limit() -> int:
@@ -58,24 +59,8 @@ def raise_file_limit() -> int:
     return wanted
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def prepare_database() -> None:
-    from alembic import command
-
-    from web.cli import alembic_config, ensure_database
-
-    engine = create_engine(f"{PG}/postgres", isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)'))
-    engine.dispose()
-    ensure_database(ENV["DATABASE_URL"])
-    command.upgrade(alembic_config(ENV["DATABASE_URL"]), "head")
-    redis.Redis.from_url(ENV["REDIS_URL"]).flushdb()
+    fresh_database(PG, NAME, ENV["DATABASE_URL"], ENV["REDIS_URL"])
 
 
 def token(secret: str, user_id: str, ttl: int = 7200) -> str:

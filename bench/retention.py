@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -80,7 +81,9 @@ def _token(user_id) -> str:
 
     app = create_app()
     with app.app_context():
-        token = create_access_token(identity=str(user_id), additional_claims={"role": "customer", "mfa": False})
+        # An access token names its session (sid): without one the app refuses it (web/auth/guard.py).
+        token = create_access_token(identity=str(user_id), additional_claims={
+            "role": "customer", "mfa": False, "sid": str(uuid.uuid4())})
     app.extensions["shop"].db.dispose()
     return f"Bearer {token}"
 

@@ -25,8 +25,10 @@ from imports import inboxes
 from imports.feed import FIELDS
 from imports.reports import neutralise
 from models.db import Database
+from models.errors import NotFound
 from models.imports.tables import FAILED, QUEUED, RUNNING, SUCCEEDED, ExportJob
 from models.outbox import enqueue
+from models.users.permissions import SYSTEM, Actor, authorize
 from settings import Settings
 
 KINDS = ("products", "orders")
@@ -167,12 +169,22 @@ def run(db: Database, settings: Settings, export_id: str) -> str:
     return status
 
 
-def create(session, kind: str, fmt: str, destination: str, created_by: uuid.UUID | None = None) -> ExportJob:
-    """A queued export job, run by a worker after commit."""
+def create(session, actor: Actor, kind: str, fmt: str, destination: str) -> ExportJob:
+    """A queued export job, run by a worker after commit (admins, or the nightly job as the system)."""
+    authorize(actor, "exports:create")
     job = ExportJob(id=uuid.uuid4(), kind=kind, format=fmt, destination=destination, status=QUEUED,
-                    created_by=created_by)
+                    created_by=actor.user_id)
     session.add(job)
     enqueue(session, RUN, export_id=job.id)
+    return job
+
+
+def get(session, actor: Actor, export_id: uuid.UUID) -> ExportJob:
+    """One export's status and where its file went."""
+    authorize(actor, "exports:view")
+    job = session.get(ExportJob, export_id)
+    if job is None:
+        raise NotFound("no such export")
     return job
 
 
@@ -183,5 +195,5 @@ def queue_nightly(db: Database, settings: Settings) -> int:
         return 0
     with db.session() as session:
         for kind in KINDS:
-            create(session, kind, "csv", destinations[0])
+            create(session, SYSTEM, kind, "csv", destinations[0])
     return len(KINDS)

@@ -11,7 +11,7 @@ import json
 
 import pandas as pd
 
-from imports.currencies import CURRENCIES
+from models.money import CURRENCIES
 from imports.feed import FIELDS, MAX_CELL_CHARS, REQUIRED, Chunk, RowError
 
 # ASCII digits only: Python's \d also matches other scripts' digits, which PostgreSQL refuses.

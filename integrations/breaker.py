@@ -56,9 +56,6 @@ class Guarded:
 
 
 
-STATES = ("closed", "half-open", "open")
-
-
 def breaker_states(client: redis.Redis) -> dict[str, str]:
     """Every breaker's current state, as stored in Redis: {vendor: "closed" | "open" | "half-open"}."""
     found = {}

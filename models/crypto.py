@@ -69,10 +69,6 @@ class KeyRing:
         except InvalidTag:
             raise KeyRingError(f"a value sealed with key {kid!r} failed its integrity check") from None
 
-    def is_current(self, stored: str) -> bool:
-        """Whether `stored` is sealed with the active key already."""
-        return stored.partition(":")[0] == self.active
-
 
 _ring: KeyRing | None = None
 

@@ -45,12 +45,15 @@ def buy_label(shipment_id: str) -> str:
 
 
 @app.task(base=OrderTask, name="tasks.shipping.poll_tracking")
-def poll_tracking(batch: int = 200) -> int:
-    """Beat: ask the carrier about shipped orders and mark delivered ones delivered."""
+def poll_tracking(batch: int = 200, after: str | None = None) -> int:
+    """Beat: ask the carrier about one page of shipped orders (keyset by order id), mark delivered ones
+    delivered, and queue the next page, so every shipped order is polled however many there are."""
+    query = (select(Shipment.order_id, Shipment.tracking_number).join(Order, Order.id == Shipment.order_id)
+             .where(Order.status == SHIPPED).order_by(Shipment.order_id).limit(batch))
+    if after is not None:
+        query = query.where(Shipment.order_id > uuid.UUID(after))
     with runtime.database().session() as session:
-        shipped = session.execute(select(Shipment.order_id, Shipment.tracking_number)
-                                  .join(Order, Order.id == Shipment.order_id)
-                                  .where(Order.status == SHIPPED).limit(batch)).all()
+        shipped = session.execute(query).all()
     delivered = 0
     for order_id, tracking_number in shipped:
         if not vendors.shipping().track(tracking_number).delivered:
@@ -61,6 +64,8 @@ def poll_tracking(batch: int = 200) -> int:
             delivered += 1
         except Conflict:  # moved meanwhile (a return, staff confirmed delivery): nothing to do
             log.info("tracking: order already moved", extra={"order_id": str(order_id)})
+    if len(shipped) == batch:  # a full page: there may be more, in another task so none runs for minutes
+        poll_tracking.delay(batch=batch, after=str(shipped[-1].order_id))
     return delivered
 
 

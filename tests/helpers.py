@@ -129,3 +129,24 @@ def bearer(app, user, mfa: bool = True) -> dict:
     with app.app_context():
         token = access_token(user.id, user.role, mfa=mfa, session_id=uuid.uuid4())
     return {"Authorization": f"Bearer {token}"}
+
+
+class Statements:
+    """Counts the SQL statements an engine runs inside the `with` block (`seen` holds their text)."""
+
+    def __init__(self, engine):
+        self.engine, self.seen = engine, []
+
+    def __enter__(self):
+        from sqlalchemy import event
+
+        event.listen(self.engine, "before_cursor_execute", self._count)
+        return self
+
+    def __exit__(self, *_):
+        from sqlalchemy import event
+
+        event.remove(self.engine, "before_cursor_execute", self._count)
+
+    def _count(self, conn, cursor, statement, *_args):
+        self.seen.append(statement)

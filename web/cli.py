@@ -113,4 +113,15 @@ def register_security(app: Flask) -> None:
         for table, count in reencrypt_all(runtime().db, batch).items():
             click.echo(f"{table}: {count} rows re-encrypted")
 
+    @security.command("unlock")
+    @click.argument("email")
+    def unlock(email):
+        """Lift the sign-in lockout of EMAIL before it expires (recorded as a security event)."""
+        from models.users.auth import lift_lockout
+        from models.users.permissions import SYSTEM
+
+        with runtime().db.session() as session:
+            locked = lift_lockout(session, runtime().redis, SYSTEM, email)
+        click.echo("lockout lifted" if locked else "no lockout or failures were in force; recorded anyway")
+
     app.cli.add_command(security)

@@ -8,6 +8,10 @@ never invalidated (only deleted products' are dropped): they are what the
 catalog answers with, marked stale, during a database outage.
 
 Redis being away never fails a request: reads miss and writes are skipped.
+
+Pages are public: the same for every caller that `reads_public_pages`. A
+signed-in customer sees exactly what a guest sees, so both are served the
+same entries; staff and admins never read or write them (see the function).
 """
 
 from __future__ import annotations
@@ -17,6 +21,9 @@ import logging
 from collections.abc import Iterable
 
 import redis
+
+from models.users.permissions import Actor
+from models.users.tables import Role
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +39,17 @@ def versioned_read_lua(version_key: str, head: str, tail: str) -> str:
 
 # KEYS[1] holds the version; the page is at ARGV[1] .. version .. ARGV[2].
 VERSIONED_GET = versioned_read_lua("KEYS[1]", "ARGV[1]", "ARGV[2]") + "return {version, page}\n"
+
+
+# The roles whose catalog answers are a guest's, byte for byte. Staff and admins are left out on purpose:
+# the catalog is where anything they alone may see (unpublished products, stock reservations, audit fields)
+# would be added, and such an answer must never land in, or be served from, an entry guests read.
+PUBLIC_PAGE_ROLES = frozenset({Role.GUEST, Role.CUSTOMER})
+
+
+def reads_public_pages(actor: Actor) -> bool:
+    """Whether `actor`'s catalog reads may be served from (and rendered into) the shared page cache."""
+    return actor.role in PUBLIC_PAGE_ROLES and not actor.system and actor.can("products:view")
 
 
 def query_key(pairs: Iterable[tuple[str, str]]) -> str:

@@ -11,6 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
 from models import outbox
+from models.money import amount_text
 from models.errors import Conflict, InvalidRequest, NotFound
 from models.orders import effects
 from models.orders.history import actor_label, record
@@ -220,7 +221,7 @@ def refund_settled(session: Session, refund_id: uuid.UUID, reference: str, succe
     record(session, order, f"refund.{refund.status}", source,
            data={"refundId": str(refund.id), "reference": refund.reference, "amount": str(refund.amount)})
     if succeeded:
-        effects.email_customer(session, order, "order_refunded", amount=f"{refund.amount:.2f}")
+        effects.email_customer(session, order, "order_refunded", amount=amount_text(refund.amount, order.currency))
     return True
 
 

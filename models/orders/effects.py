@@ -10,6 +10,7 @@ from sqlalchemy.orm import Session
 
 from models import outbox
 from models.emails.actions import queue_email
+from models.money import amount_text
 from models.orders import stock
 from models.orders.tables import Order, Payment, Refund, Return, Shipment
 from models.users.tables import User
@@ -27,9 +28,9 @@ def email_context(session: Session, order: Order, **extra) -> dict:
     user = session.get(User, order.user_id)
     return {
         "order_id": str(order.id), "order_number": str(order.id)[:8].upper(), "first_name": user.first_name,
-        "currency": order.currency, "total": f"{order.total:.2f}",
+        "currency": order.currency, "total": amount_text(order.total, order.currency),
         "items": [{"name": item.product_name, "sku": item.sku, "quantity": item.quantity,
-                   "line_total": f"{item.line_total:.2f}"} for item in order.items],
+                   "line_total": amount_text(item.line_total, order.currency)} for item in order.items],
         **extra,
     }
 

@@ -32,7 +32,7 @@ from models.security.events import mask_email, record_event
 from models.retention.activity import touch
 from models.users.actions import normalize_email
 from models.users.passwords import DUMMY_HASH, hash_password, needs_rehash, verify_password
-from models.users.permissions import ADMINS, Actor
+from models.users.permissions import ADMINS, Actor, authorize
 from models.users.tables import AuthSession, OAuthIdentity, RecoveryCode, RefreshToken, Role, TotpCredential, User
 
 BAD_CREDENTIALS = "invalid email or password"
@@ -140,10 +140,15 @@ def alert_security(session: Session, policy: AuthPolicy, event: str, email: str,
                     ip=ip or "unknown", **context)
 
 
-def unlock(redis: Redis, email: str) -> None:
-    """Lift a lockout (for support staff and tests)."""
+def lift_lockout(session: Session, redis: Redis, actor: Actor, email: str) -> bool:
+    """Lift the sign-in lockout (and the failure count) of `email` (admins); whether one was in force."""
+    authorize(actor, "users:update_all")
     key = digest(normalize_email(email))
-    redis.delete(f"auth:lock:{key}", f"auth:fail:{key}")
+    locked = bool(redis.delete(f"auth:lock:{key}", f"auth:fail:{key}"))
+    user = session.scalar(select(User).where(User.email == normalize_email(email)))
+    record_event(session, "lockout_lifted", actor, subject_user_id=user.id if user else None,
+                 email=mask_email(email), was_locked=locked)
+    return locked
 
 
 # --- sessions and refresh tokens -------------------------------------------

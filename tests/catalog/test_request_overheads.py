@@ -44,4 +44,5 @@ def test_a_guests_cached_page_is_read_in_the_rate_limiters_round_trip(app, clien
     assert len(limiter_calls) == 2 and cache_calls == []  # one round trip a page, the rate limit's
     signed_in = client.get(paths[0], headers=headers["customer"])
     assert signed_in.status_code == 200 and signed_in.headers["Cache-Control"] == "private, no-cache"
-    assert cache_calls  # not read along: the guard and the view use Redis themselves
+    assert signed_in.data == cached[0].data  # a customer sees what a guest sees: the same cached page
+    assert cache_calls == ["MGET"]  # the page was read along too; the token's revocation check is its own trip

@@ -3,7 +3,7 @@
 import pytest
 
 from models.users import auth as auth_module
-from tests.helpers import wait_for
+from tests.helpers import bearer, wait_for
 from tests.identity.conftest import events, login, rows
 
 WRONG = "Wrong-passw0rd!"
@@ -102,3 +102,30 @@ def test_the_user_and_the_security_team_receive_the_lockout_emails(client, user_
     to_team = wait_for_mail(mail_dir, "security@shop.localhost", timeout=30)
     assert "locked" in to_user["Subject"] and to_team["Subject"] == "Security alert: lockout"
     assert user.email not in to_team.get_body(preferencelist=("plain",)).get_content()
+
+
+def test_an_admin_with_mfa_lifts_a_lockout_before_it_expires(app, client, user_of, db):
+    user, admin, other = user_of(), user_of("admin"), user_of()
+    fail(client, user.email, 5)
+    assert login(client, user.email).status_code == 401
+    path = f"/api/v1/users/{user.id}/unlock"
+    assert client.post(path, headers=bearer(app, admin, mfa=False)).status_code == 403
+    assert client.post(path, headers=bearer(app, other)).status_code == 403
+    assert login(client, user.email).status_code == 401  # refusals lifted nothing
+
+    lifted = client.post(path, headers=bearer(app, admin))
+    assert lifted.status_code == 200 and lifted.json == {"wasLocked": True}
+    assert login(client, user.email).status_code == 200
+    [event] = events(db, "lockout_lifted")
+    assert (event.actor_user_id, event.subject_user_id, event.details["was_locked"]) == (admin.id, user.id, True)
+    assert client.post("/api/v1/users/00000000-0000-0000-0000-000000000000/unlock",
+                       headers=bearer(app, admin)).status_code == 404
+
+
+def test_the_cli_lifts_a_lockout_too(app, client, user_of, db):
+    user = user_of()
+    fail(client, user.email, 5)
+    result = app.test_cli_runner().invoke(args=["security", "unlock", user.email.upper()])
+    assert result.exit_code == 0 and "lockout lifted" in result.output
+    assert login(client, user.email).status_code == 200
+    assert [e.subject_user_id for e in events(db, "lockout_lifted")] == [user.id]

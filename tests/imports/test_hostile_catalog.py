@@ -11,6 +11,7 @@ import pytest
 from defusedxml.ElementTree import fromstring
 
 from imports import exports, inboxes, pipeline
+from models.users.permissions import SYSTEM
 from models.imports.tables import ImportJob
 from tests.helpers import bearer, make_user
 from tests.imports.conftest import drop, get_job, import_file, rows, run_steps, scalar
@@ -207,7 +208,7 @@ def test_an_export_imported_again_leaves_the_catalog_unchanged(database, local_s
     out = tmp_path / "exports"
     out.mkdir()
     with database.session() as session:
-        job = exports.create(session, "products", fmt, str(out))
+        job = exports.create(session, SYSTEM, "products", fmt, str(out))
     assert exports.run(database, local_settings, str(job.id)) == "succeeded"
     [written] = list(out.iterdir())
     second = import_file(database, local_settings, inbox, f"again.{fmt}", written.read_bytes())
@@ -223,7 +224,7 @@ def test_xml_exports_parse_whatever_the_stored_text_holds(database, tmp_path, se
         conn.exec_driver_sql(f"INSERT INTO product_variants (product_id, sku, price, currency, stock) "
                              f"VALUES ('{product}', E'S\\x02', 1, 'EUR', 1)")
     with database.session() as session:
-        job = exports.create(session, "products", "xml", str(tmp_path))
+        job = exports.create(session, SYSTEM, "products", "xml", str(tmp_path))
     assert exports.run(database, settings, str(job.id)) == "succeeded"
     [written] = list(tmp_path.glob("*.xml"))
     item = fromstring(written.read_bytes()).find("item")
@@ -234,7 +235,7 @@ def test_xml_exports_parse_whatever_the_stored_text_holds(database, tmp_path, se
 def test_csv_export_keeps_formula_quotes_readable_by_spreadsheets(database, local_settings, inbox, tmp_path):
     import_file(database, local_settings, inbox, "hostile.json", json.dumps(HOSTILE).encode())
     with database.session() as session:
-        job = exports.create(session, "products", "csv", str(tmp_path))
+        job = exports.create(session, SYSTEM, "products", "csv", str(tmp_path))
     exports.run(database, local_settings, str(job.id))
     [written] = list(tmp_path.glob("*.csv"))
     skus = [record["sku"] for record in csv.DictReader(io.StringIO(written.read_text()))]

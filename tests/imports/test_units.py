@@ -1,6 +1,7 @@
 """Image fetching's refusals, inbox locations, exports' neutralising, and the beat entries."""
 
 import threading
+import uuid
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -8,8 +9,12 @@ import pytest
 from sqlalchemy import text
 
 from imports import exports, images, inboxes
+from models.errors import Forbidden
+from models.users.permissions import SYSTEM, Actor
+from models.users.tables import Role
 from imports.reports import neutralise
 from scheduler import beat_schedule
+from tests.helpers import make_user
 from tests.imports.conftest import rows
 
 
@@ -115,8 +120,6 @@ def test_orders_export_one_row_per_line(database, settings, tmp_path):
     import csv
     import io
 
-    from tests.helpers import make_user
-
     with database.session() as session:
         user = make_user(session)
         order_id = session.execute(text(
@@ -124,7 +127,7 @@ def test_orders_export_one_row_per_line(database, settings, tmp_path):
             {"u": user.id}).scalar()
         session.execute(text("INSERT INTO order_items (order_id, sku, product_name, unit_price, quantity, line_total) "
                              "VALUES (:o, 'A-1', '=cmd', 10, 3, 30)"), {"o": order_id})
-        job = exports.create(session, "orders", "csv", str(tmp_path))
+        job = exports.create(session, SYSTEM, "orders", "csv", str(tmp_path))
     assert exports.run(database, settings, str(job.id)) == "succeeded"
     [written] = list(tmp_path.glob("orders-*.csv"))
     [line] = list(csv.DictReader(io.StringIO(written.read_text())))
@@ -168,3 +171,18 @@ def test_read_ahead_keeps_the_order_raises_where_reading_failed_and_stops_when_l
     count = len(read)
     assert count <= 3  # the one taken, one queued, one waiting to be
     assert not any(t.name == "feed-read-ahead" and t.is_alive() for t in threading.enumerate())
+
+
+@pytest.mark.parametrize("role, mfa", [(Role.CUSTOMER, True), (Role.STAFF, True), (Role.ADMIN, False)])
+def test_exports_are_authorized_in_the_domain_as_well_as_at_the_door(database, tmp_path, role, mfa):
+    actor = Actor(role=role, user_id=uuid.uuid4(), mfa=mfa)
+    with database.session() as session:
+        with pytest.raises(Forbidden):
+            exports.create(session, actor, "products", "csv", str(tmp_path))
+        with pytest.raises(Forbidden):
+            exports.get(session, actor, uuid.uuid4())
+    with database.session() as session:
+        admin = make_user(session, "admin")
+        job = exports.create(session, Actor(role=Role.ADMIN, user_id=admin.id, mfa=True), "products", "csv",
+                             str(tmp_path))
+        assert job.created_by == admin.id

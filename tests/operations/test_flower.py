@@ -26,7 +26,7 @@ def run_flower(**env) -> subprocess.CompletedProcess:
 # Production settings fit to start but for Flower's authentication.
 PRODUCTION = {"APP_ENV": "production", "SECRET_KEY": "s" * 40, "EMAIL_PROVIDER": "sendgrid", "SENDGRID_API_KEY": "SG.x",
               "PAYMENTS_PROVIDER": "stripe", "SHIPPING_PROVIDER": "ups", "PII_KEYS": "k1:" + "QUJD" * 10 + "QUI=",
-              **VENDOR_SECRETS}
+              "BACKUP_CIPHER_PASS": "b" * 40, **VENDOR_SECRETS}
 
 
 @pytest.mark.parametrize("app_env", ["staging", "production"])

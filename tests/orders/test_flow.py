@@ -125,3 +125,24 @@ def test_a_refused_payment_request_can_be_retried(order_worker, app, client, peo
     wait_status(app, order_id, "processing")
     kinds = [e["kind"] for e in client.get(f"{ORDERS}/{order_id}/events", headers=headers).json["items"]]
     assert kinds.count("payment.requested") == 2 and "payment.error" in kinds
+
+
+def test_tracking_polls_every_shipped_order_page_by_page(order_worker, app, client, people, make_variant):
+    """More shipped orders than one page holds: the task pages on by order id until it has seen them all."""
+    _, headers = people["customer"]
+    _, staff = people["staff"]
+    variant = make_variant(stock=10, price="5.00")
+    orders = []
+    for _ in range(3):
+        order_id = place(client, headers, variant, 1).json["id"]
+        pay(client, headers, order_id)
+        wait_status(app, order_id, "processing")
+        assert client.post(f"{ORDERS}/{order_id}/shipments", json={"service": "ground"},
+                           headers=staff).status_code == 202
+        orders.append(order_id)
+    for order_id in orders:
+        wait_status(app, order_id, "shipped")
+
+    celery_app.send_task("tasks.shipping.poll_tracking", kwargs={"batch": 1})
+    for order_id in orders:
+        wait_status(app, order_id, "delivered")

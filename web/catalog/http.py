@@ -8,6 +8,7 @@ from flask import Response, request
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
+from models.catalog.cache import reads_public_pages
 from models.users.permissions import GUEST
 from web.auth.guard import current_actor
 from web.errors import error_body
@@ -22,8 +23,18 @@ def is_guest() -> bool:
     return current_actor() == GUEST or current_actor().user_id is None and current_actor().api_key_id is None
 
 
+def reads_shared_pages() -> bool:
+    """Whether this request's caller is served the catalog's shared (guest) cache entries."""
+    return reads_public_pages(current_actor())
+
+
 def json_response(body: bytes, stale: bool = False) -> Response:
-    """`body` with its ETag and caching headers; 304 when the client holds this version."""
+    """`body` with its ETag and caching headers; 304 when the client holds this version.
+
+    The ETag is the body's, so a customer served a guest's cached page gets the guest's ETag; but only a
+    guest's answer is `public`: a signed-in answer is `private` (no shared cache may store it), and every
+    answer varies on Authorization.
+    """
     etag = hashlib.sha256(body).hexdigest()[:32]
     max_age = runtime().settings.CATALOG_HTTP_MAX_AGE
     if stale:

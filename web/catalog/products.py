@@ -15,7 +15,7 @@ from models.catalog.listing import Filters, list_products, search_products
 from web.auth.guard import current_actor, requires
 from web.catalog import services
 from web.catalog.cli import register as register_cli
-from web.catalog.http import OUTAGE, STALE_HEADER, is_guest, json_response, unavailable
+from web.catalog.http import OUTAGE, STALE_HEADER, json_response, reads_shared_pages, unavailable
 from web.catalog.schemas import (
     ProductPageSchema,
     ProductQuerySchema,
@@ -36,9 +36,13 @@ for _outage in OUTAGE:
 
 @blp.url_value_preprocessor
 def read_guest_page_along_with_the_rate_limit(endpoint: str, values: dict) -> None:
-    """A guest's cached page is read in the rate limiter's Redis round trip (runs before the limiter)."""
-    if request.method != "GET" or "Authorization" in request.headers or "X-API-Key" in request.headers:
-        return  # the view checks the caller again before serving a cached page
+    """The cached page is read in the rate limiter's Redis round trip (runs before the limiter).
+
+    Read for every GET, signed in or not: who the caller is is known only later (the limiter resolves the
+    token); the view checks it before serving the page, and staff's requests never use what was read.
+    """
+    if request.method != "GET":
+        return
     if endpoint == "products.ProductItem":
         read_along(CatalogCache.detail_keys(str(values["product_id"])))
     elif endpoint == "products.Products":
@@ -70,9 +74,16 @@ def _encode(payload: dict) -> bytes:
 
 
 def cached_read(lookup, put, snapshot, render):
-    """Serve guests from the cache; else render from the database; during an outage, from the snapshot."""
+    """Serve the shared cache's page; else render from the database; during an outage, from the snapshot.
+
+    Only callers whose answer is a guest's (`models.catalog.cache.reads_public_pages`) read or write the
+    shared pages; the others (staff, admins) always render their own and get no snapshot.
+    """
+    if not reads_shared_pages():
+        read_along_answer()  # read along with the rate limit but not theirs to use
+        return json_response(render())
     version_seen, body = read_along_answer() or lookup()
-    if body is not None and is_guest():
+    if body is not None:
         return json_response(body)
     try:
         body = render()

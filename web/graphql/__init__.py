@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask
 
 from models.catalog.cache import CatalogCache
 from settings import Settings
@@ -23,6 +23,10 @@ def register(app: Flask, settings: Settings) -> None:
 
     @app.url_value_preprocessor
     def read_guest_answer_along_with_the_rate_limit(endpoint: str | None, _values) -> None:
-        """A guest's cached answer is read in the rate limiter's Redis round trip (runs before the limiter)."""
-        if endpoint == "graphql" and "Authorization" not in request.headers and "X-API-Key" not in request.headers:
+        """The cached answer is read in the rate limiter's Redis round trip (runs before the limiter).
+
+        Read for every caller: who asks is known only later, and the view decides whether the answer it
+        read is theirs to use (`web.graphql.view.shared_cache_key`).
+        """
+        if endpoint == "graphql":
             read_along(CatalogCache.list_keys(guest_cache_key()))

@@ -10,6 +10,7 @@ from flask_smorest import Blueprint
 
 from models.retention.erasure import erase_on_request
 from models.users import accounts
+from models.users.auth import lift_lockout
 from models.users.permissions import permissions_of
 from models import cursors
 from web.auth.guard import SECURITY, claims_or_none, current_actor, requires
@@ -20,6 +21,7 @@ from web.users.schemas import (
     AddressPatchSchema,
     AddressSchema,
     AdminUserUpdateSchema,
+    LockoutLiftedSchema,
     PermissionsSchema,
     ProfileSchema,
     ProfileUpdateSchema,
@@ -169,6 +171,19 @@ class UserById(MethodView):
     def delete(self, user_id):
         """Erase any account (admin with MFA), or the caller's own, on the same path as the inactivity purge."""
         _erase(user_id)
+
+
+@blp.route("/<uuid:user_id>/unlock")
+class UserUnlock(MethodView):
+    @requires("users:update_all")
+    @blp.response(200, LockoutLiftedSchema)
+    @blp.alt_response(404, description="No such user")
+    def post(self, user_id):
+        """Lift a sign-in lockout before it expires (admin with MFA); recorded as a security event."""
+        rt, actor = runtime(), current_actor()
+        with db().session() as session:
+            user = accounts.get_user(session, actor, user_id)
+            return {"was_locked": lift_lockout(session, rt.redis, actor, user.email)}
 
 
 def _erase(user_id: uuid.UUID) -> None:

@@ -52,6 +52,10 @@ class UserPageSchema(CamelSchema):
     next_cursor = fields.String(allow_none=True)
 
 
+class LockoutLiftedSchema(CamelSchema):
+    was_locked = fields.Boolean(required=True, metadata={"description": "whether a lockout or failures were in force"})
+
+
 class PermissionsSchema(CamelSchema):
     role = fields.String()
     permissions = fields.List(fields.String(), metadata={"example": ["products:view", "orders:view_own"]})

@@ -1,0 +1,44 @@
+"""What every benchmark sets up: a free port, a fresh migrated database and a fresh RabbitMQ virtual host."""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+
+from sqlalchemy import create_engine, text
+
+
+def free_port() -> int:
+    """A loopback port nobody listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def fresh_database(server: str, name: str, url: str, redis_url: str | None = None) -> None:
+    """Database `name` on `server` dropped, created and migrated to head (reached at `url`); its Redis db emptied."""
+    from alembic import command
+
+    from web.cli import alembic_config, ensure_database
+
+    engine = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+    ensure_database(url)
+    command.upgrade(alembic_config(url), "head")
+    if redis_url:
+        import redis
+
+        redis.Redis.from_url(redis_url).flushdb()
+
+
+def rabbitmqctl(*args: str, check: bool = True) -> None:
+    subprocess.run(["rabbitmqctl", "-q", *args], check=check, capture_output=True, timeout=120)
+
+
+def fresh_vhost(name: str) -> None:
+    """RabbitMQ virtual host `name`, empty, open to guest."""
+    rabbitmqctl("delete_vhost", name, check=False)
+    rabbitmqctl("add_vhost", name)
+    rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
