@@ -14,6 +14,8 @@ import hashlib
 import hmac
 import json
 import os
+import uuid
+from datetime import datetime
 
 from models.errors import InvalidRequest
 
@@ -70,3 +72,13 @@ def parse(cursor: str | None, listing: str, *readers):
         return tuple(read(str(value)) for read, value in zip(readers, values, strict=True))
     except (ValueError, ArithmeticError):
         raise InvalidRequest("the cursor is not one this listing gave out", {"cursor": ["not valid"]}) from None
+
+
+def newest_first(listing: str, row) -> str:
+    """The cursor after `row` in a newest-first list keyed by (created_at, id)."""
+    return encode(listing, [row.created_at.isoformat(), row.id])
+
+
+def read_newest_first(cursor: str | None, listing: str) -> tuple | None:
+    """The (created_at, id) a `newest_first` cursor holds, or None without one."""
+    return parse(cursor, listing, datetime.fromisoformat, uuid.UUID)

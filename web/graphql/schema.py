@@ -15,6 +15,7 @@ from strawberry.types import Info
 
 from imports import jobs
 from integrations.storage import Storage
+from models import cursors
 from models.catalog import categories
 from models.catalog.listing import Filters, encode_cursor, list_products, search_products
 from models.errors import InvalidRequest, NotFound
@@ -26,10 +27,6 @@ from web.catalog.schemas import ProductQuerySchema
 from web.graphql import types
 from web.graphql.limits import limits_rule
 from web.graphql.loaders import Loaders
-from web.imports.routes import _decode as decode_job_cursor
-from web.imports.routes import _encode as encode_job_cursor
-from web.orders.routes import _decode_cursor as decode_order_cursor
-from web.orders.routes import _encode_cursor as encode_order_cursor
 
 PRODUCT_QUERY = ProductQuerySchema()
 ALL_CATEGORIES = 100_000
@@ -140,11 +137,12 @@ class Query:
         context: Context = info.context
         check(context.actor, "orders:view_own", "orders:view_all")
         first = _page_size(first)
-        found = orders.list_orders(context.session, context.actor, first + 1, decode_order_cursor(after))
+        after_order = cursors.read_newest_first(after, "orders")
+        found = orders.list_orders(context.session, context.actor, first + 1, after_order)
         page = found[:first]
         context.loaders.order_events.expect(order.id for order in page)
         context.loaders.shipments.expect(order.id for order in page)
-        cursor = encode_order_cursor(page[-1]) if len(found) > first else None
+        cursor = cursors.newest_first("orders", page[-1]) if len(found) > first else None
         return types.OrderConnection(nodes=page, page_info=types.page_info(cursor))
 
     @strawberry.field(description="One order: own, or any for staff.")
@@ -158,9 +156,10 @@ class Query:
         context: Context = info.context
         check(context.actor, "imports:view")
         first = _page_size(first)
-        found = jobs.list_jobs(context.session, context.actor, first + 1, decode_job_cursor(after))
+        after_job = cursors.read_newest_first(after, "imports")
+        found = jobs.list_jobs(context.session, context.actor, first + 1, after_job)
         page = found[:first]
-        cursor = encode_job_cursor(page[-1]) if len(found) > first else None
+        cursor = cursors.newest_first("imports", page[-1]) if len(found) > first else None
         return types.ImportJobConnection(nodes=page, page_info=types.page_info(cursor))
 
     @strawberry.field(description="One import job with its counts, progress and first errors (admin).")

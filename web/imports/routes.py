@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 
 from flask import Response, request, stream_with_context, url_for
@@ -93,11 +92,11 @@ class Imports(MethodView):
 
 
 def _encode(job) -> str:
-    return cursors.encode("imports", [job.created_at.isoformat(), job.id])
+    return cursors.newest_first("imports", job)
 
 
 def _decode(cursor: str | None) -> tuple | None:
-    return cursors.parse(cursor, "imports", datetime.fromisoformat, uuid.UUID)
+    return cursors.read_newest_first(cursor, "imports")
 
 
 @blp.route("/imports/<uuid:job_id>")

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from flask import jsonify, request
 from flask.views import MethodView
@@ -32,11 +31,11 @@ def _with_payment(session, order: Order) -> Order:
 
 
 def _encode_cursor(order) -> str:
-    return cursors.encode("orders", [order.created_at.isoformat(), order.id])
+    return cursors.newest_first("orders", order)
 
 
 def _decode_cursor(cursor: str | None) -> tuple | None:
-    return cursors.parse(cursor, "orders", datetime.fromisoformat, uuid.UUID)
+    return cursors.read_newest_first(cursor, "orders")
 
 
 @blp.route("")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
 
 from flask.views import MethodView
 from flask_smorest import Blueprint
@@ -123,11 +122,11 @@ class MyAddress(MethodView):
 
 
 def _decode_cursor(cursor: str | None) -> tuple | None:
-    return cursors.parse(cursor, "users", datetime.fromisoformat, uuid.UUID)
+    return cursors.read_newest_first(cursor, "users")
 
 
 def _encode_cursor(user) -> str:
-    return cursors.encode("users", [user.created_at.isoformat(), user.id])
+    return cursors.newest_first("users", user)
 
 
 @blp.route("")
