@@ -48,7 +48,7 @@ os.environ.update(ENV)
 
 import requests  # noqa: E402
 
-from bench.stack import free_port, fresh_database, fresh_vhost  # noqa: E402
+from bench.stack import free_port, fresh_database, fresh_vhost, seed_teapot_and_customers  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 
@@ -59,21 +59,12 @@ def prepare_services() -> None:
 
 def seed(clients: int) -> tuple[str, list[dict]]:
     """One variant with plenty of stock, and a customer (with auth headers) per client."""
-    from models.catalog.tables import Product, ProductVariant
-    from models.users.tables import User
     from web import create_app
     from web.auth.tokens import access_token
 
     app = create_app()
     with app.extensions["shop"].db.session() as session:
-        product = Product(handle="bench-teapot", name="Teapot")
-        session.add(product)
-        session.flush()
-        variant = ProductVariant(product_id=product.id, sku="BENCH-1", price=10, currency="EUR", stock=10**8)
-        users = [User(email=f"bench{n}@example.com", password_hash="!", first_name="B", last_name=str(n),  # noqa: S106
-                      role="customer", is_verified=True) for n in range(clients)]
-        session.add_all([variant, *users])
-        session.flush()
+        variant, users = seed_teapot_and_customers(session, clients, "bench")
         variant_id = str(variant.id)
         with app.app_context():
             headers = [{"Authorization": "Bearer " + access_token(u.id, "customer", mfa=False, session_id=uuid.uuid4())}

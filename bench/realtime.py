@@ -48,7 +48,7 @@ import redis  # noqa: E402
 from sqlalchemy import event  # noqa: E402
 from websockets.asyncio.client import connect  # noqa: E402
 
-from bench.stack import free_port, fresh_database  # noqa: E402
+from bench.stack import free_port, fresh_database, seed_teapot_and_customers  # noqa: E402
 
 
 def raise_file_limit() -> int:
@@ -115,20 +115,12 @@ def hold_idle(url: str, secret: str, count: int, pipe) -> None:
 
 def seed_orders(db, count: int) -> list[tuple[str, str]]:
     """`count` pending orders of `count` customers, each with a payment in flight: (user id, payment id)."""
-    from models.catalog.tables import Product, ProductVariant
     from models.orders import actions
     from models.users.permissions import Actor
-    from models.users.tables import Role, User
+    from models.users.tables import Role
 
     with db.session() as session:
-        product = Product(handle="bench-teapot", name="Teapot")
-        session.add(product)
-        session.flush()
-        variant = ProductVariant(product_id=product.id, sku="BENCH-1", price=10, currency="EUR", stock=10**8)
-        users = [User(email=f"rt{n}@example.com", password_hash="!", first_name="B", last_name=str(n),  # noqa: S106
-                      role="customer", is_verified=True) for n in range(count)]
-        session.add_all([variant, *users])
-        session.flush()
+        variant, users = seed_teapot_and_customers(session, count, "rt")
         variant_id, user_ids = variant.id, [u.id for u in users]
     address = {"first_name": "A", "last_name": "B", "line1": "1 Road", "city": "X", "postal_code": "1",
                "country": "GB"}

@@ -42,3 +42,19 @@ def fresh_vhost(name: str) -> None:
     rabbitmqctl("delete_vhost", name, check=False)
     rabbitmqctl("add_vhost", name)
     rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+
+
+def seed_teapot_and_customers(session, count: int, email_prefix: str):
+    """One variant with stock to spare and `count` verified customers, flushed: (variant, users)."""
+    from models.catalog.tables import Product, ProductVariant
+    from models.users.tables import User
+
+    product = Product(handle="bench-teapot", name="Teapot")
+    session.add(product)
+    session.flush()
+    variant = ProductVariant(product_id=product.id, sku="BENCH-1", price=10, currency="EUR", stock=10**8)
+    users = [User(email=f"{email_prefix}{n}@example.com", password_hash="!", first_name="B",  # noqa: S106
+                  last_name=str(n), role="customer", is_verified=True) for n in range(count)]
+    session.add_all([variant, *users])
+    session.flush()
+    return variant, users
