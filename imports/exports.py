@@ -26,6 +26,7 @@ from imports.feed import FIELDS
 from imports.reports import neutralise
 from models.db import Database
 from models.errors import NotFound
+from models.money import amount_text
 from models.imports.tables import FAILED, QUEUED, RUNNING, SUCCEEDED, ExportJob
 from models.outbox import enqueue
 from models.users.permissions import SYSTEM, Actor, authorize
@@ -54,6 +55,8 @@ ORDERS = text("""
     FROM orders o LEFT JOIN order_items i ON i.order_id = o.id
     ORDER BY o.created_at, o.id, i.sku
 """)
+# Amounts are written with their currency's decimals (12.50 EUR, 1500 JPY, 1.250 KWD), as emails show them.
+MONEY_FIELDS = frozenset({"price", "subtotal", "total", "unit_price", "line_total"})
 ORDER_FIELDS = ("order_id", "status", "currency", "subtotal", "total", "created_at", "sku", "product_name",
                 "quantity", "unit_price", "line_total")
 
@@ -108,7 +111,8 @@ def _records(db: Database, kind: str) -> Iterator[dict]:
         result = conn.execution_options(stream_results=True, yield_per=2000).execute(
             PRODUCTS if kind == "products" else ORDERS)
         for row in result.mappings():
-            yield {key: _cell(value) for key, value in row.items()}
+            yield {key: amount_text(value, row["currency"]) if key in MONEY_FIELDS and value is not None
+                   else _cell(value) for key, value in row.items()}
 
 
 def write(records: Iterator[dict], fmt: str, columns: tuple[str, ...], out) -> int:

@@ -2,7 +2,7 @@
 
 Amounts are Decimal everywhere and stored as numeric with their currency;
 this module only knows about currencies, so validation, emails and exports
-agree on them. (Stripe's own minor-unit rules live with its adapter.)
+agree on them, and payment gateways get amounts in minor units from here.
 """
 
 from __future__ import annotations
@@ -36,3 +36,10 @@ def amount_text(amount: Decimal, currency: str) -> str:
     """`Decimal("40"), "EUR"` → `"40.00"`; `"1500", "JPY"` → `"1500"`; `"1.5", "KWD"` → `"1.500"` (no grouping)."""
     places = Decimal(1).scaleb(-decimals(currency))
     return f"{Decimal(amount).quantize(places, rounding=ROUND_HALF_EVEN):f}"
+
+
+def minor_units(amount: Decimal, currency: str) -> int:
+    """The amount in the currency's smallest unit, rounded as `amount_text` shows it: 12.50 EUR → 1250,
+    1500 JPY → 1500, 1.5 KWD → 1500."""
+    return int(Decimal(amount_text(amount, currency)).scaleb(decimals(currency)))
+

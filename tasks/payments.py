@@ -9,7 +9,8 @@ from datetime import timedelta
 from sqlalchemy.exc import OperationalError
 
 from integrations.errors import PermanentError, TransientError
-from integrations.payments import Event, Intent
+from integrations.payments import Amount, Event, Intent
+from models.money import minor_units
 from models.orders import actions, webhooks
 from models.orders.history import record
 from models.orders.tables import Order, Payment, Refund
@@ -26,6 +27,11 @@ class OrderTask(ShopTask):
     autoretry_for = (TransientError, OperationalError)
 
 
+def gateway_amount(amount, currency: str) -> Amount:
+    """What the gateway charges or refunds: minor units by the currency's decimals (JPY 0, KWD 3)."""
+    return Amount(minor_units(amount, currency), currency)
+
+
 @app.task(base=OrderTask, name="tasks.payments.start_payment")
 def start_payment(payment_id: str) -> str:
     """Create and confirm the PaymentIntent (idempotent by our payment id); the outcome comes as an event."""
@@ -35,7 +41,7 @@ def start_payment(payment_id: str) -> str:
         if payment is None or payment.status != "processing":
             return "already handled"
         try:
-            intent = gateway.pay(payment_id, str(payment.order_id), payment.amount, payment.currency,
+            intent = gateway.pay(payment_id, str(payment.order_id), gateway_amount(payment.amount, payment.currency),
                                  payment.method)
         except PermanentError as exc:  # a refused request, not a decline: the customer may pay again
             actions.payment_error(session, payment, str(exc))
@@ -129,7 +135,8 @@ def refund_payment(refund_id: str) -> str:
         if refund is None or refund.status != "pending":
             return "already handled"
         payment = session.get(Payment, refund.payment_id)
-        result = vendors.payments().refund(refund_id, payment.reference, refund.amount, payment.currency)
+        result = vendors.payments().refund(refund_id, payment.reference,
+                                           gateway_amount(refund.amount, payment.currency))
         refund.reference = result.reference
         if result.settled:
             actions.refund_settled(session, refund.id, result.reference, result.status == "succeeded")

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-from integrations.payments.base import Event, Intent, InvalidSignature, MalformedEvent, PaymentGateway, RefundResult
+from integrations.payments.base import (Amount, Event, Intent, InvalidSignature, MalformedEvent, PaymentGateway,
+                                        RefundResult)
 
-__all__ = ["Event", "Intent", "InvalidSignature", "MalformedEvent", "PaymentGateway", "RefundResult", "make_gateway"]
+__all__ = ["Amount", "Event", "Intent", "InvalidSignature", "MalformedEvent", "PaymentGateway", "RefundResult",
+           "make_gateway"]
 
 
 def make_gateway(name: str, *, redis_url: str = "", sandbox_secret: str = "", sandbox_latency: float = 0.0,

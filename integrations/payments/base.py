@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Protocol
 
-# ISO 4217 currencies without minor units (Stripe's list of zero-decimal currencies).
-ZERO_DECIMAL = {"BIF", "CLP", "DJF", "GNF", "JPY", "KMF", "KRW", "MGA", "PYG", "RWF", "UGX", "VND", "VUV",
-                "XAF", "XOF", "XPF"}
+@dataclass(frozen=True)
+class Amount:
+    """An amount in the currency's smallest unit, as the caller computed it: 12.50 EUR is 1250, 1500 JPY is
+    1500, 1.250 KWD is 1250. The gateway sends it as it is; it knows nothing of currencies' decimals."""
 
-
-def minor_units(amount: Decimal, currency: str) -> int:
-    """`12.50 EUR` -> 1250; zero-decimal currencies stay whole."""
-    exponent = 0 if currency.upper() in ZERO_DECIMAL else 2
-    return int((amount * (10 ** exponent)).to_integral_value())
+    minor: int
+    currency: str
 
 
 @dataclass(frozen=True)
@@ -58,13 +55,13 @@ class Event:
 class PaymentGateway(Protocol):
     name: str
 
-    def pay(self, payment_id: str, order_id: str, amount: Decimal, currency: str, method: str) -> Intent:
+    def pay(self, payment_id: str, order_id: str, amount: Amount, method: str) -> Intent:
         """Create and confirm a PaymentIntent; the idempotency key comes from `payment_id`."""
 
     def retrieve(self, reference: str) -> Intent:
         """The PaymentIntent as the provider sees it now."""
 
-    def refund(self, refund_id: str, reference: str, amount: Decimal, currency: str) -> RefundResult:
+    def refund(self, refund_id: str, reference: str, amount: Amount) -> RefundResult:
         """Refund part or all of a PaymentIntent; the idempotency key comes from `refund_id`."""
 
     def cancel(self, payment_id: str, reference: str) -> Intent:

@@ -12,12 +12,11 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from decimal import Decimal
 
 import redis
 
 from integrations.errors import PermanentError
-from integrations.payments.base import Event, Intent, RefundResult, minor_units
+from integrations.payments.base import Amount, Event, Intent, RefundResult
 from integrations.payments.signing import sign, verify
 
 METHODS = {"sandbox_success": "succeeded", "sandbox_decline": "requires_payment_method"}
@@ -38,15 +37,15 @@ class SandboxGateway:
     def _store(self, reference: str, intent: dict) -> None:
         self.redis.set(self._key("pi", reference), json.dumps(intent), ex=TTL)
 
-    def pay(self, payment_id: str, order_id: str, amount: Decimal, currency: str, method: str) -> Intent:
+    def pay(self, payment_id: str, order_id: str, amount: Amount, method: str) -> Intent:
         if method not in METHODS:
             raise PermanentError(f"sandbox: unknown payment method {method!r}")
         if self.latency:
             time.sleep(self.latency)  # a vendor round trip, for benchmarks and crash tests
         reference = f"pi_sbx_{uuid.uuid5(uuid.NAMESPACE_URL, 'payment:' + payment_id).hex}"  # idempotent
         outcome = METHODS[method]
-        intent = {"id": reference, "object": "payment_intent", "amount": minor_units(amount, currency),
-                  "currency": currency.lower(), "status": outcome, "metadata": {"order_id": order_id,
+        intent = {"id": reference, "object": "payment_intent", "amount": amount.minor,
+                  "currency": amount.currency.lower(), "status": outcome, "metadata": {"order_id": order_id,
                                                                                   "payment_id": payment_id},
                   "last_payment_error": None if outcome == "succeeded" else {"message": "Your card was declined."}}
         self._store(reference, intent)
@@ -67,7 +66,7 @@ class SandboxGateway:
             self._store(reference, intent)
         return _intent(intent)
 
-    def refund(self, refund_id: str, reference: str, amount: Decimal, currency: str) -> RefundResult:
+    def refund(self, refund_id: str, reference: str, amount: Amount) -> RefundResult:
         return RefundResult(f"re_sbx_{uuid.uuid5(uuid.NAMESPACE_URL, 'refund:' + refund_id).hex}", "succeeded")
 
     def pending_events(self, reference: str) -> list[tuple[bytes, str]]:

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-from decimal import Decimal
-
 import stripe as stripe_lib
 
 from integrations.errors import PermanentError, TransientError
-from integrations.payments.base import Event, Intent, RefundResult, minor_units
+from integrations.payments.base import Amount, Event, Intent, RefundResult
 from integrations.payments.sandbox import _intent
 from integrations.payments.signing import verify
 
@@ -21,8 +19,8 @@ class StripeGateway:
                                               http_client=stripe_lib.RequestsClient(timeout=timeout))
         self.secret = webhook_secret
 
-    def pay(self, payment_id: str, order_id: str, amount: Decimal, currency: str, method: str) -> Intent:
-        params = {"amount": minor_units(amount, currency), "currency": currency.lower(),
+    def pay(self, payment_id: str, order_id: str, amount: Amount, method: str) -> Intent:
+        params = {"amount": amount.minor, "currency": amount.currency.lower(),
                   "metadata": {"order_id": order_id, "payment_id": payment_id}}
         intent = _call(self.client.v1.payment_intents.create, params,
                        {"idempotency_key": f"payment-{payment_id}-create"})
@@ -45,9 +43,9 @@ class StripeGateway:
             return self.retrieve(reference)
         return _intent(intent.to_dict())
 
-    def refund(self, refund_id: str, reference: str, amount: Decimal, currency: str) -> RefundResult:
+    def refund(self, refund_id: str, reference: str, amount: Amount) -> RefundResult:
         refund = _call(self.client.v1.refunds.create,
-                       {"payment_intent": reference, "amount": minor_units(amount, currency),
+                       {"payment_intent": reference, "amount": amount.minor,
                         "metadata": {"refund_id": refund_id}},
                        {"idempotency_key": f"refund-{refund_id}"})
         return RefundResult(refund.id, refund.status)

@@ -242,6 +242,20 @@ def test_csv_export_keeps_formula_quotes_readable_by_spreadsheets(database, loca
     assert sorted(skus) == ["''Q-1", "'-DASH", "'=1+2"]
 
 
+def test_exports_write_amounts_with_their_currencys_decimals(database, local_settings, inbox, tmp_path):
+    feed_rows = [{"sku": sku, "product_handle": sku.lower(), "product_name": sku, "price": price,
+                  "currency": currency, "stock": "1"} for sku, price, currency in
+                 (("EUR-1", "12.5", "EUR"), ("JPY-1", "1500", "JPY"), ("KWD-1", "1.25", "KWD"))]
+    assert import_file(database, local_settings, inbox, "money.json", json.dumps(feed_rows).encode()).status \
+        == "succeeded"
+    with database.session() as session:
+        job = exports.create(session, SYSTEM, "products", "csv", str(tmp_path))
+    exports.run(database, local_settings, str(job.id))
+    [written] = list(tmp_path.glob("*.csv"))
+    prices = {record["sku"]: record["price"] for record in csv.DictReader(io.StringIO(written.read_text()))}
+    assert prices == {"EUR-1": "12.50", "JPY-1": "1500", "KWD-1": "1.250"}
+
+
 def test_a_job_whose_step_was_dead_lettered_is_ended_by_inbox_polling(database, local_settings, inbox):
     drop(inbox, "stuck.csv", feed(row("R-1")))
     drop(inbox, "fresh.csv", feed(row("R-2")))

@@ -10,7 +10,9 @@ import pytest
 from sqlalchemy import text
 
 from integrations.errors import TransientError
+from integrations.payments import Amount
 from integrations.payments.stripe import StripeGateway
+from tasks.payments import gateway_amount
 from tests.helpers import mails, wait_for
 from tests.orders.conftest import ORDERS, place, status_of, stock_of
 from tests.twins.stripe import StripeTwin
@@ -59,7 +61,7 @@ def gateway(twin):
 
 def test_pay_sends_minor_units_our_ids_and_idempotency_keys(gateway, twin):
     payment_id, order_id = str(uuid.uuid4()), str(uuid.uuid4())
-    intent = gateway.pay(payment_id, order_id, Decimal("25.00"), "EUR", "pm_card_visa")
+    intent = gateway.pay(payment_id, order_id, Amount(2500, "EUR"), "pm_card_visa")
     assert intent.succeeded and intent.payment_id == payment_id
     create, confirm = twin.requests
     assert create["form"] == {"amount": "2500", "currency": "eur", "metadata[order_id]": order_id,
@@ -67,15 +69,25 @@ def test_pay_sends_minor_units_our_ids_and_idempotency_keys(gateway, twin):
     assert create["idempotency_key"] == f"payment-{payment_id}-create"
     assert confirm["form"] == {"payment_method": "pm_card_visa"}
     assert confirm["idempotency_key"] == f"payment-{payment_id}-confirm"
-    assert gateway.pay(payment_id, order_id, Decimal("25.00"), "EUR", "pm_card_visa") == intent  # replayed
+    assert gateway.pay(payment_id, order_id, Amount(2500, "EUR"), "pm_card_visa") == intent  # replayed
     assert len(twin.intents) == 1
-    refund = gateway.refund("r-1", intent.reference, Decimal("5.5"), "EUR")
+    refund = gateway.refund("r-1", intent.reference, Amount(550, "EUR"))
     assert refund.settled and twin.requests[-1]["idempotency_key"] == "refund-r-1"
     assert twin.requests[-1]["form"]["amount"] == "550"
 
 
+@pytest.mark.parametrize(("amount", "currency", "minor"), [
+    ("1500", "JPY", "1500"), ("12.345", "KWD", "12345"), ("12.5", "EUR", "1250"), ("0.5", "KWD", "500")])
+def test_amounts_reach_stripe_in_the_currencys_own_minor_units(gateway, twin, amount, currency, minor):
+    intent = gateway.pay(str(uuid.uuid4()), "o", gateway_amount(Decimal(amount), currency), "pm_card_visa")
+    gateway.refund(str(uuid.uuid4()), intent.reference, gateway_amount(Decimal(amount), currency))
+    create, _, refund = twin.requests
+    assert (create["form"]["amount"], create["form"]["currency"]) == (minor, currency.lower())
+    assert refund["form"]["amount"] == minor
+
+
 def test_a_decline_is_an_outcome_and_a_5xx_is_transient(gateway, twin):
-    declined = gateway.pay(str(uuid.uuid4()), "o", Decimal(1), "USD", "pm_card_chargeDeclined")
+    declined = gateway.pay(str(uuid.uuid4()), "o", Amount(100, "USD"), "pm_card_chargeDeclined")
     assert declined.failed and declined.failure == "Your card was declined."
     twin.fail_next = 1
     with pytest.raises(TransientError):
@@ -93,9 +105,9 @@ def test_a_bad_signature_is_400_and_stores_nothing(app, twin):
         assert conn.execute(text("SELECT count(*) FROM webhook_events")).scalar() == 0
 
 
-def paid_order(app, client, people, make_variant, twin, method="pm_card_visa"):
+def paid_order(app, client, people, make_variant, twin, method="pm_card_visa", price="15.00", currency="EUR"):
     _, headers = people["customer"]
-    variant = make_variant(stock=3, price="15.00")
+    variant = make_variant(stock=3, price=price, currency=currency)
     order_id = place(client, headers, variant, 1).json["id"]
     assert client.post(f"{ORDERS}/{order_id}/pay", json={"paymentMethod": method}, headers=headers).status_code == 202
     wait_for(lambda: [r for r in twin.requests if r["path"].endswith("/confirm")], message="the confirmation call")
@@ -166,9 +178,10 @@ def test_a_declined_card_cancels_and_its_failed_event_changes_nothing(stripe_wor
     assert stock_of(app, variant) == (3, 0) and transitions(app, order_id) == [("pending", "cancelled")]
 
 
-def cancelled_with_pending_refund(app, client, people, make_variant, twin) -> tuple[dict, dict]:
+def cancelled_with_pending_refund(app, client, people, make_variant, twin, price="15.00",
+                                  currency="EUR") -> tuple[dict, dict]:
     """A paid order cancelled by staff whose refund Stripe reports as pending: (intent, refund)."""
-    order_id, _, intent = paid_order(app, client, people, make_variant, twin)
+    order_id, _, intent = paid_order(app, client, people, make_variant, twin, price=price, currency=currency)
     twin.refund_status = "pending"
     wait_for(lambda: status_of(app, order_id) == "processing", message="the order to be paid")
     client.post(f"{ORDERS}/{order_id}/cancel", json={}, headers=people["staff"][1])
@@ -188,6 +201,15 @@ def test_a_refund_settles_on_charge_refunded(stripe_worker, app, people, make_va
                  == [("succeeded", refund["id"])], message="the refund to settle")
     customer = people["customer"][0]
     wait_for(lambda: any("refund" in m["Subject"] for m in mails(mail_dir, customer.email)), message="refund email")
+
+
+@pytest.mark.parametrize(("price", "currency", "minor"), [("1500", "JPY", 1500), ("12.345", "KWD", 12345)])
+def test_a_jpy_or_kwd_order_is_charged_and_refunded_in_its_minor_units(stripe_worker, app, people, make_variant,
+                                                                       twin, price, currency, minor):
+    intent, refund = cancelled_with_pending_refund(app, app.test_client(), people, make_variant, twin, price,
+                                                   currency)
+    assert (intent["amount"], intent["currency"]) == (minor, currency.lower())
+    assert refund["amount"] == minor
 
 
 def age(app, order_id):
