@@ -152,6 +152,8 @@ class Settings:
     SHIP_FROM: str = "Shop Warehouse;1 Depot Road;Atlanta;GA;30301;US"
     SHIPPING_RATE_CACHE_TTL: int = 86400
     SHIPPING_RATE_REFRESH_TOP: int = 50
+    SHIPPING_RATE_WAIT: float = 3.0  # seconds a rate request waits on the cache for a worker's answer
+    SHIPPING_RATE_RETRY_AFTER: int = 5  # Retry-After of a 503 rate answer, and how long an outage is remembered
     TRACKING_POLL_INTERVAL: float = 900.0
     BREAKER_FAIL_MAX: int = 5
     BREAKER_RESET_TIMEOUT: float = 30.0

@@ -5,10 +5,9 @@ from __future__ import annotations
 import logging
 import uuid
 
-import redis
 from sqlalchemy import select
 
-from integrations.shipping.cache import CachedRates
+from integrations.shipping.cache import RateCache, RateQuery
 from integrations.storage import make_storage
 from models.errors import Conflict
 from models.orders import actions
@@ -69,12 +68,26 @@ def poll_tracking(batch: int = 200, after: str | None = None) -> int:
     return delivered
 
 
+def rate_cache() -> RateCache:
+    settings = get_settings()
+    return RateCache(runtime.redis_client(), settings.SHIPPING_RATE_CACHE_TTL, settings.SHIPPING_RATE_RETRY_AFTER)
+
+
+@app.task(base=OrderTask, name="tasks.shipping.quote_rates")
+def quote_rates(query: list) -> str:
+    """Ask the carrier for the rates a web request found missing, and cache its answer (or refusal)."""
+    wanted, cache = RateQuery.from_description(query), rate_cache()
+    cached = cache.lookup_quietly(wanted)
+    if cached is not None and not cached.unavailable:  # a repeated delivery, or asked twice
+        return "already cached"
+    entry = cache.fetch(vendors.shipping(), wanted)
+    return "unavailable" if entry.unavailable else "refused" if entry.refused else "cached"
+
+
 @app.task(base=OrderTask, name="tasks.shipping.refresh_rates")
 def refresh_rates() -> int:
     """Beat: re-fetch the most used cached rates before they expire."""
-    settings = get_settings()
-    cache = CachedRates(vendors.shipping(), redis.Redis.from_url(settings.REDIS_URL),
-                        settings.SHIPPING_RATE_CACHE_TTL)
-    return cache.refresh_popular(settings.SHIPPING_RATE_REFRESH_TOP, expiring_within=3600)
+    return rate_cache().refresh_popular(vendors.shipping(), get_settings().SHIPPING_RATE_REFRESH_TOP,
+                                        expiring_within=3600)
 
 

@@ -1,4 +1,4 @@
-"""GET /api/v1/shipping/rates, cached in Redis for SHIPPING_RATE_CACHE_TTL."""
+"""GET /api/v1/shipping/rates, answered from the Redis rate cache; a worker asks the carrier."""
 
 from __future__ import annotations
 
@@ -6,13 +6,12 @@ from flask.views import MethodView
 from flask_smorest import Blueprint, abort
 from marshmallow import fields, validate
 
-from integrations.errors import PermanentError, TransientError
-from integrations.shipping.cache import CachedRates
+from integrations.shipping.cache import RateCache, RateQuery
 from models.orders.places import origin_from, parcel_for, place_of
-from tasks.vendors import shipping
+from models.orders.rates import cached_or_asked
 from web.auth.guard import requires
-from web.extensions import runtime
-from web.schemas import CamelSchema, Trimmed, Int, Money, QueryInt
+from web.extensions import db, runtime
+from web.schemas import CamelSchema, Int, Money, QueryInt, Trimmed
 
 blp = Blueprint("shipping", __name__, url_prefix="/api/v1/shipping", description="Shipping rates")
 
@@ -44,17 +43,26 @@ class Rates(MethodView):
     @blp.arguments(RateQuerySchema, location="query")
     @blp.response(200, RatesSchema)
     @blp.alt_response(422, description="The carrier cannot ship to this address")
-    @blp.alt_response(503, description="The carrier is unavailable; try again later")
+    @blp.alt_response(503, description="No rate yet (the carrier is slow or unavailable); retry after "
+                                       "`Retry-After` seconds")
     def get(self, query):
-        """Rates from the warehouse to an address for a number of items."""
-        rt = runtime()
-        cache = CachedRates(shipping(rt.settings), rt.redis, rt.settings.SHIPPING_RATE_CACHE_TTL)
+        """Rates from the warehouse to an address for a number of items.
+
+        Answered from the rate cache (24 h). On a miss a worker asks the carrier while this request waits
+        a few seconds for its answer; `cached` says whether the rates were already there.
+        """
+        settings = runtime().settings
+        cache = RateCache(runtime().redis, settings.SHIPPING_RATE_CACHE_TTL, settings.SHIPPING_RATE_RETRY_AFTER)
         destination = place_of({"first_name": "", "last_name": "", "line1": "", **query})
-        try:
-            rates, cached = cache.rates(origin_from(rt.settings.SHIP_FROM), destination,
-                                        parcel_for(query["item_count"]), query["service"])
-        except TransientError as exc:
-            abort(503, message=f"the carrier is unavailable: {exc}")
-        except PermanentError as exc:
-            abort(422, message=str(exc), errors={"postalCode": [str(exc)]})
-        return {"items": rates, "cached": cached}
+        wanted = RateQuery(origin_from(settings.SHIP_FROM), destination, parcel_for(query["item_count"]),
+                           query["service"])
+        entry, cached = cached_or_asked(db(), cache, wanted, settings.SHIPPING_RATE_WAIT,
+                                        settings.SHIPPING_RATE_RETRY_AFTER)
+        retry_after = {"Retry-After": str(settings.SHIPPING_RATE_RETRY_AFTER)}
+        if entry is None:
+            abort(503, message="the carrier has not answered yet; try again shortly", headers=retry_after)
+        if entry.unavailable:
+            abort(503, message=f"the carrier is unavailable: {entry.unavailable}", headers=retry_after)
+        if entry.refused:
+            abort(422, message=entry.refused, errors={"postalCode": [entry.refused]})
+        return {"items": entry.rates, "cached": cached}
