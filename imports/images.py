@@ -2,12 +2,13 @@
 
 Only http(s); every address the host resolves to must be public (unless
 IMPORT_IMAGE_ALLOW_PRIVATE, for tests); no redirects are followed; the body
-must be an image no larger than IMPORT_IMAGE_MAX_BYTES.
+must be an image no larger than IMPORT_IMAGE_MAX_BYTES. What is fetched is
+then accepted exactly as an upload is (`models.catalog.images.accept_image`:
+the Pillow check, storage, search indexing).
 """
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import logging
 import socket
@@ -18,14 +19,13 @@ import urllib3
 from sqlalchemy import select
 
 from integrations.storage import make_storage
+from models.catalog.images import CONTENT_TYPES, accept_image, feed_limits
 from models.catalog.tables import ProductImage
 from models.db import Database
+from models.errors import InvalidRequest
 from settings import Settings
 
 log = logging.getLogger(__name__)
-
-TYPES = {"image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/webp": "webp"}
-
 
 class ImageRefused(Exception):
     """The URL or its answer is not an image we may store."""
@@ -55,7 +55,7 @@ def download(url: str, max_bytes: int, timeout: float, allow_private: bool = Fal
         if response.status != 200:
             raise ImageRefused(f"{url[:200]} answered {response.status}")
         content_type = (response.headers.get("Content-Type") or "").split(";")[0].strip().lower()
-        if content_type not in TYPES:
+        if content_type not in CONTENT_TYPES:
             raise ImageRefused(f"{url[:200]} is not an image ({content_type or 'no content type'})")
         declared = int(response.headers.get("Content-Length") or 0)
         if declared > max_bytes:
@@ -69,10 +69,10 @@ def download(url: str, max_bytes: int, timeout: float, allow_private: bool = Fal
 
 
 def fetch_product_images(db: Database, settings: Settings, product_id: str, urls: list[str]) -> int:
-    """Store each URL's image for the product once; refused URLs are logged and skipped."""
+    """Store each URL's image for the product once; refused URLs and images are logged and skipped."""
     storage = make_storage(settings)
     stored = 0
-    for position, url in enumerate(urls):
+    for url in urls:
         with db.session() as session:
             known = session.scalar(select(ProductImage.id).where(
                 ProductImage.product_id == uuid.UUID(product_id), ProductImage.source_url == url))
@@ -81,13 +81,17 @@ def fetch_product_images(db: Database, settings: Settings, product_id: str, urls
         try:
             body, content_type = download(url, settings.IMPORT_IMAGE_MAX_BYTES, settings.SERVICE_TIMEOUT * 5,
                                           settings.IMPORT_IMAGE_ALLOW_PRIVATE)
+            # The image's id comes from the product and URL, so a repeated delivery stores the same object.
+            image_id = uuid.uuid5(uuid.NAMESPACE_URL, f"{product_id} {url}")
+            image = accept_image(db, storage, uuid.UUID(product_id), image_id, body, content_type,
+                                 feed_limits(settings), source_url=url)
         except (ImageRefused, urllib3.exceptions.HTTPError) as exc:
             log.warning("image refused", extra={"product_id": product_id, "url": url[:200], "error": str(exc)})
             continue
-        key = f"images/{product_id}/{hashlib.sha256(body).hexdigest()[:32]}.{TYPES[content_type]}"
-        storage.put(key, body, content_type)
-        with db.session() as session:
-            session.add(ProductImage(product_id=uuid.UUID(product_id), storage_key=key, source_url=url,
-                                     content_type=content_type, position=position))
+        except InvalidRequest as exc:
+            log.warning("image refused", extra={"product_id": product_id, "url": url[:200], "error": exc.message})
+            continue
+        if image is None:
+            return stored  # the product was deleted meanwhile
         stored += 1
     return stored

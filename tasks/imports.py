@@ -1,4 +1,4 @@
-"""The imports queue: inbox polling, the import pipeline's steps, image fetching and exports."""
+"""The imports queue: inbox polling, the import pipeline's steps, storing images (fetched or uploaded), exports."""
 
 from __future__ import annotations
 
@@ -6,9 +6,12 @@ import ctypes
 import ctypes.util
 import gc
 import logging
+import uuid
 from functools import lru_cache
 
 from imports import exports, images, pipeline
+from integrations.storage import make_storage
+from models.catalog import images as catalog_images
 from settings import get_settings
 from tasks import app, runtime
 from tasks.base import ShopTask
@@ -88,6 +91,14 @@ def finish_import(job_id: str) -> str:
 def fetch_images(product_id: str, urls: list[str]) -> int:
     """Fetch a product's new images into object storage."""
     return images.fetch_product_images(runtime.database(), get_settings(), product_id, urls)
+
+
+@app.task(base=ShopTask, name="tasks.imports.store_image")
+def store_image(staged_id: str) -> str:
+    """Put an uploaded image (staged in the database) into object storage and add it to its product."""
+    settings = get_settings()
+    return catalog_images.store_staged(runtime.database(), make_storage(settings), uuid.UUID(staged_id),
+                                       catalog_images.upload_limits(settings))
 
 
 @app.task(base=ShopTask, name="tasks.imports.run_export")

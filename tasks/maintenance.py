@@ -1,7 +1,8 @@
-"""The maintenance queue: periodic housekeeping run by beat."""
+"""The maintenance queue: periodic housekeeping run by beat, and deleting files of removed rows."""
 
 from __future__ import annotations
 
+from integrations.storage import make_storage
 from models.outbox import purge_published
 from settings import get_settings
 from tasks import app, runtime
@@ -12,6 +13,15 @@ from tasks.base import ShopTask
 def sweep_outbox() -> int:
     """Publish outbox rows that were not published at commit (the broker was away)."""
     return runtime.relay().sweep(older_than=get_settings().OUTBOX_REPUBLISH_AFTER)
+
+
+@app.task(base=ShopTask, name="tasks.maintenance.delete_files")
+def delete_files(keys: list[str]) -> int:
+    """Delete the files of rows that are gone (product images); retried while storage is away."""
+    storage = make_storage(get_settings())
+    for key in keys:  # deleting a missing key is no error, so a retry redoes the whole list safely
+        storage.delete(key)
+    return len(keys)
 
 
 @app.task(base=ShopTask, name="tasks.maintenance.purge_outbox")

@@ -46,7 +46,10 @@ class LocalStorage(Storage):
         return self._path(key).is_file()
 
     def delete(self, key: str) -> None:
-        self._path(key).unlink(missing_ok=True)
+        try:
+            self._path(key).unlink(missing_ok=True)
+        except OSError as exc:
+            raise TransientError(f"local storage: {exc}") from exc
 
     def list(self, prefix: str = "") -> Iterator[StoredObject]:
         if not self.root.is_dir():

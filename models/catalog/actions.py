@@ -12,9 +12,11 @@ from sqlalchemy.orm import Session, selectinload
 from models.catalog.indexing import queue_indexing
 from models.catalog.tables import Category, Product, ProductVariant
 from models.errors import Conflict, InvalidRequest, NotFound
+from models.outbox import enqueue
 from models.users.permissions import Actor, authorize
 
 PRODUCT_FIELDS = ("name", "description", "category_id", "attributes", "handle")
+DELETE_FILES = "tasks.maintenance.delete_files"
 VARIANT_FIELDS = ("sku", "price", "currency", "stock", "attributes")
 
 # Constraint name → (field, message) for answers that name the field.
@@ -85,8 +87,8 @@ def update_product(session: Session, actor: Actor, product_id: uuid.UUID, **chan
     return get_product(session, product.id)
 
 
-def delete_product(session: Session, actor: Actor, product_id: uuid.UUID) -> list[str]:
-    """Delete a product with its variants and images; returns the storage keys to remove."""
+def delete_product(session: Session, actor: Actor, product_id: uuid.UUID) -> None:
+    """Delete a product with its variants and images, and queue the deletion of the images' files."""
     authorize(actor, "products:delete")
     product = get_product(session, product_id, lock=True)
     keys = [image.storage_key for image in product.images]
@@ -94,7 +96,13 @@ def delete_product(session: Session, actor: Actor, product_id: uuid.UUID) -> lis
     session.execute(delete(Product).where(Product.id == product_id))
     session.expunge(product)
     queue_indexing(session, [product_id])
-    return keys
+    queue_file_deletion(session, keys)
+
+
+def queue_file_deletion(session: Session, keys: list[str]) -> None:
+    """Have a worker delete these storage keys once this transaction commits (retried while storage is away)."""
+    if keys:
+        enqueue(session, DELETE_FILES, keys=keys)
 
 
 def get_variant(session: Session, product_id: uuid.UUID, variant_id: uuid.UUID, lock: bool = False) -> ProductVariant:

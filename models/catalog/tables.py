@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CHAR, CheckConstraint, ForeignKey, Index, Numeric, String, Text, UniqueConstraint, func, text
+from sqlalchemy import (CHAR, CheckConstraint, ForeignKey, Index, LargeBinary, Numeric, String, Text, UniqueConstraint,
+                        func, text)
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
@@ -109,3 +111,16 @@ class ProductImage(Timestamps, Base):
     position: Mapped[int] = mapped_column(server_default=text("0"))
 
     product: Mapped[Product] = relationship(back_populates="images")
+
+
+class StagedImage(Base):
+    """An uploaded image, checked and committed here until a worker has put it in object storage."""
+
+    __tablename__ = "staged_images"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), index=True)
+    content_type: Mapped[str] = mapped_column(String(64))
+    alt_text: Mapped[str] = mapped_column(String(255), server_default="")
+    data: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())

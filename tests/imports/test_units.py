@@ -1,11 +1,13 @@
 """Image fetching's refusals, inbox locations, exports' neutralising, and the beat entries."""
 
+import io
 import threading
 import uuid
 from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
+from PIL import Image
 from sqlalchemy import text
 
 from imports import exports, images, inboxes
@@ -18,9 +20,17 @@ from tests.helpers import make_user
 from tests.imports.conftest import rows
 
 
+def picture(kind: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (3, 2), (10, 20, 30)).save(buffer, kind)
+    return buffer.getvalue()
+
+
 class Images(BaseHTTPRequestHandler):
     def do_GET(self):  # noqa: N802  (http.server's name)
-        body, kind = {"/small.png": (b"\x89PNG" + b"x" * 100, "image/png"), "/big.png": (b"x" * 5000, "image/png"),
+        body, kind = {"/small.png": (picture("PNG"), "image/png"), "/big.png": (b"x" * 5000, "image/png"),
+                      "/fake.png": (b"\x89PNG" + b"x" * 100, "image/png"),
+                      "/jpeg-said-png.png": (picture("JPEG"), "image/png"),
                       "/page.html": (b"<html>", "text/html")}.get(self.path, (b"", "text/plain"))
         self.send_response(200 if body else 404)
         self.send_header("Content-Type", kind)
@@ -60,11 +70,16 @@ def test_image_fetching_limits_size_and_type(image_server, database, settings, t
         product = conn.exec_driver_sql("INSERT INTO products (handle, name) VALUES ('p', 'P') RETURNING id").scalar()
     local = replace(settings, STORAGE_LOCAL_DIR=str(tmp_path), IMPORT_IMAGE_ALLOW_PRIVATE=True,
                     IMPORT_IMAGE_MAX_BYTES=1000)
-    urls = [f"{image_server}/small.png", f"{image_server}/big.png", f"{image_server}/small.png"]
+    urls = [f"{image_server}/{name}" for name in ("small.png", "big.png", "fake.png", "jpeg-said-png.png",
+                                                  "small.png")]
     assert images.fetch_product_images(database, local, str(product), urls) == 1
     assert images.fetch_product_images(database, local, str(product), urls) == 0  # once only
     [(key, source)] = rows(database, "SELECT storage_key, source_url FROM product_images")
-    assert source == urls[0] and (tmp_path / key).read_bytes().startswith(b"\x89PNG")
+    assert source == urls[0] and (tmp_path / key).read_bytes() == picture("PNG")
+    assert [str(p) for p in (tmp_path / "products").rglob("*") if p.is_file()] == [str(tmp_path / key)]
+    # indexed like an upload: the search task is queued for the product
+    queued = rows(database, "SELECT kwargs FROM outbox WHERE task = 'tasks.search.index_products'")
+    assert [kwargs["product_ids"] for (kwargs,) in queued] == [[str(product)]]
 
 
 def test_inbox_locations(settings):

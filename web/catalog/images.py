@@ -1,4 +1,4 @@
-"""/products/{id}/images (uploads into object storage) and /media, which serves the local store."""
+"""/products/{id}/images (uploads, stored in object storage by a worker) and /media, which serves the local store."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from models.catalog.actions import get_product
 from web.auth.guard import current_actor, requires
 from web.catalog import services
 from web.catalog.http import OUTAGE, unavailable
-from web.catalog.schemas import ImageListSchema, ImageSchema
+from web.catalog.schemas import ImageListSchema, ImageSchema, StagedImageSchema
 from web.extensions import db, runtime
 from web.schemas import CamelSchema
 
@@ -47,19 +47,23 @@ class Images(MethodView):
 
     @requires("products:update")
     @blp.arguments(UploadSchema, location="files")
-    @blp.response(201, ImageSchema)
+    @blp.response(202, StagedImageSchema)
     @blp.alt_response(400, description="Not an accepted image, or too large")
     def post(self, data, product_id: uuid.UUID):
-        """Upload an image: multipart field `file` (JPEG, PNG, WebP or GIF), optional form field `altText` (staff)."""
+        """Upload an image: multipart field `file` (JPEG, PNG, WebP or GIF), optional form field `altText` (staff).
+
+        The bytes are checked here and kept until a worker has stored them; the image is then listed with
+        the product's images under the `id` answered here (usually within a second).
+        """
         upload = request.files["file"]
         settings = runtime().settings
-        data_bytes = upload.stream.read(settings.IMAGE_MAX_BYTES + 1)
+        image = images.checked(upload.stream.read(settings.IMAGE_MAX_BYTES + 1), (upload.mimetype or "").lower(),
+                               images.upload_limits(settings))
         with db().session() as session:
-            image = images.add_image(session, current_actor(), services().storage, product_id, data_bytes,
-                                     (upload.mimetype or "").lower(), request.form.get("altText", "")[:255],
-                                     settings.IMAGE_MAX_BYTES, settings.IMAGE_MAX_PIXELS)
-        services().cache.invalidate_quietly([str(product_id)])
-        return _with_url(image)
+            staged = images.stage_upload(session, current_actor(), product_id, image,
+                                         request.form.get("altText", "")[:255])
+        return {"id": staged.id, "status": "processing", "content_type": staged.content_type,
+                "alt_text": staged.alt_text}
 
 
 @blp.route("/<uuid:product_id>/images/<uuid:image_id>")
@@ -74,11 +78,10 @@ class ImageItem(MethodView):
     @requires("products:update")
     @blp.response(204)
     def delete(self, product_id: uuid.UUID, image_id: uuid.UUID):
-        """Remove an image from the product and from storage (staff)."""
+        """Remove an image from the product (staff); a worker then deletes its file from storage."""
         with db().session() as session:
-            key = images.delete_image(session, current_actor(), product_id, image_id)
+            images.delete_image(session, current_actor(), product_id, image_id)
         services().cache.invalidate_quietly([str(product_id)])
-        services().storage.delete(key)
 
 
 @media.route("/<path:key>")

@@ -158,12 +158,10 @@ class ProductItem(MethodView):
     @requires("products:delete")
     @blp.response(204)
     def delete(self, product_id: uuid.UUID):
-        """Delete a product, its variants and images (admin)."""
+        """Delete a product, its variants and images (admin); a worker then deletes the images' files."""
         with db().session() as session:
-            keys = actions.delete_product(session, current_actor(), product_id)
+            actions.delete_product(session, current_actor(), product_id)
         services().cache.invalidate_quietly([str(product_id)], deleted=[str(product_id)])
-        for key in keys:
-            services().storage.delete(key)
 
 
 @blp.route("/<uuid:product_id>/variants")

@@ -95,6 +95,15 @@ class ImageSchema(CamelSchema):
     position = Int(dump_only=True)
 
 
+class StagedImageSchema(CamelSchema):
+    """An accepted upload that a worker is storing; it joins the product's images under this id."""
+
+    id = fields.UUID(dump_only=True)
+    status = fields.String(dump_only=True, metadata={"enum": ["processing"]})
+    content_type = fields.String(dump_only=True)
+    alt_text = fields.String(dump_only=True)
+
+
 class CategoryRefSchema(CamelSchema):
     id = fields.UUID()
     name = fields.String()
