@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import posixpath
 import uuid
 from typing import BinaryIO
@@ -12,12 +13,15 @@ from sqlalchemy.orm import Session
 from imports import inboxes
 from imports.feed import FeedError, format_of
 from imports.pipeline import SCAN, display_name
+from models.db import Database
 from models.errors import InvalidRequest, NotFound
 from models.imports.tables import ImportJob
 from models.outbox import enqueue
 from models.users.permissions import Actor, authorize
 from models.users.tables import User
 from settings import Settings
+
+log = logging.getLogger(__name__)
 
 def _checked_format(filename: str, fmt: str | None) -> str:
     try:
@@ -31,23 +35,39 @@ def _report_to(session: Session, actor: Actor, settings: Settings) -> str | None
     return user.email if user else settings.IMPORT_REPORT_EMAIL or None
 
 
-def start_upload(session: Session, settings: Settings, actor: Actor, filename: str, stream: BinaryIO,
+def start_upload(db: Database, settings: Settings, actor: Actor, filename: str, stream: BinaryIO,
                  fmt: str | None = None) -> ImportJob:
-    """Store an uploaded file in the upload area and queue its import."""
+    """Store an uploaded file in the upload area, then record its job and queue its import.
+
+    The file is stored before the job's transaction opens, so no database connection is held while it is
+    written; if that transaction then fails, the stored file is removed again.
+    """
     authorize(actor, "imports:create")
     # The name is data only (any characters, any length); the file is stored under the job's id.
     given = posixpath.basename((filename or "").replace("\\", "/")) or "upload"
     fmt = _checked_format(given, fmt)
-    name = display_name(given, 255)
-    job = ImportJob(id=uuid.uuid4(), inbox=inboxes.UPLOAD, filename=name, format=fmt, created_by=actor.user_id,
-                    report_to=_report_to(session, actor, settings))
+    job = ImportJob(id=uuid.uuid4(), inbox=inboxes.UPLOAD, filename=display_name(given, 255), format=fmt,
+                    created_by=actor.user_id)
     job.source_key = f"{job.id}.{fmt}"
     job.source_stamp = str(job.id)
     storage = inboxes.open_storage(settings, inboxes.UPLOAD)
     storage.put(job.source_key, stream)
-    session.add(job)
-    enqueue(session, SCAN, job_id=job.id)
+    try:
+        with db.session() as session:
+            job.report_to = _report_to(session, actor, settings)
+            session.add(job)
+            enqueue(session, SCAN, job_id=job.id)
+    except BaseException:
+        _remove_quietly(storage, job.source_key)
+        raise
     return job
+
+
+def _remove_quietly(storage, key: str) -> None:
+    try:
+        storage.delete(key)
+    except Exception:  # the job's transaction failed first: report that error, not this one
+        log.warning("could not remove an upload whose job was not recorded", extra={"key": key}, exc_info=True)
 
 
 def start_from_source(session: Session, settings: Settings, actor: Actor, source: str,

@@ -147,7 +147,7 @@ def test_orders_export_one_row_per_line(database, settings, tmp_path):
     [written] = list(tmp_path.glob("orders-*.csv"))
     [line] = list(csv.DictReader(io.StringIO(written.read_text())))
     assert (line["order_id"], line["total"], line["sku"], line["quantity"], line["product_name"]) == (
-        str(order_id), "34.5000", "A-1", "3", "'=cmd")
+        str(order_id), "34.50", "A-1", "3", "'=cmd")
     assert exports.run(database, settings, str(job.id)) == "already done"
 
 
@@ -201,3 +201,53 @@ def test_exports_are_authorized_in_the_domain_as_well_as_at_the_door(database, t
         job = exports.create(session, Actor(role=Role.ADMIN, user_id=admin.id, mfa=True), "products", "csv",
                              str(tmp_path))
         assert job.created_by == admin.id
+
+
+class Watched:
+    """The upload area's storage, noting how many transactions were open in the database at each `put`."""
+
+    def __init__(self, inner, database):
+        self.inner, self.database, self.open_transactions = inner, database, []
+
+    def put(self, key, data, content_type=None):
+        with self.database.engine.connect() as conn:
+            self.open_transactions.append(conn.execute(text(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                "AND state LIKE 'idle in transaction%'")).scalar())
+        self.inner.put(key, data, content_type)
+
+    def __getattr__(self, name):
+        return getattr(self.inner, name)
+
+
+@pytest.fixture
+def watched_upload_area(monkeypatch, local_settings, database):
+    from imports import jobs
+
+    watched = Watched(inboxes.open_storage(local_settings, inboxes.UPLOAD), database)
+    monkeypatch.setattr(jobs.inboxes, "open_storage", lambda settings, location: watched)
+    return watched
+
+
+def test_an_upload_is_stored_with_no_transaction_open(watched_upload_area, local_settings, database, tmp_path):
+    from imports import jobs
+
+    job = jobs.start_upload(database, local_settings, SYSTEM, "feed.csv", io.BytesIO(b"sku\n"))
+    assert watched_upload_area.open_transactions == [0]
+    assert (tmp_path / "storage" / "imports" / f"{job.id}.csv").read_bytes() == b"sku\n"
+    assert rows(database, "SELECT task FROM outbox") == [("tasks.imports.scan_file",)]
+
+
+def test_an_upload_whose_job_cannot_be_recorded_is_removed_again(watched_upload_area, local_settings, database,
+                                                                 tmp_path, monkeypatch):
+    from imports import jobs
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database refused")
+
+    monkeypatch.setattr(jobs, "enqueue", broken)
+    with pytest.raises(RuntimeError):
+        jobs.start_upload(database, local_settings, SYSTEM, "feed.csv", io.BytesIO(b"sku\n"))
+    assert watched_upload_area.open_transactions == [0]
+    assert list((tmp_path / "storage" / "imports").iterdir()) == []
+    assert rows(database, "SELECT count(*) FROM import_jobs") == [(0,)]

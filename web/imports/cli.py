@@ -28,8 +28,8 @@ def register(app: Flask) -> None:
         rt = runtime()
         # One chunk per step, so the bar moves chunk by chunk.
         settings = replace(rt.settings, IMPORT_TASK_SECONDS=0)
-        with rt.db.session() as session, file.open("rb") as stream:
-            job = jobs.start_upload(session, settings, SYSTEM, file.name, stream, fmt)
+        with file.open("rb") as stream:
+            job = jobs.start_upload(rt.db, settings, SYSTEM, file.name, stream, fmt)
         job_id = str(job.id)
         pipeline.scan(rt.db, settings, job_id)
         with click.progressbar(length=_job(rt.db, job_id).chunks_total or 0, label=f"importing {file.name}") as bar:

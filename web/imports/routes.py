@@ -66,18 +66,19 @@ class Imports(MethodView):
     def post(self):
         """Import a catalog file: a multipart upload (field `file`) or `{source}` naming a file in an inbox."""
         settings = runtime().settings
-        with db().session() as session:
-            if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
-                form = _load(UploadFormSchema, request.form.to_dict())
-                upload = request.files.get("file")
-                if upload is None:
-                    abort(422, message="invalid request", errors={"form": {"file": ["a file is required"]}})
-                job = jobs.start_upload(session, settings, current_actor(), upload.filename, upload.stream,
-                                        form.get("format"))
-            else:
-                body = _load(SourceSchema, request.get_json(silent=True) or {})
+        if request.mimetype in ("multipart/form-data", "application/x-www-form-urlencoded"):
+            form = _load(UploadFormSchema, request.form.to_dict())
+            upload = request.files.get("file")
+            if upload is None:
+                abort(422, message="invalid request", errors={"form": {"file": ["a file is required"]}})
+            # stored first, with no transaction open; then the job is recorded
+            job = jobs.start_upload(db(), settings, current_actor(), upload.filename, upload.stream,
+                                    form.get("format"))
+        else:
+            body = _load(SourceSchema, request.get_json(silent=True) or {})
+            with db().session() as session:
                 job = jobs.start_from_source(session, settings, current_actor(), body["source"], body.get("format"))
-            return {"id": job.id, "status": job.status or "queued"}
+        return {"id": job.id, "status": job.status or "queued"}
 
     @requires("imports:view")
     @blp.arguments(ImportListArgs, location="query")
