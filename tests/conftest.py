@@ -3,6 +3,13 @@
 The suite gets its own database, RabbitMQ virtual host and Redis database,
 so it never touches (or is disturbed by) a development `make run`. Workers
 and beat run as real subprocesses; nothing runs in eager mode.
+
+Two tiers. A module marked `pytestmark = pytest.mark.pure` needs none of the
+three services: it gets no database, vhost or Redis set-up, and opening a
+connection to them fails its test (`make test-fast` runs only this tier, with
+the service URLs pointing at a closed port). Every other module is in the
+service tier: `clean_state` (and through it the migrated database and the
+vhost, once per run) is added to each of its tests when it is collected.
 """
 
 from __future__ import annotations
@@ -47,7 +54,7 @@ from sqlalchemy import create_engine, text  # noqa: E402
 
 import celeryconfig  # noqa: E402
 from settings import Settings  # noqa: E402
-from tests.helpers import Process  # noqa: E402
+from tests.helpers import Process, wait_for  # noqa: E402
 
 
 def _rabbitmqctl(*args: str) -> None:
@@ -101,7 +108,48 @@ def settings() -> Settings:
     return Settings.from_env()
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.hookimpl(tryfirst=True)
+def pytest_collectstart(collector):
+    """Put every module not marked `pure` in the service tier (before its tests compute their fixtures)."""
+    if isinstance(collector, pytest.Module) and not _pure(collector):
+        collector.add_marker(pytest.mark.usefixtures("clean_state"))
+
+
+def _pure(module: pytest.Module) -> bool:
+    try:
+        module.obj  # noqa: B018  (importing applies the module's `pytestmark`)
+    except BaseException:  # noqa: BLE001  (collecting the module reports the error itself)
+        return False
+    return module.get_closest_marker("pure") is not None
+
+
+SERVICE_PORTS = {5432, 5672, 6379}
+
+
+@pytest.fixture(autouse=True)
+def no_services_in_pure_tests(request, monkeypatch):
+    """A pure test that opens a connection to PostgreSQL, RabbitMQ or Redis fails, whatever the URLs say."""
+    if request.node.get_closest_marker("pure") is None:
+        return
+    import socket
+
+    import psycopg2
+
+    def refused(what):
+        raise AssertionError(f"a pure test connected to {what}; move it to a service-tier module")
+
+    connect = socket.socket.connect
+
+    def guarded(sock, address, *args):
+        if isinstance(address, tuple) and len(address) >= 2 and address[1] in SERVICE_PORTS:
+            refused(f"port {address[1]}")
+        return connect(sock, address, *args)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded)
+    monkeypatch.setattr(psycopg2, "connect", lambda *a, **k: refused("PostgreSQL"))
+
+
+@pytest.fixture(scope="session")
 def services(settings):
     """The test database (migrated to head) and virtual host, for the whole run."""
     from web.cli import alembic_config, ensure_database
@@ -124,10 +172,11 @@ def services(settings):
 TABLES = None
 
 
-@pytest.fixture(autouse=True)
-def clean_state(settings):
-    """Each test starts with empty tables, queues, mailbox and Redis database."""
+@pytest.fixture
+def clean_state(settings, services):
+    """Each service-tier test starts with idle workers and empty tables, queues, mailbox and Redis database."""
     global TABLES
+    wait_idle(settings)
     engine = create_engine(settings.DATABASE_URL)
     with engine.begin() as conn:
         if TABLES is None:
@@ -172,11 +221,46 @@ def mail_dir() -> Path:
     return MAIL_DIR
 
 
+WORKERS: list[Process] = []  # every worker started on the suite's broker, for wait_idle
+CONTROL = None
+
+
 def start_worker(log_dir: Path, **env) -> Process:
     """A real Celery worker consuming every queue, as `make run` starts it."""
     command = [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-Q", ",".join(celeryconfig.QUEUES),
                "-c", "2", "--without-mingle", "--without-gossip", "-n", f"test-{os.getpid()}@%h"]
-    return Process(command, log_dir / "worker.log", env=env, ready="ready.").start()
+    process = Process(command, log_dir / "worker.log", env=env, ready="ready.").start()
+    if "CELERY_BROKER_URL" not in env:
+        WORKERS.append(process)
+    return process
+
+
+def wait_idle(settings: Settings, timeout: float = 60.0) -> None:
+    """Wait until the suite's running workers have nothing queued, reserved or running (twice in a row).
+
+    A task still writing when the next test truncates its tables can deadlock
+    with the TRUNCATE, so a test starts only once the previous one's follow-up
+    tasks are done. Costs nothing when no worker runs.
+    """
+    global CONTROL
+    WORKERS[:] = [process for process in WORKERS if process.proc.poll() is None]
+    if not WORKERS:
+        return
+    if CONTROL is None:
+        from tasks import make_celery
+        CONTROL = make_celery(settings).control
+    control = CONTROL
+    queues = celeryconfig.make_task_queues(settings)
+
+    def idle() -> bool:
+        inspect = control.inspect(timeout=5, limit=len(WORKERS))
+        busy = [*(inspect.active() or {}).values(), *(inspect.reserved() or {}).values()]
+        with Connection(settings.CELERY_BROKER_URL) as conn:
+            waiting = sum(queue.bind(conn.default_channel).queue_declare(passive=True).message_count
+                          for queue in queues)
+        return not any(busy) and not waiting
+
+    wait_for(lambda: idle() and idle(), timeout, interval=0.1, message="the workers to go idle")
 
 
 def start_beat(log_dir: Path, **env) -> Process:

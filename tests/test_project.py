@@ -11,6 +11,8 @@ import celeryconfig
 from models.backups import jobs
 from settings import Settings
 
+pytestmark = pytest.mark.pure
+
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 

@@ -2,6 +2,8 @@ import pytest
 
 from settings import DEV_SECRET_KEY, ConfigError, Settings
 
+pytestmark = pytest.mark.pure
+
 
 def test_defaults_point_at_the_local_services():
     settings = Settings.from_env({})

@@ -1,6 +1,6 @@
 """The fault suite reuses the order flows' fixtures."""
 
-from tests.orders.conftest import make_variant, people, settle_workers  # noqa: F401  (fixtures)
+from tests.orders.conftest import make_variant, people  # noqa: F401  (fixtures)
 
 
 def pytest_terminal_summary(terminalreporter):

@@ -6,7 +6,6 @@ import pytest
 
 from tests.graphql.test_queries import PAGE
 from tests.helpers import Statements
-from web.graphql.view import only_public_fields
 
 
 def _post(client, query: str, headers: dict | None = None, **variables):
@@ -99,22 +98,3 @@ def test_a_revoked_token_is_refused_even_when_the_answer_is_cached(client, heade
     refused = _post(client, query, headers["customer"])
     assert refused.status_code == 401 and b"Teapot" not in refused.data
 
-
-@pytest.mark.parametrize("query, public", [
-    ("{ products(first: 2) { nodes { name } } }", True),
-    ("query Q { product(id: \"x\") { name } categories { name } __typename }", True),
-    ("{ ... on Query { products { nodes { name } } } }", True),
-    ("query { ...P } fragment P on Query { products { nodes { name } } }", True),
-    ("{ me { email } }", False),
-    ("{ products { nodes { name } } orders { nodes { id } } }", False),
-    ("{ ... on Query { me { email } } }", False),
-    ("query { ...P } fragment P on Query { importJobs { nodes { id } } }", False),
-    ("query { ...P } fragment P on Query { ...P }", False),
-    ("query A { products { nodes { name } } } query B { me { email } }", False),
-    ("mutation { products { nodes { name } } }", False),
-    ("{ __schema { types { name } } }", False),
-    ("{ products(", False),
-    ("", False),
-])
-def test_which_queries_are_public(query, public):
-    assert only_public_fields(query) is public

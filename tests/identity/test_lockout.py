@@ -40,7 +40,7 @@ def test_the_lockout_expires(make_app, user_of):
     user = user_of()
     assert fail(client, user.email, 3) == [401] * 3
     assert login(client, user.email).status_code == 401
-    wait_for(lambda: login(client, user.email).status_code == 200, timeout=5, interval=0.2,
+    wait_for(lambda: login(client, user.email).status_code == 200, timeout=30, interval=0.2,
              message="the lockout to expire")
 
 
@@ -81,16 +81,6 @@ def test_the_other_sign_in_endpoints_have_the_tight_limit(make_app, path):
     client = make_app(RATE_LIMIT_AUTH="2 per minute").test_client()
     statuses = [client.post(path, json={}).status_code for _ in range(3)]
     assert statuses == [422, 422, 429]
-
-
-def test_the_lockout_emails_render():
-    from tasks.emails import render
-
-    subject, body, html = render("account_locked", {"minutes": 15})
-    assert "locked" in subject and "15 minutes" in body and "15 minutes" in html
-    subject, body, html = render("security_alert", {"event": "lockout", "account": "j***@example.com",
-                                                    "ip": "10.0.0.1", "minutes": 15})
-    assert subject == "Security alert: lockout" and "j***@example.com" in body and "10.0.0.1" in html
 
 
 def test_the_user_and_the_security_team_receive_the_lockout_emails(client, user_of, worker, mail_dir):

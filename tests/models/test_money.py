@@ -11,6 +11,8 @@ import pytest
 from models.money import CURRENCIES, amount_text, decimals
 from models.orders.effects import email_context
 
+pytestmark = pytest.mark.pure
+
 
 def test_currencies_are_the_ones_in_use():
     assert {"EUR", "USD", "JPY", "KWD", "XCG"} <= CURRENCIES

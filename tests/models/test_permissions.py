@@ -7,6 +7,8 @@ import pytest
 from models.errors import Forbidden
 from models.users.permissions import GUEST, PERMISSIONS, SYSTEM, Actor, authorize, needs_mfa, permissions_of
 
+pytestmark = pytest.mark.pure
+
 SPEC_TABLE = """
 products:view        | x x x x x
 products:create      | . . . x x

@@ -13,6 +13,8 @@ import yaml
 
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.pure
+
 RULES = ROOT / "deploy" / "prometheus" / "alerts.yml"
 TESTS = ROOT / "deploy" / "prometheus" / "alerts.test.yml"
 ALERTS = [rule["alert"] for group in yaml.safe_load(RULES.read_text())["groups"] for rule in group["rules"]

@@ -6,10 +6,13 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
 import yaml
 
 from tests.conftest import ROOT
 from tests.operations.test_alert_rules import promtool
+
+pytestmark = pytest.mark.pure
 
 DEPLOY = ROOT / "deploy"
 DASHBOARD = json.loads((DEPLOY / "grafana" / "dashboards" / "shop.json").read_text())

@@ -8,7 +8,7 @@ import json
 from sqlalchemy import text
 
 from tests.helpers import bearer, make_user, wait_for
-from tests.integrations.test_sendgrid import register
+from tests.integrations.test_sendgrid import register, reset_twin  # noqa: F401  (autouse: the twin accepts again)
 
 DEAD = "/api/v1/admin/dead-letters"
 

@@ -16,6 +16,8 @@ import celeryconfig
 from settings import Settings
 from tests.conftest import ROOT
 
+pytestmark = pytest.mark.pure
+
 K8S = ROOT / "deploy" / "k8s"
 KUBERNETES_VERSION = "1.33.0"
 CRD_GROUPS = ("keda.sh/",)  # KEDA's kinds are not in the Kubernetes schemas: checked by hand below

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 import uuid
 from decimal import Decimal
 
@@ -14,25 +13,6 @@ from tests.helpers import bearer, make_user
 ORDERS = "/api/v1/orders"
 ADDRESS = {"firstName": "Ada", "lastName": "Lovelace", "line1": "12 Analytical Row", "city": "London",
            "postalCode": "N1 9GU", "country": "GB"}
-
-
-@pytest.fixture(autouse=True)
-def settle_workers(app):
-    """After a test, give a running worker a moment to finish its follow-up tasks.
-
-    Otherwise an email or event task still writing can deadlock with the next
-    test's TRUNCATE.
-    """
-    yield
-    engine = app.extensions["shop"].db.engine
-    busy = text("SELECT (SELECT count(*) FROM email_messages WHERE status = 'queued') "
-                "+ (SELECT count(*) FROM webhook_events WHERE processed_at IS NULL)")
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        with engine.connect() as conn:
-            if not conn.execute(busy).scalar():
-                return
-        time.sleep(0.05)
 
 
 @pytest.fixture

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import logging
-import time
 
 import pytest
 
 from integrations.breaker import Guarded, make_breaker
 from integrations.errors import PermanentError, TransientError
+from tests.helpers import wait_for
 
 
 class Flaky:
@@ -45,9 +45,19 @@ def test_a_breaker_opens_is_shared_and_closes_again(settings, client, caplog):
         other.rates()
     assert vendor.calls == 2
 
-    time.sleep(2.1)  # Redis keeps opened_at in whole seconds
     vendor.failing = False
-    assert other.rates() == "ok"
+
+    def trial():
+        """None while the breaker still refuses; the vendor's answer once reset_timeout let a trial through."""
+        try:
+            return other.rates()
+        except TransientError as refused:
+            assert "circuit open" in str(refused)  # never the vendor: it no longer fails
+            return None
+
+    # Redis keeps opened_at in whole seconds: wait for the trial rather than sleeping past reset_timeout.
+    assert wait_for(trial, timeout=30, interval=0.2, message="the breaker to let a trial call through") == "ok"
+    assert vendor.calls == 3  # only the trial reached the vendor
     assert guarded.breaker.current_state == other.breaker.current_state == "closed"
     assert 'vendor_circuit_open{vendor="twin"} 0.0' in client.get("/metrics").text
     changes = [(r.__dict__["from"], r.__dict__["to"]) for r in caplog.records

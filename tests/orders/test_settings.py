@@ -4,6 +4,8 @@ import pytest
 
 from settings import ConfigError, Settings
 
+pytestmark = pytest.mark.pure
+
 
 def test_production_refuses_stripe_and_ups_without_credentials():
     settings = Settings.from_env({"APP_ENV": "production", "SECRET_KEY": "s" * 40, "EMAIL_PROVIDER": "sendgrid",

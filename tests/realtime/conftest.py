@@ -11,7 +11,7 @@ import pytest
 from websockets.sync.client import connect
 
 from tests.helpers import Process
-from tests.orders.conftest import make_variant, order_worker, people, settle_workers, storage_dir  # noqa: F401
+from tests.orders.conftest import make_variant, order_worker, people, storage_dir  # noqa: F401
 
 # Short enough for tests to see revocations, expiry and timeouts quickly.
 GATEWAY_ENV = {"WS_REVOCATION_CHECK_INTERVAL": "0.2", "WS_AUTH_TIMEOUT": "1", "WS_MAX_CONNECTIONS_PER_USER": "2",
