@@ -149,10 +149,11 @@ class _ToUtf8(io.RawIOBase):
 
     def _convert(self, data: bytes) -> bytes:
         if self.encoding is None:
-            first = next((i for i, byte in enumerate(data) if byte > 0x7F), None)
-            if first is None:
+            found = NON_ASCII.search(data)  # in C: a per-byte loop here cost a fifth of a 1M-row import
+            if found is None:
                 self.offset += len(data)
                 return data
+            first = found.start()
             if len(data) - first < 4 and not self.eof:  # a character may be cut here: decide with the next read
                 self.held = data[first:]
                 self.offset += first
@@ -175,6 +176,7 @@ class _ToUtf8(io.RawIOBase):
         return text.encode("utf-8")
 
 
+NON_ASCII = re.compile(rb"[\x80-\xff]")
 # A UTF-8 character of two or more bytes: Latin-1 text almost never has one, so
 # a file whose first non-ASCII bytes form one is UTF-8, and invalid bytes later are an error.
 UTF8_START = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
@@ -240,7 +242,9 @@ def _csv_chunk(frame: pd.DataFrame, messages: list[str], skipped_before: int = 0
         rows[rows >= line] += 1
     frame = _conform(frame)
     for name in FIELDS:  # cells our CSV export quoted against spreadsheet formulas come back as they were
-        frame[name] = frame[name].str.replace(QUOTED, "", n=1, regex=True)
+        quoted = frame[name].str.startswith("'")
+        if quoted.any():  # the regex only where it can match: run on every cell it cost 8% of an import
+            frame.loc[quoted, name] = frame.loc[quoted, name].str.replace(QUOTED, "", n=1, regex=True)
     frame["row_no"] = rows
     errors = [RowError(int(m.group(1)), "", "", m.group(2).strip()) for m in map(BAD_LINE.search, messages) if m]
     blank = (frame[list(FIELDS)] == "").all(axis=1)
