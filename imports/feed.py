@@ -242,9 +242,10 @@ def _csv_chunk(frame: pd.DataFrame, messages: list[str], skipped_before: int = 0
         rows[rows >= line] += 1
     frame = _conform(frame)
     for name in FIELDS:  # cells our CSV export quoted against spreadsheet formulas come back as they were
-        quoted = frame[name].str.startswith("'")
-        if quoted.any():  # the regex only where it can match: run on every cell it cost 8% of an import
-            frame.loc[quoted, name] = frame.loc[quoted, name].str.replace(QUOTED, "", n=1, regex=True)
+        # Cells hold no NUL: one search of the column joined (in C) finds whether any starts with a quote,
+        # and only then are the cells searched one by one (in Python, it cost a tenth of an import).
+        if "\x00'" in "\x00" + "\x00".join(frame[name].tolist()):
+            frame[name] = frame[name].str.replace(QUOTED, "", n=1, regex=True)
     frame["row_no"] = rows
     errors = [RowError(int(m.group(1)), "", "", m.group(2).strip()) for m in map(BAD_LINE.search, messages) if m]
     blank = (frame[list(FIELDS)] == "").all(axis=1)

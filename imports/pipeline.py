@@ -32,7 +32,7 @@ from imports.feed import Chunk, FeedError, RowError, format_of, read_feed
 from imports.load import copy_in, merge, reserved_conflicts, stage
 from imports.readahead import ReadAhead
 from imports.reports import error_rows, report_file
-from imports.validate import SeenSkus, remember, validate
+from imports.validate import SeenSkus, normalize, remember, validate
 from integrations.errors import PermanentError, TransientError
 from integrations.storage import ObjectMissing, Storage
 from models.catalog.indexing import queue_indexing
@@ -378,9 +378,9 @@ def _load(db: Database, settings: Settings, storage: Storage, job: ImportJob, sk
 
 
 def _validated(chunks: Iterator[Chunk | None]) -> Iterator[tuple[Chunk, pd.DataFrame] | None]:
-    """Each chunk with its valid rows (validation without the file-wide checks the scan already made)."""
+    """Each chunk with its rows normalised; the rows the scan rejected are left out when merging (import_errors)."""
     for chunk in chunks:
-        yield None if chunk is None else (chunk, validate(chunk)[0])
+        yield None if chunk is None else (chunk, normalize(chunk))
 
 
 RETRYABLE = {"40P01", "40001"}  # deadlock detected, serialization failure
