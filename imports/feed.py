@@ -261,8 +261,19 @@ def _conform(frame: pd.DataFrame) -> pd.DataFrame:
         elif frame[name].hasnans:
             out[name] = frame[name].astype(object).fillna("").astype(str).str.strip()
         else:
-            out[name] = frame[name].astype(str).str.strip()
+            out[name] = _stripped(frame[name].astype(str))
     return out
+
+
+# Whitespace at either end of a cell, in a column joined with NUL (which no cell holds).
+_EDGE_SPACE = re.compile(r"\x00\s|\s\x00")
+
+
+def _stripped(column: pd.Series) -> pd.Series:
+    """The column's cells stripped; one search in C first, as most feeds have nothing to strip."""
+    if _EDGE_SPACE.search("\x00" + "\x00".join(column.tolist()) + "\x00"):
+        return column.str.strip()
+    return column
 
 
 def _frame(records: list[dict], first_row: int, errors: list[RowError] | None = None) -> Chunk:

@@ -198,10 +198,10 @@ def remember(frame: pd.DataFrame, seen: SeenSkus) -> None:
 
 def _duplicates(frame, seen: SeenSkus):
     found = []
-    for row, sku in frame[["row_no", "sku"]].itertuples(index=False):
+    for row, sku in zip(frame["row_no"].tolist(), frame["sku"].tolist(), strict=True):
         if not sku:
             continue
-        first = seen.setdefault(sku, int(row))
+        first = seen.setdefault(sku, row)
         if first != row:
             found.append(RowError(int(row), "sku", sku[:200], f"duplicate SKU in this file (first on row {first})"))
     return found
