@@ -187,6 +187,8 @@ class Settings:
     WORKER_SHUTDOWN_GRACE: float = 20.0  # seconds a stopping worker lets its tasks finish before requeueing them
     CELERY_DELAYED_QUEUE_TYPE: str = "quorum"  # Celery's 28 delayed-delivery queues: quorum or classic
     IMPORT_STUCK_AFTER: float = 1800.0  # seconds without progress after which an import job is ended as failed
+    # Parallel import merge (docs/imports.md): how many load tasks merge one file's chunks at once
+    IMPORT_MERGE_PARALLEL: int = 2
     # GraphQL and real-time
     GRAPHQL_MAX_DEPTH: int = 8
     GRAPHQL_MAX_COST: int = 5000

@@ -10,6 +10,13 @@ RSS is sampled for the whole process tree (main and pool processes) and for
 its largest process. In the same run it measures the floor: a raw COPY of
 the same file into a bare staging table, then one INSERT … ON CONFLICT into
 an indexed table shaped like product_variants.
+
+Two cases, one after the other, each on a fresh database: the feed into an
+empty catalog, and the same feed into a catalog that already holds
+`BENCH_EXISTING` products (1,000,000 by default, one variant each, with
+their search vectors; seeded before the clock starts). Each case has its own
+floor, measured right after it: for the second, the upsert goes into a table
+already holding as many rows. `BENCH_CASES=empty` or `existing` runs one.
 """
 
 from __future__ import annotations
@@ -24,6 +31,9 @@ import time
 from pathlib import Path
 
 ROWS = int(os.environ.get("BENCH_ROWS", "1000000"))
+EXISTING = int(os.environ.get("BENCH_EXISTING", "1000000"))
+CASES = os.environ.get("BENCH_CASES", "empty,existing").split(",")
+WORKER_PROCESSES = os.environ.get("BENCH_WORKER_PROCESSES", "2")
 NAME = "shop_bench_imports"
 ROOT = Path(__file__).resolve().parent.parent
 PG_SERVER = os.environ.get("BENCH_PG_SERVER", "postgresql+psycopg2://postgres@127.0.0.1:5432")
@@ -70,6 +80,33 @@ def fresh_services(env: dict) -> None:
     command.upgrade(alembic_config(env["DATABASE_URL"]), "head")
     sh("rabbitmqctl", "-q", "add_vhost", NAME)
     sh("rabbitmqctl", "-q", "set_permissions", "-p", NAME, "guest", ".*", ".*", ".*")
+
+
+SEED_CATALOG = """
+INSERT INTO products (handle, name, description, min_price, in_stock, name_vector, search_vector)
+SELECT 'existing-' || lpad(g::text, 7, '0'), 'Existing ' || g, 'Already in the catalog', 9.95, true,
+       to_tsvector('english', 'Existing ' || g),
+       setweight(to_tsvector('english', 'Existing ' || g), 'A') ||
+       setweight(to_tsvector('english', 'Already in the catalog'), 'B')
+FROM generate_series(1, :count) g;
+INSERT INTO product_variants (product_id, sku, price, currency, stock)
+SELECT id, 'EXISTING-' || substr(handle, 10), 9.95, 'EUR', 5 FROM products;
+"""
+
+
+def seed_catalog(database_url: str, count: int) -> float:
+    """`count` products with a variant and search vectors, as a catalog in use; seconds taken."""
+    from sqlalchemy import create_engine, text
+
+    started = time.monotonic()
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        for statement in filter(str.strip, SEED_CATALOG.split(";")):
+            conn.execute(text(statement), {"count": count})
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        conn.execute(text("VACUUM ANALYZE products, product_variants"))
+    engine.dispose()
+    return time.monotonic() - started
 
 
 def _tree(pid: int) -> list[int]:
@@ -141,9 +178,9 @@ def end_to_end(env: dict, inbox: Path, feed: Path, logs: Path) -> dict:
     from tests.helpers import Process, wait_for
 
     celery = [sys.executable, "-m", "celery", "-A", "tasks"]
-    worker = Process([*celery, "worker", "-Q", "imports,search,emails,maintenance", "-c", "2", "--without-mingle",
-                      "--without-gossip", "-n", f"bench-{os.getpid()}@%h"], logs / "worker.log", env=env,
-                     ready="ready.")
+    worker = Process([*celery, "worker", "-Q", "imports,search,emails,maintenance", "-c", WORKER_PROCESSES,
+                      "--without-mingle", "--without-gossip", "-n", f"bench-{os.getpid()}@%h"], logs / "worker.log",
+                     env=env, ready="ready.")
     beat = Process([*celery, "beat", "--schedule", str(logs / "beat-schedule")], logs / "beat.log", env=env,
                    ready="beat: Starting")
     engine = create_engine(env["DATABASE_URL"])
@@ -222,7 +259,14 @@ ON CONFLICT (sku) DO UPDATE SET price = EXCLUDED.price, currency = EXCLUDED.curr
 """
 
 
-def floor(database_url: str, feed: Path) -> dict:
+FLOOR_SEED = """
+INSERT INTO floor_variants (product_id, sku, price, currency, stock)
+SELECT md5('existing' || g)::uuid, 'EXISTING-' || g, 9.95, 'EUR', 5 FROM generate_series(1, %s) g;
+ANALYZE floor_variants;
+"""
+
+
+def floor(database_url: str, feed: Path, existing: int = 0) -> dict:
     import psycopg2
     from sqlalchemy.engine import make_url
 
@@ -231,6 +275,8 @@ def floor(database_url: str, feed: Path) -> dict:
     try:
         with conn, conn.cursor() as cur:
             cur.execute(FLOOR_TABLES)
+            if existing:
+                cur.execute(FLOOR_SEED, (existing,))
         started = time.monotonic()
         with conn, conn.cursor() as cur, feed.open("rb") as data:
             cur.copy_expert("COPY floor_staging FROM STDIN WITH (FORMAT csv, HEADER true)", data)
@@ -250,6 +296,21 @@ def conditions() -> str:
     return f"{os.cpu_count()} cores, load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}"
 
 
+def run_case(env: dict, sshd, work: Path, feed: Path, existing: int) -> tuple[dict, dict]:
+    """One import of the feed on a fresh database holding `existing` products, then its floor."""
+    fresh_services(env)
+    if existing:
+        seconds = seed_catalog(env["DATABASE_URL"], existing)
+        print(f"seeded {existing:,} products with a variant each in {seconds:.0f} s", flush=True)
+    inbox = sshd.folder_for(f"inbox-{existing}")
+    env = {**env, **sshd.env(), "IMPORT_INBOXES": sshd.url(inbox), "IMPORT_REPORT_EMAIL": "bench@example.com"}
+    print(f"conditions at start: {conditions()}", flush=True)
+    result = end_to_end(env, inbox, feed, work)
+    base = floor(env["DATABASE_URL"], feed, existing)
+    print(f"conditions at end: {conditions()}", flush=True)
+    return result, base
+
+
 def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="shop-bench-imports-"))
     env = {**os.environ, "APP_ENV": "development", "DATABASE_URL": f"{PG_SERVER}/{NAME}",
@@ -261,22 +322,23 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     from tests.twins.sshd import SSHDTwin
 
-    print(f"conditions at start: {conditions()}", flush=True)
-    fresh_services(env)
+    print(f"worker processes: {WORKER_PROCESSES}, IMPORT_MERGE_PARALLEL: {env.get('IMPORT_MERGE_PARALLEL', '2')}, "
+          f"IMPORT_CHUNK_ROWS: {env.get('IMPORT_CHUNK_ROWS', '20000')}", flush=True)
     sshd = SSHDTwin().start()
+    results = []
     try:
-        inbox = sshd.folder_for("inbox")
-        env.update(sshd.env(), IMPORT_INBOXES=sshd.url(inbox), IMPORT_REPORT_EMAIL="bench@example.com")
         feed = work / "feed.csv"
         write_feed(feed, ROWS)
         print(f"feed: {ROWS:,} rows, {feed.stat().st_size / 1e6:.0f} MB", flush=True)
-        result = end_to_end(env, inbox, feed, work)
-        base = floor(env["DATABASE_URL"], feed)
+        for case in CASES:
+            existing = EXISTING if case == "existing" else 0
+            results.append((existing, *run_case(env, sshd, work, feed, existing)))
     finally:
         sshd.stop()
         drop_services()
-    print(f"conditions at end: {conditions()}", flush=True)
-    report(result, base, feed)
+    for existing, result, base in results:
+        print(f"\n### into {'an empty catalog' if not existing else f'a catalog of {existing:,} products'}")
+        report(result, base, feed)
     shutil.rmtree(work, ignore_errors=True)
 
 

@@ -75,22 +75,67 @@ def ensure_categories(session: Session, paths: Iterable[str]) -> None:
         """), {"paths": list(paths_), "names": list(names), "parents": list(parents)})
 
 
-MERGE_PRODUCTS = text("""
-    INSERT INTO products (handle, name, description, category_id)
-    SELECT DISTINCT ON (s.product_handle) s.product_handle, s.product_name, COALESCE(s.description, ''), c.id
-    FROM chunk_staging s LEFT JOIN categories c ON c.path = s.category_path
-    WHERE s.job_id = :job_id
-    ORDER BY s.product_handle, s.row_no DESC
+# Chunks of one file merge in parallel and may commit out of file order, so
+# each product keeps the job and the file rows that wrote its name, its
+# description and its category; a field is overwritten only by a row further
+# down the same file (or by another job). The rows are recorded even when the
+# values are already equal (without moving updated_at), or an earlier chunk
+# merged later would take their place. A blank description or category keeps
+# what is there, so each comes from the last row of the product that gives one.
+_SAME_JOB = "products.import_job_id IS NOT DISTINCT FROM EXCLUDED.import_job_id"
+_NAME_WINS = f"(NOT ({_SAME_JOB}) OR EXCLUDED.import_name_row > products.import_name_row)"
+
+
+def _field_wins(row: str) -> str:
+    return (f"(EXCLUDED.{row} IS NOT NULL AND (NOT ({_SAME_JOB}) OR products.{row} IS NULL "
+            f"OR EXCLUDED.{row} > products.{row}))")
+
+
+def _winner(column: str, wins: str) -> str:
+    return f"CASE WHEN {wins} THEN EXCLUDED.{column} ELSE products.{column} END"
+
+
+def _row_kept(row: str, wins: str) -> str:
+    """The row that wrote a field: the new one when it wins, the old one only within the same job."""
+    return f"CASE WHEN {wins} THEN EXCLUDED.{row} WHEN {_SAME_JOB} THEN products.{row} END"
+
+
+_DESCRIPTION_WINS = _field_wins("import_description_row")
+_CATEGORY_WINS = _field_wins("import_category_row")
+_NEW_VALUES = (f"({_winner('name', _NAME_WINS)}, {_winner('description', _DESCRIPTION_WINS)}, "
+               f"{_winner('category_id', _CATEGORY_WINS)})")
+
+MERGE_PRODUCTS = text(f"""
+    WITH last AS (
+        SELECT DISTINCT ON (product_handle) product_handle, row_no, product_name
+        FROM chunk_staging WHERE job_id = :job_id ORDER BY product_handle, row_no DESC
+    ), described AS (
+        SELECT DISTINCT ON (product_handle) product_handle, row_no, description
+        FROM chunk_staging WHERE job_id = :job_id AND description <> ''
+        ORDER BY product_handle, row_no DESC
+    ), placed AS (
+        SELECT DISTINCT ON (s.product_handle) s.product_handle, s.row_no, c.id
+        FROM chunk_staging s JOIN categories c ON c.path = s.category_path
+        WHERE s.job_id = :job_id ORDER BY s.product_handle, s.row_no DESC
+    )
+    INSERT INTO products (handle, name, description, category_id, import_job_id, import_name_row,
+                          import_description_row, import_category_row)
+    SELECT last.product_handle, last.product_name, COALESCE(described.description, ''), placed.id,
+           CAST(:job_id AS uuid), last.row_no, described.row_no, placed.row_no
+    FROM last LEFT JOIN described USING (product_handle) LEFT JOIN placed USING (product_handle)
+    ORDER BY last.product_handle  -- one lock order for every chunk and import, so two never deadlock
     ON CONFLICT (handle) DO UPDATE SET
-        name = EXCLUDED.name,
-        description = CASE WHEN EXCLUDED.description = '' THEN products.description ELSE EXCLUDED.description END,
-        category_id = COALESCE(EXCLUDED.category_id, products.category_id),
-        updated_at = now()
-    WHERE (products.name, products.description, products.category_id) IS DISTINCT FROM
-          (EXCLUDED.name,
-           CASE WHEN EXCLUDED.description = '' THEN products.description ELSE EXCLUDED.description END,
-           COALESCE(EXCLUDED.category_id, products.category_id))
-    RETURNING id
+        name = {_winner('name', _NAME_WINS)},
+        description = {_winner('description', _DESCRIPTION_WINS)},
+        category_id = {_winner('category_id', _CATEGORY_WINS)},
+        import_job_id = EXCLUDED.import_job_id,
+        import_name_row = {_row_kept('import_name_row', _NAME_WINS)},
+        import_description_row = {_row_kept('import_description_row', _DESCRIPTION_WINS)},
+        import_category_row = {_row_kept('import_category_row', _CATEGORY_WINS)},
+        updated_at = CASE WHEN (products.name, products.description, products.category_id)
+                               IS DISTINCT FROM {_NEW_VALUES} THEN now() ELSE products.updated_at END
+    WHERE {_NAME_WINS} OR {_DESCRIPTION_WINS} OR {_CATEGORY_WINS}
+    RETURNING id, updated_at = now() AS changed
 """)
 
 # Stock below what open orders hold is raised to `reserved` (the CHECK would
@@ -138,10 +183,10 @@ def merge(session: Session, job_id: uuid.UUID) -> tuple[set[str], dict[str, list
     if paths:
         ensure_categories(session, paths)
     changed = set()
-    for statement in (MERGE_PRODUCTS, MERGE_VARIANTS):
-        # One array back instead of a row per changed product.
-        ids = session.scalar(text(f"WITH changed AS ({statement.text}) SELECT array_agg(DISTINCT changed.id::text) "
-                                  "FROM changed"), {"job_id": job_id})
+    for statement, written in ((MERGE_PRODUCTS, "WHERE merged.changed"), (MERGE_VARIANTS, "")):
+        # One array back instead of a row per changed product (products whose rows were only recorded: not changed).
+        ids = session.scalar(text(f"WITH merged AS ({statement.text}) SELECT array_agg(DISTINCT merged.id::text) "
+                                  f"FROM merged {written}"), {"job_id": job_id})
         changed |= set(ids or ())
     images: dict[str, list[str]] = {}
     for product_id, url in session.execute(NEW_IMAGES, {"job_id": job_id}):

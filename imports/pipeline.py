@@ -32,7 +32,7 @@ from imports.feed import Chunk, FeedError, RowError, format_of, read_feed
 from imports.load import copy_in, merge, reserved_conflicts, stage
 from imports.readahead import ReadAhead
 from imports.reports import error_rows, report_file
-from imports.validate import SeenSkus, remember, validate
+from imports.validate import SeenSkus, normalize, remember, validate
 from integrations.errors import PermanentError, TransientError
 from integrations.storage import ObjectMissing, Storage
 from models.catalog.indexing import queue_indexing
@@ -195,7 +195,9 @@ def _scan(db: Database, settings: Settings, storage: Storage, job: ImportJob) ->
                                           "(this inbox imports all rows or none)")
         else:
             locked.status = RUNNING
-            enqueue(session, LOAD, job_id=job.id)
+            parts = max(1, min(settings.IMPORT_MERGE_PARALLEL, result.chunks))
+            for part in range(parts):
+                enqueue(session, LOAD, job_id=job.id, part=part, parts=parts)
     return "scanned"
 
 
@@ -212,16 +214,20 @@ def _check_rows(db: Database, settings: Settings, stream: _Hashing, fmt: str,
     again only to rebuild the file-wide SKU register, so nothing is counted
     twice and row numbers and duplicate SKUs come out as in one pass.
     """
-    started = time.monotonic()
     with db.session() as session:
         done = set(session.scalars(select(ImportScanChunk.chunk).where(ImportScanChunk.job_id == job_id)))
-    seen, checked = SeenSkus(), 0
+    seen, checked, started = SeenSkus(), 0, time.monotonic()
     with ReadAhead(read_feed(stream, fmt, settings.IMPORT_CHUNK_ROWS)) as chunks:
         for number, chunk in enumerate(chunks):
             if number in done:
                 remember(chunk.frame, seen)
                 continue
-            if checked and time.monotonic() - started > settings.IMPORT_TASK_SECONDS:
+            if not checked:
+                # The slice counts from the first chunk checked, not from the re-reading of those recorded:
+                # counted from the start, a busy machine left each continuation a chunk or two of progress
+                # after re-reading the rest, and a 1M-row scan crawled.
+                started = time.monotonic()
+            elif time.monotonic() - started > settings.IMPORT_TASK_SECONDS:
                 return None
             checked += 1
             valid, errors = validate(chunk, seen)
@@ -324,19 +330,29 @@ def _end(session: Session, job: ImportJob, status: str, message: str) -> None:
 
 # --- load -----------------------------------------------------------------------------------------------------
 
-def load(db: Database, settings: Settings, job_id: str) -> str:
-    """Merge the chunks not merged yet; queue a continuation after IMPORT_TASK_SECONDS, the finish at the end."""
+def load(db: Database, settings: Settings, job_id: str, part: int = 0, parts: int = 1) -> str:
+    """Merge this part's chunks not merged yet; a continuation after IMPORT_TASK_SECONDS.
+
+    The scan queues IMPORT_MERGE_PARALLEL parts; part `p` of `n` merges the
+    chunks numbered `p`, `p + n`, `p + 2n`… and they run at once on as many
+    worker processes. The transaction that merges a file's last chunk queues
+    the finish. "finish_import" when every chunk of the file is merged.
+    """
     with db.session() as session:
         job = session.get(ImportJob, uuid.UUID(job_id))
         if job is None or job.status != RUNNING:
             return "not running"
         done = set(session.scalars(select(ImportChunk.chunk).where(ImportChunk.job_id == job.id)))
         session.expunge(job)
-    if len(done) >= (job.chunks_total or 0):
-        return _queue(db, FINISH, job.id)
+    total = job.chunks_total or 0
+    if len(done) >= total:
+        return _queue(db, FINISH, job.id)  # a redelivery after the last chunk: finishing twice changes nothing
+    skip = frozenset(done | {number for number in range(total) if number % parts != part})
+    if len(skip) >= total:
+        return "part merged"
     storage = inboxes.open_storage(settings, inboxes.find_inbox(settings, job.inbox).location)
     try:
-        return _load(db, settings, storage, job, done)
+        return _load(db, settings, storage, job, skip, part, parts)
     except (FeedError, ObjectMissing, PermanentError) as exc:
         why = "the file was removed while it was being imported" if isinstance(exc, ObjectMissing) else str(exc)
         return _refuse(db, job.id, FAILED, why)
@@ -344,45 +360,76 @@ def load(db: Database, settings: Settings, job_id: str) -> str:
         inboxes.close(storage)
 
 
-def _load(db: Database, settings: Settings, storage: Storage, job: ImportJob, done: set[int]) -> str:
-    started = time.monotonic()
+def _load(db: Database, settings: Settings, storage: Storage, job: ImportJob, skip: frozenset[int], part: int,
+          parts: int) -> str:
+    started = None  # the slice counts from the first chunk merged (as the scan's, see _check_rows)
+    last = max(set(range(job.chunks_total)) - skip)
     with storage.open(processing_key(job)) as stream, \
-            ReadAhead(_validated(read_feed(stream, job.format, settings.IMPORT_CHUNK_ROWS, frozenset(done)))) as chunks:
+            ReadAhead(_validated(read_feed(stream, job.format, settings.IMPORT_CHUNK_ROWS, skip))) as chunks:
         for number, item in enumerate(chunks):
             if item is None:
                 continue
-            if not _load_chunk(db, job.id, number, *item):
+            started = started or time.monotonic()
+            merged = _load_chunk(db, job.id, number, *item)
+            if merged is STOPPED:
                 return "stopped"
-            if time.monotonic() - started > settings.IMPORT_TASK_SECONDS and number + 1 < job.chunks_total:
-                return _queue(db, LOAD, job.id)
-    return _queue(db, FINISH, job.id)
+            if merged is ALL_MERGED:
+                return FINISH.rsplit(".", 1)[-1]
+            if time.monotonic() - started > settings.IMPORT_TASK_SECONDS and number < last:
+                with db.session() as session:
+                    enqueue(session, LOAD, job_id=job.id, part=part, parts=parts)
+                return LOAD.rsplit(".", 1)[-1]
+    return "part merged"
 
 
 def _validated(chunks: Iterator[Chunk | None]) -> Iterator[tuple[Chunk, pd.DataFrame] | None]:
-    """Each chunk with its valid rows (validation without the file-wide checks the scan already made)."""
+    """Each chunk with its rows normalised; the rows the scan rejected are left out when merging (import_errors)."""
     for chunk in chunks:
-        yield None if chunk is None else (chunk, validate(chunk)[0])
+        yield None if chunk is None else (chunk, normalize(chunk))
 
 
 RETRYABLE = {"40P01", "40001"}  # deadlock detected, serialization failure
+STOPPED, MERGED, ALL_MERGED = "stopped", "merged", "all merged"
 
 
-def _load_chunk(db: Database, job_id: uuid.UUID, number: int, chunk: Chunk, valid: pd.DataFrame) -> bool:
+class _JobStopped(Exception):
+    """The job left `running` while a chunk was being merged: the chunk's transaction is rolled back."""
+
+
+def _load_chunk(db: Database, job_id: uuid.UUID, number: int, chunk: Chunk, valid: pd.DataFrame) -> str:
     try:
         return _merge_chunk(db, job_id, number, chunk, valid)
+    except _JobStopped:
+        return STOPPED
     except DBAPIError as exc:
         if getattr(exc.orig, "pgcode", None) in RETRYABLE:
             raise TransientError(f"chunk {number}: {exc.orig}") from exc
         raise
 
 
-def _merge_chunk(db: Database, job_id: uuid.UUID, number: int, chunk: Chunk, valid: pd.DataFrame) -> bool:
+CLAIM_CHUNK = text("""
+    INSERT INTO import_chunks (job_id, chunk, rows_imported, rows_failed) VALUES (:job_id, :chunk, 0, 0)
+    ON CONFLICT DO NOTHING RETURNING chunk
+""")
+# Last in the chunk's transaction: the job's row is locked only from here to the commit, so chunks merge in
+# parallel. The count runs as its own statement after it (a fresh snapshot, taken once the lock is held), so
+# it sees every chunk committed before, and exactly one transaction, the last, sees them all.
+ADD_COUNTS = text("""
+    UPDATE import_jobs SET rows_imported = rows_imported + :imported,
+                           rows_failed = COALESCE(rows_failed, 0) + :refused, updated_at = now()
+    WHERE id = :job_id AND status = 'running'
+    RETURNING chunks_total
+""")
+
+
+def _merge_chunk(db: Database, job_id: uuid.UUID, number: int, chunk: Chunk, valid: pd.DataFrame) -> str:
+    """Merge one chunk in one transaction, at most once; ALL_MERGED when it was the file's last."""
     with db.session() as session:
-        job = session.get(ImportJob, job_id, with_for_update=True)
-        if job.status != RUNNING:
-            return False
-        if session.get(ImportChunk, (job_id, number)) is not None:
-            return True
+        if session.scalar(select(ImportJob.status).where(ImportJob.id == job_id)) != RUNNING:
+            return STOPPED
+        # Claimed first: a second merge of the same chunk waits here for the first to commit, then skips it.
+        if session.scalar(CLAIM_CHUNK, {"job_id": job_id, "chunk": number}) is None:
+            return MERGED
         if len(valid):
             rejected = set(session.scalars(text(
                 "SELECT row_no FROM import_errors WHERE job_id = :j AND row_no BETWEEN :first AND :last"),
@@ -394,11 +441,17 @@ def _merge_chunk(db: Database, job_id: uuid.UUID, number: int, chunk: Chunk, val
         if refused:
             _record_errors(session, job_id, refused)
         imported = len(valid) - len(refused)
-        session.add(ImportChunk(job_id=job_id, chunk=number, rows_imported=imported,
-                                rows_failed=len(chunk.frame) - imported))
-        job.rows_imported += imported
-        job.rows_failed = (job.rows_failed or 0) + len(refused)
-    return True
+        session.execute(text("UPDATE import_chunks SET rows_imported = :i, rows_failed = :f "
+                             "WHERE job_id = :j AND chunk = :c"),
+                        {"i": imported, "f": len(chunk.frame) - imported, "j": job_id, "c": number})
+        total = session.scalar(ADD_COUNTS, {"imported": imported, "refused": len(refused), "job_id": job_id})
+        if total is None:
+            raise _JobStopped()
+        merged = session.scalar(select(func.count()).where(ImportChunk.job_id == job_id))
+        if merged < total:
+            return MERGED
+        enqueue(session, FINISH, job_id=job_id)
+    return ALL_MERGED
 
 
 # A chunk PostgreSQL refuses for one of these (bad data, a constraint, a value too

@@ -8,6 +8,7 @@ with a `SeenSkus` the caller keeps for the whole file.
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 
@@ -19,7 +20,9 @@ PRICE = r"[0-9]{1,15}(\.[0-9]{1,4})?"
 STOCK = r"[0-9]{1,9}"
 # What PostgreSQL text cannot hold (NUL) and what UTF-8 cannot encode (lone surrogates, from JSON escapes).
 UNSTORABLE = r"[\x00\ud800-\udfff]"
-URLS = r"\s*https?://[^|\s]+\s*(\|\s*https?://[^|\s]+\s*)*"
+UNSTORABLE_RE = re.compile(UNSTORABLE)
+# (No NUL in a URL: it separates the cells of a column joined, see _all_match.)
+URLS = r"\s*https?://[^|\s\x00]+\s*(\|\s*https?://[^|\s\x00]+\s*)*"
 LIMITS = {"sku": 64, "product_handle": 255, "product_name": 255, "description": MAX_CELL_CHARS,
           "category_path": 2000, "image_urls": 8000, "attributes": 8000}
 CATEGORY_NAME_LIMIT = 100  # as categories.name holds
@@ -44,6 +47,28 @@ def validate(chunk: Chunk, seen: SeenSkus | None = None) -> tuple[pd.DataFrame, 
     return frame[~frame["row_no"].isin(bad)], errors
 
 
+def normalize(chunk: Chunk) -> pd.DataFrame:
+    """The chunk's rows normalised for the staging table, unchecked (the load: the scan recorded the errors)."""
+    frame = chunk.frame.copy()
+    for step in (_currency, _category_path, _attributes):
+        step(frame)
+    return frame
+
+
+# Cells hold no NUL (the readers refuse files with one), so it can separate them: one search over a whole
+# column joined, in C, tells whether any cell needs the per-cell check (pandas runs those in Python).
+_SEPARATOR = "\x00"
+
+
+def _joined(values: pd.Series) -> str:
+    return _SEPARATOR + _SEPARATOR.join(values.tolist()) + _SEPARATOR
+
+
+def _all_match(values: pd.Series, pattern: str, flags: int = 0) -> bool:
+    """Whether every cell matches `pattern` whole (one regex run over the column)."""
+    return re.fullmatch(f"(?:\\x00(?:{pattern}))*\\x00", _joined(values), flags) is not None
+
+
 def _errors(frame: pd.DataFrame, mask: pd.Series, column: str, message: str) -> list[RowError]:
     rows = frame.loc[mask, ["row_no", column]]
     return [RowError(int(row), column, value[:200], message) for row, value in rows.itertuples(index=False)]
@@ -52,6 +77,9 @@ def _errors(frame: pd.DataFrame, mask: pd.Series, column: str, message: str) -> 
 def _storable(frame):
     found = []
     for column in FIELDS:
+        # One search over the whole column joined (in C) first; the per-cell search only when it finds something.
+        if not UNSTORABLE_RE.search("".join(frame[column].tolist())):
+            continue
         found += _errors(frame, frame[column].str.contains(UNSTORABLE), column,
                          "holds a character that cannot be stored (NUL or a lone surrogate)")
     return found
@@ -67,11 +95,15 @@ def _required(frame):
 def _lengths(frame):
     found = []
     for column, limit in LIMITS.items():
+        if max(map(len, frame[column].tolist()), default=0) <= limit:
+            continue
         found += _errors(frame, frame[column].str.len() > limit, column, f"longer than {limit} characters")
     return found
 
 
 def _non_negative(frame, column: str, pattern: str, what: str):
+    if _all_match(frame[column], f"(?:{pattern})?"):
+        return []
     given = frame[column] != ""
     negative = given & frame[column].str.startswith("-")
     wrong = given & ~negative & ~frame[column].str.fullmatch(pattern)
@@ -129,6 +161,8 @@ def _category_path(frame):
 
 
 def _image_urls(frame):
+    if _all_match(frame["image_urls"], f"(?:{URLS})?", re.IGNORECASE):
+        return []
     checked = (frame["image_urls"] != "") & (frame["image_urls"].str.len() <= LIMITS["image_urls"])
     wrong = checked & ~frame["image_urls"].str.fullmatch(URLS, case=False)
     return _errors(frame, wrong, "image_urls", "image URLs must be http(s) URLs separated by |")
@@ -164,10 +198,10 @@ def remember(frame: pd.DataFrame, seen: SeenSkus) -> None:
 
 def _duplicates(frame, seen: SeenSkus):
     found = []
-    for row, sku in frame[["row_no", "sku"]].itertuples(index=False):
+    for row, sku in zip(frame["row_no"].tolist(), frame["sku"].tolist(), strict=True):
         if not sku:
             continue
-        first = seen.setdefault(sku, int(row))
+        first = seen.setdefault(sku, row)
         if first != row:
             found.append(RowError(int(row), "sku", sku[:200], f"duplicate SKU in this file (first on row {first})"))
     return found

@@ -65,10 +65,10 @@ def scan_file(job_id: str) -> str:
 
 
 @app.task(base=ImportStepTask, name="tasks.imports.load_chunks")
-def load_chunks(job_id: str) -> str:
-    """Merge the next chunks of the job's file."""
+def load_chunks(job_id: str, part: int = 0, parts: int = 1) -> str:
+    """Merge the next chunks of the job's file (those of one part, when several merge at once)."""
     try:
-        return pipeline.load(runtime.database(), get_settings(), job_id)
+        return pipeline.load(runtime.database(), get_settings(), job_id, part, parts)
     finally:
         give_back_memory()
 

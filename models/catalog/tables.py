@@ -6,8 +6,8 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import (CHAR, CheckConstraint, ForeignKey, Index, LargeBinary, Numeric, String, Text, UniqueConstraint,
-                        func, text)
+from sqlalchemy import (CHAR, BigInteger, CheckConstraint, ForeignKey, Index, LargeBinary, Numeric, String, Text,
+                        UniqueConstraint, func, text)
 from sqlalchemy.dialects.postgresql import JSONB, TSVECTOR
 from sqlalchemy.orm import Mapped, deferred, mapped_column, relationship
 
@@ -62,6 +62,13 @@ class Product(Timestamps, Base):
     # filters: the lowest price (null without variants) and whether any variant has stock not reserved.
     min_price: Mapped[Decimal | None] = mapped_column(Money)
     in_stock: Mapped[bool] = mapped_column(server_default=text("false"))
+    # The import job and the file rows that last wrote the name, description and category (imports.load):
+    # chunks of a file merge in parallel, and a row further down the file always wins. No foreign key:
+    # the job may be purged, and a stale job id only means "another import", which any new row beats.
+    import_job_id: Mapped[uuid.UUID | None] = deferred(mapped_column())
+    import_name_row: Mapped[int | None] = deferred(mapped_column(BigInteger))
+    import_description_row: Mapped[int | None] = deferred(mapped_column(BigInteger))
+    import_category_row: Mapped[int | None] = deferred(mapped_column(BigInteger))
 
     category: Mapped[Category | None] = relationship()
     variants: Mapped[list[ProductVariant]] = relationship(

@@ -1,5 +1,5 @@
-"""A worker killed with SIGKILL in the middle of a large import: the next worker finishes it,
-every row imported exactly once."""
+"""A worker killed with SIGKILL in the middle of a large import, its chunks merging in parallel: the next
+worker finishes it, every row imported exactly once, and each product has its last row's name."""
 
 from __future__ import annotations
 
@@ -17,8 +17,9 @@ CHUNK = 1_000
 
 def feed(rows_count: int) -> bytes:
     lines = ["sku,product_handle,product_name,description,category_path,price,currency,stock,image_urls,attributes"]
-    lines += [f"SKU-{n:07d},product-{n // 3},Product {n // 3},Made in a test,Bench > Group {n % 7},{n % 500}.25,"
-              f"EUR,{n % 90},,size={n % 5}" for n in range(rows_count)]
+    # A product's three rows differ in name; chunks of 1,000 rows split a product every third chunk.
+    lines += [f"SKU-{n:07d},product-{n // 3},Product {n // 3} row {n % 3},Made in a test,Bench > Group {n % 7},"
+              f"{n % 500}.25,EUR,{n % 90},,size={n % 5}" for n in range(rows_count)]
     return ("\n".join(lines) + "\n").encode()
 
 
@@ -48,6 +49,10 @@ def test_sigkill_mid_import_loses_nothing_and_repeats_nothing(settings, tmp_path
     assert scalar(db, "SELECT count(*) FROM product_variants") == ROWS
     assert scalar(db, "SELECT count(DISTINCT sku) FROM product_variants") == ROWS
     assert scalar(db, "SELECT count(*) FROM products") == ROWS // 3
+    assert scalar(db, "SELECT count(*) FROM products WHERE name NOT LIKE '% row 2'") == 0
+    # both parts ran: the load tasks of parts 0 and 1 were queued
+    assert {part for (part,) in rows(db, "SELECT DISTINCT kwargs->>'part' FROM outbox "
+                                         "WHERE task = 'tasks.imports.load_chunks'")} == {"0", "1"}
     assert rows(db, "SELECT count(*), sum(rows_imported) FROM import_chunks") == [(ROWS // CHUNK, ROWS)]
     assert scalar(db, "SELECT count(*) FROM import_staging") == 0
     assert (inbox / "processed" / "big.csv").exists()
