@@ -8,7 +8,7 @@ file (or from another job). Nullable columns without a default: adding
 them rewrites nothing.
 
 Revision ID: 0017
-Revises: 0011
+Revises: 0014
 """
 
 import sqlalchemy as sa
