@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 from sqlalchemy import text
 
-from imports import exports, images
+from imports import exports, images, inboxes
 from models.errors import Forbidden
 from models.users.permissions import SYSTEM, Actor
 from models.users.tables import Role
