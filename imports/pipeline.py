@@ -40,13 +40,14 @@ from models.db import Database
 from models.emails.actions import queue_email
 from models.imports.tables import (ALL_OR_NOTHING, DUPLICATE, FAILED, PARTIALLY_FAILED, QUEUED, RUNNING, SUCCEEDED,
                                    ImportChunk, ImportJob, ImportScanChunk)
+from models import task_names
 from models.outbox import enqueue
 from settings import Settings
 
 log = logging.getLogger(__name__)
 
-SCAN, LOAD, FINISH, FETCH = ("tasks.imports.scan_file", "tasks.imports.load_chunks", "tasks.imports.finish_import",
-                             "tasks.imports.fetch_images")
+SCAN, LOAD, FINISH, FETCH = (task_names.SCAN_FILE, task_names.LOAD_CHUNKS, task_names.FINISH_IMPORT,
+                             task_names.FETCH_IMAGES)
 SETTLE_SECONDS = 2  # a file modified this recently may still be arriving
 INLINE_ERRORS = 20
 
@@ -351,7 +352,7 @@ def _load(db: Database, settings: Settings, storage: Storage, job: ImportJob, do
         for number, item in enumerate(chunks):
             if item is None:
                 continue
-            if not _load_chunk(db, job.id, number, *item):
+            if not _merge_chunk(db, job.id, number, *item):  # a deadlock: the task base retries
                 return "stopped"
             if time.monotonic() - started > settings.IMPORT_TASK_SECONDS and number + 1 < job.chunks_total:
                 return _queue(db, LOAD, job.id)
@@ -362,18 +363,6 @@ def _validated(chunks: Iterator[Chunk | None]) -> Iterator[tuple[Chunk, pd.DataF
     """Each chunk with its valid rows (validation without the file-wide checks the scan already made)."""
     for chunk in chunks:
         yield None if chunk is None else (chunk, validate(chunk)[0])
-
-
-RETRYABLE = {"40P01", "40001"}  # deadlock detected, serialization failure
-
-
-def _load_chunk(db: Database, job_id: uuid.UUID, number: int, chunk: Chunk, valid: pd.DataFrame) -> bool:
-    try:
-        return _merge_chunk(db, job_id, number, chunk, valid)
-    except DBAPIError as exc:
-        if getattr(exc.orig, "pgcode", None) in RETRYABLE:
-            raise TransientError(f"chunk {number}: {exc.orig}") from exc
-        raise
 
 
 def _merge_chunk(db: Database, job_id: uuid.UUID, number: int, chunk: Chunk, valid: pd.DataFrame) -> bool:

@@ -8,9 +8,11 @@ import gc
 import logging
 from functools import lru_cache
 
+from celery import shared_task
+
 from imports import exports, images, pipeline
-from settings import get_settings
-from tasks import app, runtime
+from models import task_names as names
+from tasks import runtime
 from tasks.base import ShopTask
 
 log = logging.getLogger(__name__)
@@ -24,11 +26,11 @@ class ImportStepTask(ShopTask):
         pipeline.fail(runtime.database(), kwargs["job_id"], f"internal error: {exc!r}"[:500])
 
 
-@app.task(base=ShopTask, name="tasks.imports.poll_inboxes")
+@shared_task(base=ShopTask, name=names.POLL_INBOXES)
 def poll_inboxes() -> int:
     """Start a job for every new file in the configured inboxes; end the jobs that stopped making progress."""
-    pipeline.reap_stuck(runtime.database(), get_settings())
-    return pipeline.discover(runtime.database(), get_settings())
+    pipeline.reap_stuck(runtime.database(), runtime.settings())
+    return pipeline.discover(runtime.database(), runtime.settings())
 
 
 @lru_cache(maxsize=1)
@@ -52,20 +54,20 @@ def give_back_memory() -> None:
         libc.malloc_trim(0)
 
 
-@app.task(base=ImportStepTask, name="tasks.imports.scan_file")
+@shared_task(base=ImportStepTask, name=names.SCAN_FILE)
 def scan_file(job_id: str) -> str:
     """Claim, checksum and validate the job's file."""
     try:
-        return pipeline.scan(runtime.database(), get_settings(), job_id)
+        return pipeline.scan(runtime.database(), runtime.settings(), job_id)
     finally:
         give_back_memory()
 
 
-@app.task(base=ImportStepTask, name="tasks.imports.load_chunks")
+@shared_task(base=ImportStepTask, name=names.LOAD_CHUNKS)
 def load_chunks(job_id: str) -> str:
     """Merge the next chunks of the job's file."""
     try:
-        return pipeline.load(runtime.database(), get_settings(), job_id)
+        return pipeline.load(runtime.database(), runtime.settings(), job_id)
     finally:
         give_back_memory()
 
@@ -78,25 +80,25 @@ class FinishTask(ShopTask):
         pipeline.finish_anyway(runtime.database(), kwargs["job_id"], f"finish failed: {exc!r}"[:500])
 
 
-@app.task(base=FinishTask, name="tasks.imports.finish_import")
+@shared_task(base=FinishTask, name=names.FINISH_IMPORT)
 def finish_import(job_id: str) -> str:
     """Move the file out, write the reject report, email the summary."""
-    return pipeline.finish(runtime.database(), get_settings(), job_id)
+    return pipeline.finish(runtime.database(), runtime.settings(), job_id)
 
 
-@app.task(base=ShopTask, name="tasks.imports.fetch_images")
+@shared_task(base=ShopTask, name=names.FETCH_IMAGES)
 def fetch_images(product_id: str, urls: list[str]) -> int:
     """Fetch a product's new images into object storage."""
-    return images.fetch_product_images(runtime.database(), get_settings(), product_id, urls)
+    return images.fetch_product_images(runtime.database(), runtime.settings(), product_id, urls)
 
 
-@app.task(base=ShopTask, name="tasks.imports.run_export")
+@shared_task(base=ShopTask, name=names.RUN_EXPORT)
 def run_export(export_id: str) -> str:
     """Write an export job's file to its destination."""
-    return exports.run(runtime.database(), get_settings(), export_id)
+    return exports.run(runtime.database(), runtime.settings(), export_id)
 
 
-@app.task(base=ShopTask, name="tasks.imports.nightly_exports")
+@shared_task(base=ShopTask, name=names.NIGHTLY_EXPORTS)
 def nightly_exports() -> int:
     """Queue the nightly products and orders exports to the first destination."""
-    return exports.queue_nightly(runtime.database(), get_settings())
+    return exports.queue_nightly(runtime.database(), runtime.settings())

@@ -6,27 +6,26 @@ import logging
 import uuid
 from datetime import timedelta
 
-from sqlalchemy.exc import OperationalError
+from celery import shared_task
 
 from integrations.errors import PermanentError, TransientError
 from integrations.payments import Event, Intent
 from models.orders import actions, webhooks
 from models.orders.history import record
 from models.orders.tables import Order, Payment, Refund
-from settings import get_settings
-from tasks import app, runtime, vendors
+from models import task_names as names
+from tasks import runtime, vendors
 from tasks.base import ShopTask
 
 log = logging.getLogger(__name__)
 
 
-class OrderTask(ShopTask):
-    """Also retries database errors (a deadlock victim, a failover): the work is idempotent."""
+# The order queues' tasks share the base of all tasks (its retries cover database errors too);
+# the name stays for the modules that import it.
+OrderTask = ShopTask
 
-    autoretry_for = (TransientError, OperationalError)
 
-
-@app.task(base=OrderTask, name="tasks.payments.start_payment")
+@shared_task(base=ShopTask, name=names.START_PAYMENT)
 def start_payment(payment_id: str) -> str:
     """Create and confirm the PaymentIntent (idempotent by our payment id); the outcome comes as an event."""
     gateway = vendors.payments()
@@ -69,7 +68,7 @@ def receive_event(session, body: bytes, signature: str) -> bool:
     return True
 
 
-@app.task(base=OrderTask, name="tasks.payments.process_event")
+@shared_task(base=ShopTask, name=names.PROCESS_PAYMENT_EVENT)
 def process_event(provider: str, event_id: str) -> str:
     """Act on a stored event once, after re-reading the PaymentIntent (events may arrive out of order)."""
     with runtime.database().session() as session:
@@ -121,7 +120,7 @@ def _refund_event(session, provider: str, event: Event) -> str:
     return f"{settled} refunds settled"
 
 
-@app.task(base=OrderTask, name="tasks.payments.refund_payment")
+@shared_task(base=ShopTask, name=names.REFUND_PAYMENT)
 def refund_payment(refund_id: str) -> str:
     """Ask the provider for the refund (idempotent by our refund id) and record a settled answer."""
     with runtime.database().session() as session:
@@ -136,11 +135,11 @@ def refund_payment(refund_id: str) -> str:
     return result.status
 
 
-@app.task(base=OrderTask, name="tasks.payments.expire_unpaid_orders")
+@shared_task(base=ShopTask, name=names.EXPIRE_UNPAID_ORDERS)
 def expire_unpaid_orders() -> int:
     """Beat: cancel orders left unpaid longer than ORDER_PAYMENT_TIMEOUT and release their stock."""
     with runtime.database().session() as session:
-        count, in_flight = actions.expire_unpaid(session, timedelta(seconds=get_settings().ORDER_PAYMENT_TIMEOUT))
+        count, in_flight = actions.expire_unpaid(session, timedelta(seconds=runtime.settings().ORDER_PAYMENT_TIMEOUT))
     for payment_id in in_flight:
         try:
             count += settle_expired_payment(payment_id) == "cancelled"

@@ -3,37 +3,31 @@
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
 
 import redis
-from sqlalchemy.exc import OperationalError
+from celery import shared_task
 
 from integrations.errors import TransientError
-from integrations.search import SearchBackend, make_search
+from integrations.search import SearchBackend
 from models.catalog.cache import CatalogCache
 from models.catalog.documents import documents_for
 from models.catalog.indexing import refresh_variant_facts
-from settings import get_settings
-from tasks import app, runtime
+from models import task_names as names
+from tasks import runtime
 from tasks.base import ShopTask
 
 log = logging.getLogger(__name__)
 
 
-@lru_cache(maxsize=1)
 def search_backend() -> SearchBackend:
-    return make_search(get_settings(), runtime.database().engine)
+    return runtime.shop().search
 
 
-@lru_cache(maxsize=1)
 def catalog_cache() -> CatalogCache:
-    settings = get_settings()
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=settings.SERVICE_TIMEOUT,
-                                  socket_connect_timeout=settings.SERVICE_TIMEOUT)
-    return CatalogCache(client, settings.CATALOG_CACHE_TTL, settings.CATALOG_SNAPSHOT_TTL)
+    return runtime.shop().catalog_cache
 
 
-@app.task(base=ShopTask, name="tasks.search.index_products")
+@shared_task(base=ShopTask, name=names.INDEX_PRODUCTS)
 def index_products(product_ids: list[str]) -> dict:
     """Index the products that exist, drop the ones that do not, then invalidate their cached pages.
 
@@ -49,7 +43,7 @@ def index_products(product_ids: list[str]) -> dict:
         deleted = [i for i in product_ids if i not in found]
         backend.delete(deleted)
         catalog_cache().invalidate(product_ids, deleted)
-    except (OperationalError, redis.RedisError) as exc:
+    except redis.RedisError as exc:  # database errors: the task base retries them
         raise TransientError(repr(exc)) from exc
     log.info("products indexed", extra={"indexed": len(found), "deleted": len(deleted)})
     return {"indexed": len(found), "deleted": len(deleted)}

@@ -20,7 +20,7 @@ PG_SERVER = os.environ.get("TEST_PG_SERVER", "postgresql+psycopg2://postgres@127
 TEST_DB = VHOST = os.environ.get("TEST_NAME", "shop_test")
 MAIL_DIR = Path(tempfile.mkdtemp(prefix="shop-mail-"))
 
-# Set before anything reads settings: tasks and celeryconfig read them at import.
+# The suite's settings (Settings.from_env in the `settings` fixture), inherited by worker and beat subprocesses.
 os.environ.update({
     "APP_ENV": "test",
     "DATABASE_URL": f"{PG_SERVER}/{TEST_DB}",
@@ -101,8 +101,24 @@ def settings() -> Settings:
     return Settings.from_env()
 
 
+@pytest.fixture(scope="session")
+def shop(settings):
+    """This process's resources, built once by the composition root (tasks called in a test find them)."""
+    from bootstrap import bootstrap
+
+    shop = bootstrap(settings)
+    yield shop
+    shop.close()
+
+
+@pytest.fixture
+def celery_app(shop):
+    """The suite's Celery app, to send tasks to the real workers."""
+    return shop.celery
+
+
 @pytest.fixture(scope="session", autouse=True)
-def services(settings):
+def services(settings, shop):
     """The test database (migrated to head) and virtual host, for the whole run."""
     from web.cli import alembic_config, ensure_database
     from alembic import command
@@ -112,9 +128,7 @@ def services(settings):
     ensure_database(settings.DATABASE_URL)
     command.upgrade(alembic_config(settings.DATABASE_URL), "head")
     yield
-    from tasks import runtime
-    if runtime.relay.cache_info().currsize:
-        runtime.database().dispose()
+    shop.close()
     _drop_database(TEST_DB)
     shutil.rmtree(MAIL_DIR, ignore_errors=True)
     if os.environ.get("TEST_DROP_VHOST") == "1" and "TEST_BROKER_URL" not in os.environ:

@@ -9,7 +9,6 @@ from marshmallow import fields, validate
 from integrations.errors import PermanentError, TransientError
 from integrations.shipping.cache import CachedRates
 from models.orders.places import origin_from, parcel_for, place_of
-from tasks.vendors import shipping
 from web.auth.guard import requires
 from web.extensions import runtime
 from web.schemas import CamelSchema, Trimmed, Int, Money, QueryInt
@@ -48,7 +47,7 @@ class Rates(MethodView):
     def get(self, query):
         """Rates from the warehouse to an address for a number of items."""
         rt = runtime()
-        cache = CachedRates(shipping(rt.settings), rt.redis, rt.settings.SHIPPING_RATE_CACHE_TTL)
+        cache = CachedRates(rt.shipping, rt.redis, rt.settings.SHIPPING_RATE_CACHE_TTL)
         destination = place_of({"first_name": "", "last_name": "", "line1": "", **query})
         try:
             rates, cached = cache.rates(origin_from(rt.settings.SHIP_FROM), destination,
