@@ -12,7 +12,6 @@ from celery import shared_task
 
 from imports import exports, images, pipeline
 from models import task_names as names
-from tasks import runtime
 from tasks.base import ShopTask
 
 log = logging.getLogger(__name__)
@@ -23,14 +22,14 @@ class ImportStepTask(ShopTask):
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):
         super().on_failure(exc, task_id, args, kwargs, einfo)
-        pipeline.fail(runtime.database(), kwargs["job_id"], f"internal error: {exc!r}"[:500])
+        pipeline.fail(self.shop.db, kwargs["job_id"], f"internal error: {exc!r}"[:500])
 
 
-@shared_task(base=ShopTask, name=names.POLL_INBOXES)
-def poll_inboxes() -> int:
+@shared_task(base=ShopTask, bind=True, name=names.POLL_INBOXES)
+def poll_inboxes(self) -> int:
     """Start a job for every new file in the configured inboxes; end the jobs that stopped making progress."""
-    pipeline.reap_stuck(runtime.database(), runtime.settings())
-    return pipeline.discover(runtime.database(), runtime.settings())
+    pipeline.reap_stuck(self.shop.db, self.shop.settings)
+    return pipeline.discover(self.shop.db, self.shop.settings)
 
 
 @lru_cache(maxsize=1)
@@ -54,20 +53,20 @@ def give_back_memory() -> None:
         libc.malloc_trim(0)
 
 
-@shared_task(base=ImportStepTask, name=names.SCAN_FILE)
-def scan_file(job_id: str) -> str:
+@shared_task(base=ImportStepTask, bind=True, name=names.SCAN_FILE)
+def scan_file(self, job_id: str) -> str:
     """Claim, checksum and validate the job's file."""
     try:
-        return pipeline.scan(runtime.database(), runtime.settings(), job_id)
+        return pipeline.scan(self.shop.db, self.shop.settings, job_id)
     finally:
         give_back_memory()
 
 
-@shared_task(base=ImportStepTask, name=names.LOAD_CHUNKS)
-def load_chunks(job_id: str) -> str:
+@shared_task(base=ImportStepTask, bind=True, name=names.LOAD_CHUNKS)
+def load_chunks(self, job_id: str) -> str:
     """Merge the next chunks of the job's file."""
     try:
-        return pipeline.load(runtime.database(), runtime.settings(), job_id)
+        return pipeline.load(self.shop.db, self.shop.settings, job_id)
     finally:
         give_back_memory()
 
@@ -77,28 +76,28 @@ class FinishTask(ShopTask):
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):
         super().on_failure(exc, task_id, args, kwargs, einfo)
-        pipeline.finish_anyway(runtime.database(), kwargs["job_id"], f"finish failed: {exc!r}"[:500])
+        pipeline.finish_anyway(self.shop.db, kwargs["job_id"], f"finish failed: {exc!r}"[:500])
 
 
-@shared_task(base=FinishTask, name=names.FINISH_IMPORT)
-def finish_import(job_id: str) -> str:
+@shared_task(base=FinishTask, bind=True, name=names.FINISH_IMPORT)
+def finish_import(self, job_id: str) -> str:
     """Move the file out, write the reject report, email the summary."""
-    return pipeline.finish(runtime.database(), runtime.settings(), job_id)
+    return pipeline.finish(self.shop.db, self.shop.settings, job_id)
 
 
-@shared_task(base=ShopTask, name=names.FETCH_IMAGES)
-def fetch_images(product_id: str, urls: list[str]) -> int:
+@shared_task(base=ShopTask, bind=True, name=names.FETCH_IMAGES)
+def fetch_images(self, product_id: str, urls: list[str]) -> int:
     """Fetch a product's new images into object storage."""
-    return images.fetch_product_images(runtime.database(), runtime.settings(), product_id, urls)
+    return images.fetch_product_images(self.shop.db, self.shop.settings, product_id, urls)
 
 
-@shared_task(base=ShopTask, name=names.RUN_EXPORT)
-def run_export(export_id: str) -> str:
+@shared_task(base=ShopTask, bind=True, name=names.RUN_EXPORT)
+def run_export(self, export_id: str) -> str:
     """Write an export job's file to its destination."""
-    return exports.run(runtime.database(), runtime.settings(), export_id)
+    return exports.run(self.shop.db, self.shop.settings, export_id)
 
 
-@shared_task(base=ShopTask, name=names.NIGHTLY_EXPORTS)
-def nightly_exports() -> int:
+@shared_task(base=ShopTask, bind=True, name=names.NIGHTLY_EXPORTS)
+def nightly_exports(self) -> int:
     """Queue the nightly products and orders exports to the first destination."""
-    return exports.queue_nightly(runtime.database(), runtime.settings())
+    return exports.queue_nightly(self.shop.db, self.shop.settings)

@@ -25,11 +25,11 @@ log = logging.getLogger(__name__)
 OrderTask = ShopTask
 
 
-@shared_task(base=ShopTask, name=names.START_PAYMENT)
-def start_payment(payment_id: str) -> str:
+@shared_task(base=ShopTask, bind=True, name=names.START_PAYMENT)
+def start_payment(self, payment_id: str) -> str:
     """Create and confirm the PaymentIntent (idempotent by our payment id); the outcome comes as an event."""
-    gateway = vendors.payments()
-    with runtime.database().session() as session:
+    gateway = self.shop.payments
+    with self.session() as session:
         payment = actions.lock_payment(session, uuid.UUID(payment_id))
         if payment is None or payment.status != "processing":
             return "already handled"
@@ -68,10 +68,10 @@ def receive_event(session, body: bytes, signature: str) -> bool:
     return True
 
 
-@shared_task(base=ShopTask, name=names.PROCESS_PAYMENT_EVENT)
-def process_event(provider: str, event_id: str) -> str:
+@shared_task(base=ShopTask, bind=True, name=names.PROCESS_PAYMENT_EVENT)
+def process_event(self, provider: str, event_id: str) -> str:
     """Act on a stored event once, after re-reading the PaymentIntent (events may arrive out of order)."""
-    with runtime.database().session() as session:
+    with self.session() as session:
         outcome = _process_stored(session, provider, event_id)
     log.info("payment event processed", extra={"event_id": event_id, "outcome": outcome})
     return outcome
@@ -120,26 +120,26 @@ def _refund_event(session, provider: str, event: Event) -> str:
     return f"{settled} refunds settled"
 
 
-@shared_task(base=ShopTask, name=names.REFUND_PAYMENT)
-def refund_payment(refund_id: str) -> str:
+@shared_task(base=ShopTask, bind=True, name=names.REFUND_PAYMENT)
+def refund_payment(self, refund_id: str) -> str:
     """Ask the provider for the refund (idempotent by our refund id) and record a settled answer."""
-    with runtime.database().session() as session:
+    with self.session() as session:
         refund = session.get(Refund, uuid.UUID(refund_id), with_for_update=True)
         if refund is None or refund.status != "pending":
             return "already handled"
         payment = session.get(Payment, refund.payment_id)
-        result = vendors.payments().refund(refund_id, payment.reference, refund.amount, payment.currency)
+        result = self.shop.payments.refund(refund_id, payment.reference, refund.amount, payment.currency)
         refund.reference = result.reference
         if result.settled:
             actions.refund_settled(session, refund.id, result.reference, result.status == "succeeded")
     return result.status
 
 
-@shared_task(base=ShopTask, name=names.EXPIRE_UNPAID_ORDERS)
-def expire_unpaid_orders() -> int:
+@shared_task(base=ShopTask, bind=True, name=names.EXPIRE_UNPAID_ORDERS)
+def expire_unpaid_orders(self) -> int:
     """Beat: cancel orders left unpaid longer than ORDER_PAYMENT_TIMEOUT and release their stock."""
-    with runtime.database().session() as session:
-        count, in_flight = actions.expire_unpaid(session, timedelta(seconds=runtime.settings().ORDER_PAYMENT_TIMEOUT))
+    with self.session() as session:
+        count, in_flight = actions.expire_unpaid(session, timedelta(seconds=self.shop.settings.ORDER_PAYMENT_TIMEOUT))
     for payment_id in in_flight:
         try:
             count += settle_expired_payment(payment_id) == "cancelled"

@@ -9,7 +9,6 @@ from celery import shared_task
 
 from integrations.errors import TransientError
 from integrations.search import SearchBackend
-from models.catalog.cache import CatalogCache
 from models.catalog.documents import documents_for
 from models.catalog.indexing import refresh_variant_facts
 from models import task_names as names
@@ -19,30 +18,22 @@ from tasks.base import ShopTask
 log = logging.getLogger(__name__)
 
 
-def search_backend() -> SearchBackend:
-    return runtime.shop().search
-
-
-def catalog_cache() -> CatalogCache:
-    return runtime.shop().catalog_cache
-
-
-@shared_task(base=ShopTask, name=names.INDEX_PRODUCTS)
-def index_products(product_ids: list[str]) -> dict:
+@shared_task(base=ShopTask, bind=True, name=names.INDEX_PRODUCTS)
+def index_products(self, product_ids: list[str]) -> dict:
     """Index the products that exist, drop the ones that do not, then invalidate their cached pages.
 
     Idempotent: it writes each product's current state, however often it runs.
     """
     try:
-        with runtime.database().session() as session:
+        with self.session() as session:
             refresh_variant_facts(session, product_ids)  # repairs a writer that skipped queue_indexing
-        backend = search_backend()
+        backend = self.shop.search
         found = backend.index_ids(product_ids)
         if found is None:
             found = _index_documents(backend, product_ids)
         deleted = [i for i in product_ids if i not in found]
         backend.delete(deleted)
-        catalog_cache().invalidate(product_ids, deleted)
+        self.shop.catalog_cache.invalidate(product_ids, deleted)
     except redis.RedisError as exc:  # database errors: the task base retries them
         raise TransientError(repr(exc)) from exc
     log.info("products indexed", extra={"indexed": len(found), "deleted": len(deleted)})

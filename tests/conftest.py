@@ -111,6 +111,13 @@ def shop(settings):
     shop.close()
 
 
+@pytest.fixture(autouse=True)
+def current_shop(shop):
+    """A task a test calls directly runs on the suite's resources, unless the test builds an app of its own."""
+    shop.celery.set_current()
+    return shop
+
+
 @pytest.fixture
 def celery_app(shop):
     """The suite's Celery app, to send tasks to the real workers."""

@@ -25,7 +25,7 @@ class StripeWebhook(MethodView):
         """A Stripe event (or the sandbox's, signed the same way); a repeated event is a no-op."""
         try:
             event = runtime().payment_gateway.parse_event(request.get_data(cache=False),
-                                                  request.headers.get("Stripe-Signature", ""))
+                                                          request.headers.get("Stripe-Signature", ""))
         except MalformedEvent as exc:
             log.warning("signed webhook with an unexpected shape", extra={"error": str(exc)})
             with db().session() as session:
