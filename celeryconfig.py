@@ -1,15 +1,15 @@
-"""Every Celery setting, derived from the environment through `settings`.
+"""Every Celery setting, derived from `settings`.
 
-`config(settings)` builds them (the web process builds a publisher from it
-too); importing the module exposes them as module attributes, so
-`app.config_from_object("celeryconfig")` also works.
+`config(settings)` builds them; the composition root (bootstrap.py) makes the
+one Celery app of a process from it, worker, beat and web publisher alike.
 """
 
 from __future__ import annotations
 
 from kombu import Exchange, Queue
 
-from settings import Settings, get_settings
+from models import task_names
+from settings import Settings
 
 QUEUES = ("payments", "emails", "shipping", "search", "imports", "maintenance")
 TASK_EXCHANGE = Exchange("shop", type="topic", durable=True)
@@ -48,6 +48,17 @@ def make_dead_letter_queues(settings: Settings) -> list[Queue]:
                   queue_arguments=arguments) for name in QUEUES]
 
 
+def task_options(settings: Settings) -> dict:
+    """Options of single tasks that come from settings (Celery sets them on the task classes)."""
+    backup = {"time_limit": settings.BACKUP_TIME_LIMIT, "soft_time_limit": settings.BACKUP_TIME_LIMIT - 60}
+    return {
+        task_names.SEND_EMAIL: {"max_retries": settings.EMAIL_MAX_RETRIES,
+                                "retry_backoff": max(1, int(settings.EMAIL_RETRY_BACKOFF))},
+        **{name: backup for name in (task_names.BACKUP_FULL, task_names.BACKUP_DIFF, task_names.BACKUP_CHECK,
+                                     task_names.BACKUP_DRILL)},
+    }
+
+
 def config(settings: Settings) -> dict:
     """The Celery configuration for `settings`."""
     from scheduler import beat_schedule
@@ -84,6 +95,8 @@ def config(settings: Settings) -> dict:
         "task_default_routing_key": "maintenance",
         "task_create_missing_queues": False,
         "task_routes": {f"tasks.{name}.*": {"queue": name, "routing_key": name} for name in QUEUES},
+        "include": list(task_names.TASK_MODULES),
+        "task_annotations": task_options(settings),
         # Task events cost three extra broker messages per task and one per publish; Flower switches
         # the workers' events on while it runs (its enable_events), so they are paid only when watched.
         "worker_send_task_events": False,
@@ -100,5 +113,3 @@ def config(settings: Settings) -> dict:
         "beat_max_loop_interval": 5,
     }
 
-
-globals().update(config(get_settings()))

@@ -60,12 +60,12 @@ def depth(queue: str) -> int:
 
 def drain(metrics_port: int, folder: Path) -> float:
     """Tasks per second for a 2-process worker draining TASKS queued outbox sweeps."""
-    from tasks import make_celery
-    from settings import Settings
+    from bootstrap import bootstrap
+    from models.task_names import SWEEP_OUTBOX
 
-    celery = make_celery(Settings.from_env())
+    celery = bootstrap().celery
     for _ in range(TASKS):
-        celery.send_task("tasks.maintenance.sweep_outbox")
+        celery.send_task(SWEEP_OUTBOX)
     log = folder / f"worker-{metrics_port}.log"
     env = {**os.environ, "WORKER_METRICS_PORT": str(metrics_port), "WORKER_METRICS_DIR": str(folder / "samples"),
            "LOG_LEVEL": "INFO"}  # the worker says "ready." at INFO

@@ -165,8 +165,9 @@ def email_delays(expected: int, deadline: float) -> tuple[list[float], float]:
 
 def wait_worker(timeout: float = 60) -> None:
     """Until the worker answers a ping, so its start-up is not counted as email latency."""
-    from tasks import app
+    from bootstrap import bootstrap
 
+    app = bootstrap().celery
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if app.control.ping(timeout=1):

@@ -28,13 +28,14 @@ from models.db import Database
 from models.errors import NotFound
 from models.money import amount_text
 from models.imports.tables import FAILED, QUEUED, RUNNING, SUCCEEDED, ExportJob
+from models import task_names
 from models.outbox import enqueue
 from models.users.permissions import SYSTEM, Actor, authorize
 from settings import Settings
 
 KINDS = ("products", "orders")
 FORMATS = ("csv", "json", "xml")
-RUN = "tasks.imports.run_export"
+RUN = task_names.RUN_EXPORT
 CONTENT_TYPES = {"csv": "text/csv", "json": "application/json", "xml": "application/xml"}
 
 PRODUCTS = text("""

@@ -40,13 +40,14 @@ from models.db import Database
 from models.emails.actions import queue_email
 from models.imports.tables import (ALL_OR_NOTHING, DUPLICATE, FAILED, PARTIALLY_FAILED, QUEUED, RUNNING, SUCCEEDED,
                                    ImportChunk, ImportJob, ImportScanChunk)
+from models import task_names
 from models.outbox import enqueue
 from settings import Settings
 
 log = logging.getLogger(__name__)
 
-SCAN, LOAD, FINISH, FETCH = ("tasks.imports.scan_file", "tasks.imports.load_chunks", "tasks.imports.finish_import",
-                             "tasks.imports.fetch_images")
+SCAN, LOAD, FINISH, FETCH = (task_names.SCAN_FILE, task_names.LOAD_CHUNKS, task_names.FINISH_IMPORT,
+                             task_names.FETCH_IMAGES)
 SETTLE_SECONDS = 2  # a file modified this recently may still be arriving
 INLINE_ERRORS = 20
 

@@ -80,12 +80,9 @@ def configure(ring: KeyRing) -> None:
 
 
 def key_ring() -> KeyRing:
-    """The process's key ring, read from settings on first use."""
+    """The process's key ring (the composition root configures it from settings)."""
     if _ring is None:
-        from settings import get_settings
-
-        settings = get_settings()
-        configure(KeyRing.parse(settings.PII_KEYS, settings.PII_ACTIVE_KEY))
+        raise KeyRingError("no PII key ring configured: build the process with bootstrap(settings)")
     return _ring
 
 

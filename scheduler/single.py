@@ -15,7 +15,6 @@ import uuid
 import redis
 from celery.beat import PersistentScheduler
 
-from settings import get_settings
 
 log = logging.getLogger("celery.beat")
 LOCK_KEY = "beat:lock"
@@ -32,14 +31,13 @@ RELEASE = "if redis.call('get', KEYS[1]) == ARGV[1] then return redis.call('del'
 class SingleBeatScheduler(PersistentScheduler):
     """PersistentScheduler whose due entries are sent only by the beat holding `beat:lock`."""
 
-    def __init__(self, *args, **kwargs):
-        settings = get_settings()
-        self.lock_timeout = settings.BEAT_LOCK_TIMEOUT
-        self.redis = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=settings.SERVICE_TIMEOUT,
-                                          socket_connect_timeout=settings.SERVICE_TIMEOUT)
+    def __init__(self, app, *args, **kwargs):
+        shop = app.shop  # the resources bootstrap built for this beat's app
+        self.lock_timeout = shop.settings.BEAT_LOCK_TIMEOUT
+        self.redis = shop.redis
         self.token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.holding = False
-        super().__init__(*args, **kwargs)
+        super().__init__(app, *args, **kwargs)
 
     def tick(self, *args, **kwargs):
         self._hold()

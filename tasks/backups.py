@@ -10,18 +10,20 @@ from __future__ import annotations
 
 import logging
 
+from celery import shared_task
+
 from integrations.backups import RepoUnreachable
 from models.backups import jobs
-from settings import get_settings
-from tasks import app, runtime
+from models import task_names as names
+from tasks import runtime
 from tasks.base import ShopTask
 
 log = logging.getLogger(__name__)
-LIMITS = {"time_limit": get_settings().BACKUP_TIME_LIMIT, "soft_time_limit": get_settings().BACKUP_TIME_LIMIT - 60}
+# Time limits come from BACKUP_TIME_LIMIT through celeryconfig.task_options.
 
 
 def _run(task, job: str, body) -> dict:
-    settings = get_settings()
+    settings = runtime.settings()
     try:
         outcome = body(runtime.database(), settings)
     except jobs.JobBusy:
@@ -34,25 +36,25 @@ def _run(task, job: str, body) -> dict:
     return {"job": job, "status": outcome.status, "label": outcome.backup_label}
 
 
-@app.task(base=ShopTask, bind=True, name="tasks.backups.full", queue="maintenance", **LIMITS)
+@shared_task(base=ShopTask, bind=True, name=names.BACKUP_FULL, queue="maintenance")
 def full(self) -> dict:
     """A full backup, then a verify of the repository."""
     return _run(self, "full", lambda db, settings: jobs.run_backup(db, settings, "full"))
 
 
-@app.task(base=ShopTask, bind=True, name="tasks.backups.diff", queue="maintenance", **LIMITS)
+@shared_task(base=ShopTask, bind=True, name=names.BACKUP_DIFF, queue="maintenance")
 def diff(self) -> dict:
     """A differential backup (changes since the last full), then a verify."""
     return _run(self, "diff", lambda db, settings: jobs.run_backup(db, settings, "diff"))
 
 
-@app.task(base=ShopTask, bind=True, name="tasks.backups.check", queue="maintenance", **LIMITS)
+@shared_task(base=ShopTask, bind=True, name=names.BACKUP_CHECK, queue="maintenance")
 def check(self) -> dict:
     """WAL reaches the archive; records the archive lag and the newest backup for /metrics."""
     return _run(self, "check", jobs.check)
 
 
-@app.task(base=ShopTask, bind=True, name="tasks.backups.drill", queue="maintenance", **LIMITS)
+@shared_task(base=ShopTask, bind=True, name=names.BACKUP_DRILL, queue="maintenance")
 def drill(self) -> dict:
     """Restore the newest backup into a scratch cluster and compare every table with the source."""
     return _run(self, "drill", jobs.drill)

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
 from pathlib import Path
 
+from celery import shared_task
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from integrations.email import OutgoingEmail
 from models.emails import actions as emails
-from models.users.actions import verification_prepare
-from settings import get_settings
-from tasks import app, runtime
+from models import task_names as names
+from tasks import runtime
 from tasks.base import ShopTask
 
 log = logging.getLogger(__name__)
@@ -25,9 +24,6 @@ TEMPLATES = Environment(
     auto_reload=False,  # templates ship with the code: compile each once, never stat the files again
 )
 
-_settings = get_settings()
-verification_prepare(timedelta(seconds=_settings.EMAIL_VERIFICATION_TTL),
-                     _settings.FRONTEND_URL.rstrip("/") + "/verify-email#token={token}")
 
 
 def render(template: str, context: dict) -> tuple[str, str, str]:
@@ -39,8 +35,7 @@ def render(template: str, context: dict) -> tuple[str, str, str]:
 
 
 class EmailTask(ShopTask):
-    max_retries = _settings.EMAIL_MAX_RETRIES
-    retry_backoff = max(1, int(_settings.EMAIL_RETRY_BACKOFF))
+    """Retries and backoff come from EMAIL_MAX_RETRIES and EMAIL_RETRY_BACKOFF (celeryconfig.task_options)."""
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):
         super().on_failure(exc, task_id, args, kwargs, einfo)
@@ -48,7 +43,7 @@ class EmailTask(ShopTask):
             emails.mark_failed(session, kwargs["message_id"], repr(exc))
 
 
-@app.task(base=EmailTask, name="tasks.emails.send_email")
+@shared_task(base=EmailTask, name=names.SEND_EMAIL)
 def send_email(message_id: str) -> str:
     """Send the queued EmailMessage `message_id` unless it was already handled.
 
@@ -65,7 +60,7 @@ def send_email(message_id: str) -> str:
             return "skipped"
         subject, text, html = render(message.template, context)
         provider_id = runtime.email_provider().send(OutgoingEmail(
-            message_id=str(message.id), sender=_settings.EMAIL_FROM, to=message.to_address,
+            message_id=str(message.id), sender=runtime.settings().EMAIL_FROM, to=message.to_address,
             subject=subject, text=text, html=html))
         emails.mark_sent(message, provider_id)
     log.info("email sent", extra={"message_id": message_id, "template": message.template})

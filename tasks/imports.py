@@ -9,11 +9,11 @@ import logging
 import uuid
 from functools import lru_cache
 
+from celery import shared_task
+
 from imports import exports, images, pipeline
-from integrations.storage import make_storage
+from models import task_names as names
 from models.catalog import images as catalog_images
-from settings import get_settings
-from tasks import app, runtime
 from tasks.base import ShopTask
 
 log = logging.getLogger(__name__)
@@ -24,14 +24,14 @@ class ImportStepTask(ShopTask):
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):
         super().on_failure(exc, task_id, args, kwargs, einfo)
-        pipeline.fail(runtime.database(), kwargs["job_id"], f"internal error: {exc!r}"[:500])
+        pipeline.fail(self.shop.db, kwargs["job_id"], f"internal error: {exc!r}"[:500])
 
 
-@app.task(base=ShopTask, name="tasks.imports.poll_inboxes")
-def poll_inboxes() -> int:
+@shared_task(base=ShopTask, bind=True, name=names.POLL_INBOXES)
+def poll_inboxes(self) -> int:
     """Start a job for every new file in the configured inboxes; end the jobs that stopped making progress."""
-    pipeline.reap_stuck(runtime.database(), get_settings())
-    return pipeline.discover(runtime.database(), get_settings())
+    pipeline.reap_stuck(self.shop.db, self.shop.settings)
+    return pipeline.discover(self.shop.db, self.shop.settings)
 
 
 @lru_cache(maxsize=1)
@@ -55,20 +55,20 @@ def give_back_memory() -> None:
         libc.malloc_trim(0)
 
 
-@app.task(base=ImportStepTask, name="tasks.imports.scan_file")
-def scan_file(job_id: str) -> str:
+@shared_task(base=ImportStepTask, bind=True, name=names.SCAN_FILE)
+def scan_file(self, job_id: str) -> str:
     """Claim, checksum and validate the job's file."""
     try:
-        return pipeline.scan(runtime.database(), get_settings(), job_id)
+        return pipeline.scan(self.shop.db, self.shop.settings, job_id)
     finally:
         give_back_memory()
 
 
-@app.task(base=ImportStepTask, name="tasks.imports.load_chunks")
-def load_chunks(job_id: str, part: int = 0, parts: int = 1) -> str:
+@shared_task(base=ImportStepTask, bind=True, name=names.LOAD_CHUNKS)
+def load_chunks(self, job_id: str, part: int = 0, parts: int = 1) -> str:
     """Merge the next chunks of the job's file (those of one part, when several merge at once)."""
     try:
-        return pipeline.load(runtime.database(), get_settings(), job_id, part, parts)
+        return pipeline.load(self.shop.db, self.shop.settings, job_id, part, parts)
     finally:
         give_back_memory()
 
@@ -78,36 +78,35 @@ class FinishTask(ShopTask):
 
     def on_failure(self, exc, task_id, args, kwargs, einfo):
         super().on_failure(exc, task_id, args, kwargs, einfo)
-        pipeline.finish_anyway(runtime.database(), kwargs["job_id"], f"finish failed: {exc!r}"[:500])
+        pipeline.finish_anyway(self.shop.db, kwargs["job_id"], f"finish failed: {exc!r}"[:500])
 
 
-@app.task(base=FinishTask, name="tasks.imports.finish_import")
-def finish_import(job_id: str) -> str:
+@shared_task(base=FinishTask, bind=True, name=names.FINISH_IMPORT)
+def finish_import(self, job_id: str) -> str:
     """Move the file out, write the reject report, email the summary."""
-    return pipeline.finish(runtime.database(), get_settings(), job_id)
+    return pipeline.finish(self.shop.db, self.shop.settings, job_id)
 
 
-@app.task(base=ShopTask, name="tasks.imports.fetch_images")
-def fetch_images(product_id: str, urls: list[str]) -> int:
+@shared_task(base=ShopTask, bind=True, name=names.FETCH_IMAGES)
+def fetch_images(self, product_id: str, urls: list[str]) -> int:
     """Fetch a product's new images into object storage."""
-    return images.fetch_product_images(runtime.database(), get_settings(), product_id, urls)
+    return images.fetch_product_images(self.shop.db, self.shop.settings, product_id, urls)
 
 
-@app.task(base=ShopTask, name="tasks.imports.store_image")
-def store_image(staged_id: str) -> str:
+@shared_task(base=ShopTask, bind=True, name=names.STORE_IMAGE)
+def store_image(self, staged_id: str) -> str:
     """Put an uploaded image (staged in the database) into object storage and add it to its product."""
-    settings = get_settings()
-    return catalog_images.store_staged(runtime.database(), make_storage(settings), uuid.UUID(staged_id),
-                                       catalog_images.upload_limits(settings))
+    return catalog_images.store_staged(self.shop.db, self.shop.storage, uuid.UUID(staged_id),
+                                       catalog_images.upload_limits(self.shop.settings))
 
 
-@app.task(base=ShopTask, name="tasks.imports.run_export")
-def run_export(export_id: str) -> str:
+@shared_task(base=ShopTask, bind=True, name=names.RUN_EXPORT)
+def run_export(self, export_id: str) -> str:
     """Write an export job's file to its destination."""
-    return exports.run(runtime.database(), get_settings(), export_id)
+    return exports.run(self.shop.db, self.shop.settings, export_id)
 
 
-@app.task(base=ShopTask, name="tasks.imports.nightly_exports")
-def nightly_exports() -> int:
+@shared_task(base=ShopTask, bind=True, name=names.NIGHTLY_EXPORTS)
+def nightly_exports(self) -> int:
     """Queue the nightly products and orders exports to the first destination."""
-    return exports.queue_nightly(runtime.database(), get_settings())
+    return exports.queue_nightly(self.shop.db, self.shop.settings)

@@ -2,41 +2,42 @@
 
 from __future__ import annotations
 
-from integrations.storage import make_storage
+from celery import shared_task
+
 from models.outbox import purge_published
-from settings import get_settings
-from tasks import app, runtime
+from models import task_names as names
+from tasks import runtime
 from tasks.base import ShopTask
 
 
-@app.task(base=ShopTask, name="tasks.maintenance.sweep_outbox")
+@shared_task(base=ShopTask, name=names.SWEEP_OUTBOX)
 def sweep_outbox() -> int:
     """Publish outbox rows that were not published at commit (the broker was away)."""
-    return runtime.relay().sweep(older_than=get_settings().OUTBOX_REPUBLISH_AFTER)
+    return runtime.relay().sweep(older_than=runtime.settings().OUTBOX_REPUBLISH_AFTER)
 
 
-@app.task(base=ShopTask, name="tasks.maintenance.delete_files")
+@shared_task(base=ShopTask, name=names.DELETE_FILES)
 def delete_files(keys: list[str]) -> int:
     """Delete the files of rows that are gone (product images); retried while storage is away."""
-    storage = make_storage(get_settings())
+    storage = runtime.shop().storage
     for key in keys:  # deleting a missing key is no error, so a retry redoes the whole list safely
         storage.delete(key)
     return len(keys)
 
 
-@app.task(base=ShopTask, name="tasks.maintenance.purge_outbox")
+@shared_task(base=ShopTask, name=names.PURGE_OUTBOX)
 def purge_outbox() -> int:
     """Delete published outbox rows past their retention."""
-    return purge_published(runtime.database(), get_settings().OUTBOX_RETENTION_DAYS)
+    return purge_published(runtime.database(), runtime.settings().OUTBOX_RETENTION_DAYS)
 
 
-@app.task(base=ShopTask, name="tasks.maintenance.retention_purge")
+@shared_task(base=ShopTask, name=names.RETENTION_PURGE)
 def retention_purge(kind: str) -> dict:
     """Beat: remove one kind's expired data for up to RETENTION_TASK_SECONDS, then queue the rest as a new task."""
     from imports.retention import StoredFiles
     from models.retention.purges import Periods, purge
 
-    settings = get_settings()
+    settings = runtime.settings()
     files = StoredFiles(settings)
     try:
         outcome = purge(runtime.database(), Periods.from_settings(settings), kind, chunk=settings.RETENTION_CHUNK,

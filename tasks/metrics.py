@@ -20,7 +20,6 @@ from types import SimpleNamespace
 from celery import signals
 
 from models.operations.queues import SENT_AT_HEADER, note_started
-from settings import get_settings
 from tasks import runtime
 
 log = logging.getLogger(__name__)
@@ -62,11 +61,18 @@ def _serve(port: int, address: str, path: Path) -> None:
     start_http_server(port, addr=address, registry=registry)
 
 
-@signals.celeryd_init.connect
-def _setup(sender=None, **_):
+def connect(shop) -> None:
+    """Connect the worker's metric handlers for the process whose resources are `shop`."""
+    signals.celeryd_init.connect(lambda **_: _setup(shop.settings), weak=False)
+    for signal, handler in ((signals.worker_shutdown, _remove_samples), (signals.task_prerun, _started_task),
+                            (signals.task_postrun, _ended_task), (signals.task_success, _succeeded),
+                            (signals.task_failure, _failed), (signals.task_retry, _retried)):
+        signal.connect(handler, weak=False)
+
+
+def _setup(settings) -> None:
     """In the worker's main process, before the pool forks: the samples folder, the metrics, the server."""
     global METRICS
-    settings = get_settings()
     if not settings.WORKER_METRICS_PORT:
         return
     path = settings.path(settings.WORKER_METRICS_DIR) / str(os.getpid())
@@ -81,21 +87,12 @@ def _setup(sender=None, **_):
     log.info("worker metrics served", extra={"port": settings.WORKER_METRICS_PORT})
 
 
-@signals.worker_shutdown.connect
 def _remove_samples(**_):
     path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
     if METRICS is not None and path:
         shutil.rmtree(path, ignore_errors=True)
 
 
-@signals.before_task_publish.connect
-def _stamp(headers=None, **_):
-    """Publish time, for the age of the oldest waiting message (models.operations.queues)."""
-    if headers is not None:
-        headers[SENT_AT_HEADER] = time.time()
-
-
-@signals.task_prerun.connect
 def _started_task(task_id=None, task=None, **_):
     sent_at = getattr(task.request, SENT_AT_HEADER, None) or (task.request.headers or {}).get(SENT_AT_HEADER)
     queue = (task.request.delivery_info or {}).get("routing_key")
@@ -111,26 +108,22 @@ def _started_task(task_id=None, task=None, **_):
         _started[task_id] = time.perf_counter()
 
 
-@signals.task_postrun.connect
 def _ended_task(task_id=None, task=None, **_):
     began = _started.pop(task_id, None)
     if METRICS is not None and began is not None:
         METRICS.runtime.labels(task.name).observe(time.perf_counter() - began)
 
 
-@signals.task_success.connect
 def _succeeded(sender=None, **_):
     if METRICS is not None:
         METRICS.succeeded.labels(sender.name).inc()
 
 
-@signals.task_failure.connect
 def _failed(sender=None, **_):
     if METRICS is not None:
         METRICS.failed.labels(sender.name).inc()
 
 
-@signals.task_retry.connect
 def _retried(sender=None, **_):
     if METRICS is not None:
         METRICS.retried.labels(sender.name).inc()

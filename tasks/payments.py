@@ -6,7 +6,7 @@ import logging
 import uuid
 from datetime import timedelta
 
-from sqlalchemy.exc import OperationalError
+from celery import shared_task
 
 from integrations.errors import PermanentError, TransientError
 from integrations.payments import Amount, Event, Intent
@@ -14,17 +14,16 @@ from models.money import minor_units
 from models.orders import actions, webhooks
 from models.orders.history import record
 from models.orders.tables import Order, Payment, Refund
-from settings import get_settings
-from tasks import app, runtime, vendors
+from models import task_names as names
+from tasks import runtime, vendors
 from tasks.base import ShopTask
 
 log = logging.getLogger(__name__)
 
 
-class OrderTask(ShopTask):
-    """Also retries database errors (a deadlock victim, a failover): the work is idempotent."""
-
-    autoretry_for = (TransientError, OperationalError)
+# The order queues' tasks share the base of all tasks (its retries cover database errors too);
+# the name stays for the modules that import it.
+OrderTask = ShopTask
 
 
 def gateway_amount(amount, currency: str) -> Amount:
@@ -32,11 +31,11 @@ def gateway_amount(amount, currency: str) -> Amount:
     return Amount(minor_units(amount, currency), currency)
 
 
-@app.task(base=OrderTask, name="tasks.payments.start_payment")
-def start_payment(payment_id: str) -> str:
+@shared_task(base=ShopTask, bind=True, name=names.START_PAYMENT)
+def start_payment(self, payment_id: str) -> str:
     """Create and confirm the PaymentIntent (idempotent by our payment id); the outcome comes as an event."""
-    gateway = vendors.payments()
-    with runtime.database().session() as session:
+    gateway = self.shop.payments
+    with self.session() as session:
         payment = actions.lock_payment(session, uuid.UUID(payment_id))
         if payment is None or payment.status != "processing":
             return "already handled"
@@ -75,10 +74,10 @@ def receive_event(session, body: bytes, signature: str) -> bool:
     return True
 
 
-@app.task(base=OrderTask, name="tasks.payments.process_event")
-def process_event(provider: str, event_id: str) -> str:
+@shared_task(base=ShopTask, bind=True, name=names.PROCESS_PAYMENT_EVENT)
+def process_event(self, provider: str, event_id: str) -> str:
     """Act on a stored event once, after re-reading the PaymentIntent (events may arrive out of order)."""
-    with runtime.database().session() as session:
+    with self.session() as session:
         outcome = _process_stored(session, provider, event_id)
     log.info("payment event processed", extra={"event_id": event_id, "outcome": outcome})
     return outcome
@@ -127,15 +126,15 @@ def _refund_event(session, provider: str, event: Event) -> str:
     return f"{settled} refunds settled"
 
 
-@app.task(base=OrderTask, name="tasks.payments.refund_payment")
-def refund_payment(refund_id: str) -> str:
+@shared_task(base=ShopTask, bind=True, name=names.REFUND_PAYMENT)
+def refund_payment(self, refund_id: str) -> str:
     """Ask the provider for the refund (idempotent by our refund id) and record a settled answer."""
-    with runtime.database().session() as session:
+    with self.session() as session:
         refund = session.get(Refund, uuid.UUID(refund_id), with_for_update=True)
         if refund is None or refund.status != "pending":
             return "already handled"
         payment = session.get(Payment, refund.payment_id)
-        result = vendors.payments().refund(refund_id, payment.reference,
+        result = self.shop.payments.refund(refund_id, payment.reference,
                                            gateway_amount(refund.amount, payment.currency))
         refund.reference = result.reference
         if result.settled:
@@ -143,11 +142,11 @@ def refund_payment(refund_id: str) -> str:
     return result.status
 
 
-@app.task(base=OrderTask, name="tasks.payments.expire_unpaid_orders")
-def expire_unpaid_orders() -> int:
+@shared_task(base=ShopTask, bind=True, name=names.EXPIRE_UNPAID_ORDERS)
+def expire_unpaid_orders(self) -> int:
     """Beat: cancel orders left unpaid longer than ORDER_PAYMENT_TIMEOUT and release their stock."""
-    with runtime.database().session() as session:
-        count, in_flight = actions.expire_unpaid(session, timedelta(seconds=get_settings().ORDER_PAYMENT_TIMEOUT))
+    with self.session() as session:
+        count, in_flight = actions.expire_unpaid(session, timedelta(seconds=self.shop.settings.ORDER_PAYMENT_TIMEOUT))
     for payment_id in in_flight:
         try:
             count += settle_expired_payment(payment_id) == "cancelled"

@@ -3,53 +3,38 @@
 from __future__ import annotations
 
 import logging
-from functools import lru_cache
 
 import redis
-from sqlalchemy.exc import OperationalError
+from celery import shared_task
 
 from integrations.errors import TransientError
-from integrations.search import SearchBackend, make_search
-from models.catalog.cache import CatalogCache
+from integrations.search import SearchBackend
 from models.catalog.documents import documents_for
 from models.catalog.indexing import refresh_variant_facts
-from settings import get_settings
-from tasks import app, runtime
+from models import task_names as names
+from tasks import runtime
 from tasks.base import ShopTask
 
 log = logging.getLogger(__name__)
 
 
-@lru_cache(maxsize=1)
-def search_backend() -> SearchBackend:
-    return make_search(get_settings(), runtime.database().engine)
-
-
-@lru_cache(maxsize=1)
-def catalog_cache() -> CatalogCache:
-    settings = get_settings()
-    client = redis.Redis.from_url(settings.REDIS_URL, socket_timeout=settings.SERVICE_TIMEOUT,
-                                  socket_connect_timeout=settings.SERVICE_TIMEOUT)
-    return CatalogCache(client, settings.CATALOG_CACHE_TTL, settings.CATALOG_SNAPSHOT_TTL)
-
-
-@app.task(base=ShopTask, name="tasks.search.index_products")
-def index_products(product_ids: list[str]) -> dict:
+@shared_task(base=ShopTask, bind=True, name=names.INDEX_PRODUCTS)
+def index_products(self, product_ids: list[str]) -> dict:
     """Index the products that exist, drop the ones that do not, then invalidate their cached pages.
 
     Idempotent: it writes each product's current state, however often it runs.
     """
     try:
-        with runtime.database().session() as session:
+        with self.session() as session:
             refresh_variant_facts(session, product_ids)  # repairs a writer that skipped queue_indexing
-        backend = search_backend()
+        backend = self.shop.search
         found = backend.index_ids(product_ids)
         if found is None:
             found = _index_documents(backend, product_ids)
         deleted = [i for i in product_ids if i not in found]
         backend.delete(deleted)
-        catalog_cache().invalidate(product_ids, deleted)
-    except (OperationalError, redis.RedisError) as exc:
+        self.shop.catalog_cache.invalidate(product_ids, deleted)
+    except redis.RedisError as exc:  # database errors: the task base retries them
         raise TransientError(repr(exc)) from exc
     log.info("products indexed", extra={"indexed": len(found), "deleted": len(deleted)})
     return {"indexed": len(found), "deleted": len(deleted)}

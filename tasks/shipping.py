@@ -5,31 +5,31 @@ from __future__ import annotations
 import logging
 import uuid
 
+from celery import shared_task
 from sqlalchemy import select
 
 from integrations.shipping.cache import RateCache, RateQuery
-from integrations.storage import make_storage
 from models.errors import Conflict
 from models.orders import actions
 from models.orders.machine import SHIPPED
 from models.orders.places import destination_of, origin_from, parcel_of
 from models.orders.tables import Order, Shipment
 from models.users.permissions import SYSTEM
-from settings import get_settings
-from tasks import app, runtime, vendors
-from tasks.payments import OrderTask
+from models import task_names as names
+from tasks import runtime, vendors
+from tasks.base import ShopTask
 
 log = logging.getLogger(__name__)
 LABEL_EXTENSIONS = {"application/pdf": "pdf", "image/gif": "gif", "application/zpl": "zpl"}
 
 
-@app.task(base=OrderTask, name="tasks.shipping.buy_label")
+@shared_task(base=ShopTask, name=names.BUY_LABEL)
 def buy_label(shipment_id: str) -> str:
     """Buy the label, store it, and move the order to shipped; the shipment stays locked meanwhile.
 
     The lock makes a duplicated delivery wait and then find the label bought.
     """
-    settings = get_settings()
+    settings = runtime.settings()
     with runtime.database().session() as session:
         shipment = session.get(Shipment, uuid.UUID(shipment_id), with_for_update=True)
         if shipment is None or shipment.tracking_number:
@@ -38,12 +38,12 @@ def buy_label(shipment_id: str) -> str:
         label = vendors.shipping().buy_label(shipment_id, shipment.service, origin_from(settings.SHIP_FROM),
                                              destination_of(order), parcel_of(order))
         key = f"labels/{shipment_id}.{LABEL_EXTENSIONS.get(label.content_type, 'bin')}"
-        make_storage(settings).put(key, label.content, label.content_type)
+        vendors.storage().put(key, label.content, label.content_type)
         actions.label_bought(session, shipment.id, label.tracking_number, key)
     return label.tracking_number
 
 
-@app.task(base=OrderTask, name="tasks.shipping.poll_tracking")
+@shared_task(base=ShopTask, name=names.POLL_TRACKING)
 def poll_tracking(batch: int = 200, after: str | None = None) -> int:
     """Beat: ask the carrier about one page of shipped orders (keyset by order id), mark delivered ones
     delivered, and queue the next page, so every shipped order is polled however many there are."""
@@ -69,11 +69,11 @@ def poll_tracking(batch: int = 200, after: str | None = None) -> int:
 
 
 def rate_cache() -> RateCache:
-    settings = get_settings()
+    settings = runtime.settings()
     return RateCache(runtime.redis_client(), settings.SHIPPING_RATE_CACHE_TTL, settings.SHIPPING_RATE_RETRY_AFTER)
 
 
-@app.task(base=OrderTask, name="tasks.shipping.quote_rates")
+@shared_task(base=ShopTask, name=names.QUOTE_RATES)
 def quote_rates(query: list) -> str:
     """Ask the carrier for the rates a web request found missing, and cache its answer (or refusal)."""
     wanted, cache = RateQuery.from_description(query), rate_cache()
@@ -84,10 +84,10 @@ def quote_rates(query: list) -> str:
     return "unavailable" if entry.unavailable else "refused" if entry.refused else "cached"
 
 
-@app.task(base=OrderTask, name="tasks.shipping.refresh_rates")
+@shared_task(base=ShopTask, name=names.REFRESH_RATES)
 def refresh_rates() -> int:
     """Beat: re-fetch the most used cached rates before they expire."""
-    return rate_cache().refresh_popular(vendors.shipping(), get_settings().SHIPPING_RATE_REFRESH_TOP,
+    return rate_cache().refresh_popular(vendors.shipping(), runtime.settings().SHIPPING_RATE_REFRESH_TOP,
                                         expiring_within=3600)
 
 

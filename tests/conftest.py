@@ -27,7 +27,7 @@ PG_SERVER = os.environ.get("TEST_PG_SERVER", "postgresql+psycopg2://postgres@127
 TEST_DB = VHOST = os.environ.get("TEST_NAME", "shop_test")
 MAIL_DIR = Path(tempfile.mkdtemp(prefix="shop-mail-"))
 
-# Set before anything reads settings: tasks and celeryconfig read them at import.
+# The suite's settings (Settings.from_env in the `settings` fixture), inherited by worker and beat subprocesses.
 os.environ.update({
     "APP_ENV": "test",
     "DATABASE_URL": f"{PG_SERVER}/{TEST_DB}",
@@ -150,7 +150,30 @@ def no_services_in_pure_tests(request, monkeypatch):
 
 
 @pytest.fixture(scope="session")
-def services(settings):
+def shop(settings):
+    """This process's resources, built once by the composition root (tasks called in a test find them)."""
+    from bootstrap import bootstrap
+
+    shop = bootstrap(settings)
+    yield shop
+    shop.close()
+
+
+@pytest.fixture
+def current_shop(shop):
+    """A task a test calls directly runs on the suite's resources, unless the test builds an app of its own."""
+    shop.celery.set_current()
+    return shop
+
+
+@pytest.fixture
+def celery_app(shop):
+    """The suite's Celery app, to send tasks to the real workers."""
+    return shop.celery
+
+
+@pytest.fixture(scope="session")
+def services(settings, shop):
     """The test database (migrated to head) and virtual host, for the whole run."""
     from web.cli import alembic_config, ensure_database
     from alembic import command
@@ -160,9 +183,7 @@ def services(settings):
     ensure_database(settings.DATABASE_URL)
     command.upgrade(alembic_config(settings.DATABASE_URL), "head")
     yield
-    from tasks import runtime
-    if runtime.relay.cache_info().currsize:
-        runtime.database().dispose()
+    shop.close()
     _drop_database(TEST_DB)
     shutil.rmtree(MAIL_DIR, ignore_errors=True)
     if os.environ.get("TEST_DROP_VHOST") == "1" and "TEST_BROKER_URL" not in os.environ:
@@ -173,10 +194,10 @@ TABLES = None
 
 
 @pytest.fixture
-def clean_state(settings, services):
+def clean_state(settings, services, current_shop):
     """Each service-tier test starts with idle workers and empty tables, queues, mailbox and Redis database."""
     global TABLES
-    wait_idle(settings)
+    wait_idle(settings, current_shop)
     engine = create_engine(settings.DATABASE_URL)
     with engine.begin() as conn:
         if TABLES is None:
@@ -235,7 +256,7 @@ def start_worker(log_dir: Path, **env) -> Process:
     return process
 
 
-def wait_idle(settings: Settings, timeout: float = 60.0) -> None:
+def wait_idle(settings: Settings, shop, timeout: float = 60.0) -> None:
     """Wait until the suite's running workers have nothing queued, reserved or running (twice in a row).
 
     A task still writing when the next test truncates its tables can deadlock
@@ -247,8 +268,7 @@ def wait_idle(settings: Settings, timeout: float = 60.0) -> None:
     if not WORKERS:
         return
     if CONTROL is None:
-        from tasks import make_celery
-        CONTROL = make_celery(settings).control
+        CONTROL = shop.celery.control
     control = CONTROL
     queues = celeryconfig.make_task_queues(settings)
 

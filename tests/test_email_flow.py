@@ -5,7 +5,6 @@ from dataclasses import replace
 
 from sqlalchemy import text
 
-from tasks import app as celery_app
 from tests.conftest import start_beat
 from tests.helpers import dead_letters, mails, token_from, wait_for, wait_for_mail
 
@@ -39,7 +38,7 @@ def test_registration_email_arrives_and_its_token_verifies(worker, client, mail_
              message="the worker's log line with the request id")
 
 
-def test_duplicated_delivery_sends_one_email(worker, app, client, mail_dir):
+def test_duplicated_delivery_sends_one_email(celery_app, worker, app, client, mail_dir):
     register(client, "dup@example.com")
     message_id = str(scalar(app, "SELECT id FROM email_messages"))
     for n in range(3):  # the same task delivered three more times, as a redelivery would

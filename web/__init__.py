@@ -2,31 +2,24 @@
 
 from __future__ import annotations
 
-import redis
 from flask import Flask, send_from_directory
 from swagger_ui_bundle import swagger_ui_path
 
+from bootstrap import Shop, bootstrap
 from logconfig import configure_logging
-from models.db import Database
-from models.outbox import Relay
-from models.realtime import Broadcaster
-from settings import Settings, get_settings
-from tasks import make_celery, publisher
-from models import crypto, cursors
+from settings import Settings
 from web import browser, errors, graphql, input as input_guard, limits, metrics, middleware, outages
 from web.auth import audit, guard
-from web.extensions import Api, Runtime
+from web.extensions import Api
 
 DOCS_ASSETS = "/api/docs/assets/"
 
 
-def create_app(settings: Settings | None = None) -> Flask:
-    """Build the app for `settings` (default: from the environment)."""
-    settings = settings or get_settings()
-    settings.check_production()
+def create_app(settings: Settings | None = None, shop: Shop | None = None) -> Flask:
+    """Build the app on `shop`, or on what bootstrap builds from `settings` (default: from the environment)."""
+    shop = shop or bootstrap(settings)
+    settings = shop.settings
     configure_logging(settings.LOG_LEVEL)
-    crypto.configure(crypto.KeyRing.parse(settings.PII_KEYS, settings.PII_ACTIVE_KEY))
-    cursors.configure(settings.SECRET_KEY)
 
     app = Flask(__name__)
     app.config.update(
@@ -41,17 +34,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         OPENAPI_SWAGGER_UI_URL=DOCS_ASSETS,
     )
 
-    db = Database(settings.DATABASE_URL, settings.DATABASE_POOL_SIZE, settings.SERVICE_TIMEOUT)
-    celery = make_celery(settings)
-    app.extensions["shop"] = Runtime(
-        settings=settings, db=db, relay=Relay(db, publisher(celery)), celery=celery,
-        redis=redis.Redis.from_url(settings.REDIS_URL, socket_timeout=settings.SERVICE_TIMEOUT,
-                                   socket_connect_timeout=settings.SERVICE_TIMEOUT),
-    )
-
-    Broadcaster(db, app.extensions["shop"].redis)  # order events and import progress, after commit
+    app.extensions["shop"] = shop  # read through web.extensions.runtime() / db()
     middleware.register(app)  # before metrics: it stamps the request's start time
-    metrics.register(app, db, app.extensions["shop"].redis)
+    metrics.register(app, shop.db, shop.redis)
     api = Api(app)
     errors.register(app)
     input_guard.register(app)  # before limits: it drops the limiter's Retry-After from other answers

@@ -1,17 +1,12 @@
-"""Per-app resources: the database, the task publisher, Redis, and the Api."""
+"""Per-app resources (the `Shop` bootstrap built: database, task publisher, Redis, vendors), and the Api."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import redis
-from celery import Celery
 from flask import current_app
 from flask_smorest import Api as _Api
 
+from bootstrap import Shop
 from models.db import Database
-from models.outbox import Relay
-from settings import Settings
 
 
 class Api(_Api):
@@ -24,16 +19,10 @@ class Api(_Api):
         return payload, code, headers
 
 
-@dataclass
-class Runtime:
-    settings: Settings
-    db: Database
-    relay: Relay
-    celery: Celery
-    redis: redis.Redis
+Runtime = Shop  # the name the views know it by
 
 
-def runtime() -> Runtime:
+def runtime() -> Shop:
     return current_app.extensions["shop"]
 
 

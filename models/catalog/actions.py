@@ -12,11 +12,12 @@ from sqlalchemy.orm import Session, selectinload
 from models.catalog.indexing import queue_indexing
 from models.catalog.tables import Category, Product, ProductVariant
 from models.errors import Conflict, InvalidRequest, NotFound
+from models import task_names as names
 from models.outbox import enqueue
 from models.users.permissions import Actor, authorize
 
 PRODUCT_FIELDS = ("name", "description", "category_id", "attributes", "handle")
-DELETE_FILES = "tasks.maintenance.delete_files"
+DELETE_FILES = names.DELETE_FILES
 VARIANT_FIELDS = ("sku", "price", "currency", "stock", "attributes")
 
 # Constraint name → (field, message) for answers that name the field.

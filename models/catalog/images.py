@@ -34,12 +34,13 @@ from models.catalog.indexing import queue_indexing
 from models.catalog.tables import Product, ProductImage, StagedImage
 from models.db import Database
 from models.errors import InvalidRequest, NotFound
+from models import task_names as names
 from models.outbox import enqueue
 from models.users.permissions import Actor, authorize
 
 log = logging.getLogger(__name__)
 
-STORE_STAGED = "tasks.imports.store_image"
+STORE_STAGED = names.STORE_IMAGE
 
 # Pillow format → (content type, file extension)
 FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "WEBP": ("image/webp", "webp"),

@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from sqlalchemy import text
 from sqlalchemy.orm import Session
 
+from models import task_names
 from models.outbox import enqueue
 
 BATCH = 500
@@ -42,4 +43,4 @@ def queue_indexing(session: Session, product_ids: Iterable[uuid.UUID | str]) -> 
     session.flush()
     for start in range(0, len(ids), BATCH):
         refresh_variant_facts(session, ids[start:start + BATCH])
-        enqueue(session, "tasks.search.index_products", product_ids=ids[start:start + BATCH])
+        enqueue(session, task_names.INDEX_PRODUCTS, product_ids=ids[start:start + BATCH])

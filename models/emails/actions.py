@@ -8,10 +8,10 @@ from collections.abc import Callable
 from sqlalchemy import func
 from sqlalchemy.orm import Session
 
-from models import outbox
+from models import outbox, task_names
 from models.emails.tables import FAILED, QUEUED, SENT, SKIPPED, EmailMessage
 
-SEND_TASK = "tasks.emails.send_email"
+SEND_TASK = task_names.SEND_EMAIL
 
 # template -> prepare(session, message) -> context dict, or None to skip sending.
 # A hook runs in the sending transaction, so what it writes (a token, say)

@@ -10,7 +10,7 @@ from decimal import Decimal
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, selectinload
 
-from models import outbox
+from models import outbox, task_names
 from models.money import amount_text
 from models.errors import Conflict, InvalidRequest, NotFound
 from models.orders import effects
@@ -21,8 +21,8 @@ from models.orders.tables import (BillingAddress, Order, OrderItem, Payment, Ref
                                   ShippingAddress)
 from models.users.permissions import SYSTEM, Actor, authorize
 
-START_PAYMENT_TASK = "tasks.payments.start_payment"
-BUY_LABEL_TASK = "tasks.shipping.buy_label"
+START_PAYMENT_TASK = task_names.START_PAYMENT
+BUY_LABEL_TASK = task_names.BUY_LABEL
 
 
 def checkout(session: Session, actor: Actor, items: list[dict], shipping_address: dict,

@@ -3,24 +3,41 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from decimal import Decimal
 
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models import outbox
+from models import outbox, task_names
 from models.emails.actions import queue_email
 from models.money import amount_text
 from models.orders import stock
 from models.orders.tables import Order, Payment, Refund, Return, Shipment
 from models.users.tables import User
 
-REFUND_TASK = "tasks.payments.refund_payment"
+REFUND_TASK = task_names.REFUND_PAYMENT
 
 
-def _settings():
-    from settings import get_settings
-    return get_settings()
+@dataclass(frozen=True)
+class Options:
+    fulfillment_email: str  # who is told of every paid order ("" for nobody)
+    tracking_url: str  # with {carrier} and {tracking}
+
+
+_options: Options | None = None
+
+
+def configure(*, fulfillment_email: str, tracking_url: str) -> None:
+    """Set this process's options (the composition root does, from settings)."""
+    global _options
+    _options = Options(fulfillment_email, tracking_url)
+
+
+def _configured() -> Options:
+    if _options is None:
+        raise RuntimeError("models.orders.effects is not configured: build the process with bootstrap(settings)")
+    return _options
 
 
 def email_context(session: Session, order: Order, **extra) -> dict:
@@ -47,7 +64,7 @@ def payment_confirmed(session: Session, order: Order, data: dict) -> None:
     payment.reference = data.get("reference") or payment.reference
     order.stock_state = "allocated"  # reserved units stay held, now for a paid order
     email_customer(session, order, "order_confirmation")
-    if fulfilment := _settings().FULFILLMENT_EMAIL:
+    if fulfilment := _configured().fulfillment_email:
         queue_email(session, fulfilment, "order_fulfilment", **email_context(session, order))
 
 
@@ -72,7 +89,7 @@ def items_shipped(session: Session, order: Order, data: dict) -> None:
     shipment = session.scalar(select(Shipment).where(Shipment.order_id == order.id))
     shipment.status = "in_transit"
     stock.take_out(session, order)
-    tracking_url = _settings().TRACKING_URL.format(carrier=shipment.carrier, tracking=shipment.tracking_number)
+    tracking_url = _configured().tracking_url.format(carrier=shipment.carrier, tracking=shipment.tracking_number)
     email_customer(session, order, "order_shipped", carrier=shipment.carrier,
                    tracking_number=shipment.tracking_number, tracking_url=tracking_url)
 

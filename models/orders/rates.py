@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from integrations.shipping.cache import Entry, RateCache, RateQuery
 from models.db import Database
+from models import task_names as names
 from models.outbox import enqueue
 
-QUOTE = "tasks.shipping.quote_rates"
+QUOTE = names.QUOTE_RATES
 
 
 def cached_or_asked(db: Database, cache: RateCache, query: RateQuery, wait: float,

@@ -8,10 +8,10 @@ from sqlalchemy import func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
-from models import outbox
+from models import outbox, task_names
 from models.orders.tables import Payment, Refund, WebhookEvent
 
-PROCESS_TASK = "tasks.payments.process_event"
+PROCESS_TASK = task_names.PROCESS_PAYMENT_EVENT
 
 
 def store_event(session: Session, provider: str, event_id: str, event_type: str, payload: dict,

@@ -127,7 +127,7 @@ def test_backups_go_to_s3_over_tls(source, db):
         twin.stop()
 
 
-def test_beat_runs_the_four_backup_jobs_on_the_maintenance_queue(settings):
+def test_beat_runs_the_four_backup_jobs_on_the_maintenance_queue(settings, celery_app):
     import celeryconfig
 
     schedule = celeryconfig.config(settings)["beat_schedule"]
@@ -136,5 +136,5 @@ def test_beat_runs_the_four_backup_jobs_on_the_maintenance_queue(settings):
         "backups-full": "tasks.backups.full", "backups-diff": "tasks.backups.diff",
         "backups-check": "tasks.backups.check", "backups-drill": "tasks.backups.drill"}
     import tasks.backups  # noqa: F401  (a worker imports it at start)
-    from tasks import app
+    app = celery_app
     assert {app.tasks[f"tasks.backups.{job}"].queue for job in ("full", "diff", "check", "drill")} == {"maintenance"}

@@ -22,7 +22,8 @@ def failed_runs(settings, job: str) -> int:
         engine.dispose()
 
 
-def test_an_unreachable_repository_fails_loudly_and_is_retried(source, settings, client, mail_dir, tmp_path):
+def test_an_unreachable_repository_fails_loudly_and_is_retried(source, settings, celery_app, client, mail_dir,
+                                                                tmp_path):
     nowhere = replace(source.settings, BACKUP_REPO_TYPE="s3", BACKUP_REPO_PATH="/shop", BACKUP_S3_BUCKET="gone",
                       S3_ENDPOINT_URL=f"https://127.0.0.1:{free_port()}", S3_ACCESS_KEY_ID="key",
                       S3_SECRET_ACCESS_KEY="secret", BACKUP_IO_TIMEOUT=1,
@@ -31,7 +32,7 @@ def test_an_unreachable_repository_fails_loudly_and_is_retried(source, settings,
            "S3_SECRET_ACCESS_KEY": "secret"}
     worker = start_worker(tmp_path, **env)
     try:
-        from tasks import app
+        app = celery_app
         app.send_task("tasks.backups.diff")
         wait_for(lambda: failed_runs(settings, "diff") >= 2, 120, interval=0.5,
                  message="the diff job to fail and be retried")

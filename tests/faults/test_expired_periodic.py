@@ -15,8 +15,8 @@ def _depth(broker_url: str, queue: str) -> int:
         return conn.default_channel.queue_declare(queue, passive=True).message_count
 
 
-def test_an_expired_run_is_discarded_by_the_worker_and_never_dead_lettered(settings, tmp_path):
-    from tasks import app
+def test_an_expired_run_is_discarded_by_the_worker_and_never_dead_lettered(settings, celery_app, tmp_path):
+    app = celery_app
 
     # Published while no worker runs, already past its expiry (a run that waited out an outage).
     result = app.send_task("tasks.maintenance.sweep_outbox", expires=datetime.now(UTC) - timedelta(seconds=5))

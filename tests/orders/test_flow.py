@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from sqlalchemy import text
 
-from tasks import app as celery_app
 from tests.helpers import mails, wait_for, wait_for_mail
 from tests.orders.conftest import FULFILMENT, ORDERS, place, status_of, stock_of
 
@@ -24,7 +23,7 @@ def pay(client, headers, order_id, method="sandbox_success"):
     return response.json
 
 
-def test_pay_ship_deliver_return_and_refund(order_worker, app, client, people, make_variant, mail_dir,
+def test_pay_ship_deliver_return_and_refund(celery_app, order_worker, app, client, people, make_variant, mail_dir,
                                             storage_dir):
     customer, headers = people["customer"]
     _, staff = people["staff"]
@@ -81,7 +80,7 @@ def test_a_declined_payment_cancels_and_releases_stock(order_worker, app, client
     assert "was cancelled" in wait_for_mail(mail_dir, customer.email)["Subject"]
 
 
-def test_unpaid_orders_time_out_and_release_stock(order_worker, app, client, people, make_variant):
+def test_unpaid_orders_time_out_and_release_stock(celery_app, order_worker, app, client, people, make_variant):
     _, headers = people["customer"]
     variant = make_variant(stock=4)
     stale = place(client, headers, variant, 2).json["id"]
@@ -127,7 +126,7 @@ def test_a_refused_payment_request_can_be_retried(order_worker, app, client, peo
     assert kinds.count("payment.requested") == 2 and "payment.error" in kinds
 
 
-def test_tracking_polls_every_shipped_order_page_by_page(order_worker, app, client, people, make_variant):
+def test_tracking_polls_every_shipped_order_page_by_page(celery_app, order_worker, app, client, people, make_variant):
     """More shipped orders than one page holds: the task pages on by order id until it has seen them all."""
     _, headers = people["customer"]
     _, staff = people["staff"]

@@ -19,9 +19,9 @@ def test_production_refuses_stripe_and_ups_without_credentials():
     assert "STRIPE_API_KEY is empty" not in message
 
 
-def test_every_order_beat_job_names_a_registered_task(settings):
+def test_every_order_beat_job_names_a_registered_task(settings, celery_app):
     from scheduler import order_jobs
-    from tasks import app
+    app = celery_app
 
     app.loader.import_default_modules()
     jobs = order_jobs(settings)

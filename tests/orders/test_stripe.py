@@ -217,8 +217,7 @@ def age(app, order_id):
         conn.execute(text("UPDATE orders SET created_at = now() - interval '1 hour' WHERE id = :id"), {"id": order_id})
 
 
-def test_a_timed_out_order_cancels_its_intent_at_stripe(stripe_worker, app, people, make_variant, twin):
-    from tasks import app as celery_app
+def test_a_timed_out_order_cancels_its_intent_at_stripe(celery_app, stripe_worker, app, people, make_variant, twin):
 
     order_id, variant, intent = paid_order(app, app.test_client(), people, make_variant, twin, "pm_card_async")
     wait_for(lambda: _payment_reference(app) == intent["id"], message="the reference to be stored")
@@ -231,8 +230,7 @@ def test_a_timed_out_order_cancels_its_intent_at_stripe(stripe_worker, app, peop
     assert stock_of(app, variant) == (3, 0)
 
 
-def test_a_timed_out_order_whose_payment_succeeded_is_kept(stripe_worker, app, people, make_variant, twin):
-    from tasks import app as celery_app
+def test_a_timed_out_order_whose_payment_succeeded_is_kept(celery_app, stripe_worker, app, people, make_variant, twin):
 
     order_id, _, intent = paid_order(app, app.test_client(), people, make_variant, twin, "pm_card_async")
     wait_for(lambda: _payment_reference(app) == intent["id"], message="the reference to be stored")

@@ -53,8 +53,7 @@ def test_an_unavailable_carrier_is_transient(twin):
         ups(twin).rates(ORIGIN, HOME, Parcel(Decimal(1)))
 
 
-def test_an_order_ships_and_is_delivered_through_ups(twin, app, client, people, make_variant, tmp_path):
-    from tasks import app as celery_app
+def test_an_order_ships_and_is_delivered_through_ups(celery_app, twin, app, client, people, make_variant, tmp_path):
     from tests.conftest import start_worker
     from tests.helpers import wait_for
     from tests.orders.conftest import ORDERS, place, status_of

@@ -194,8 +194,8 @@ def test_metrics_show_what_was_purged_and_when(client, db, user_of, settings):
     assert abs(float(stamp.split()[-1]) - datetime.now(UTC).timestamp()) < 60
 
 
-def test_beat_runs_every_kind_nightly_through_one_registered_task(settings):
-    from tasks import app
+def test_beat_runs_every_kind_nightly_through_one_registered_task(settings, celery_app):
+    app = celery_app
     import tasks.maintenance  # noqa: F401  (registers the task)
 
     jobs = {name: job for name, job in beat_schedule(settings).items() if name.startswith("retention-")}

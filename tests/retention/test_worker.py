@@ -8,8 +8,9 @@ from tests.helpers import wait_for
 from tests.retention.conftest import counter
 
 
-def test_a_worker_purges_in_slices_until_done_and_the_web_exports_the_count(db, user_of, sql, client, tmp_path):
-    from tasks import app
+def test_a_worker_purges_in_slices_until_done_and_the_web_exports_the_count(celery_app, db, user_of, sql, client,
+                                                                             tmp_path):
+    app = celery_app
 
     user = user_of()
     with db.engine.begin() as conn:

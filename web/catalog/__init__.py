@@ -3,34 +3,32 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 
 from flask import current_app
 
-from integrations.search import SearchBackend, make_search
-from integrations.storage import Storage, make_storage
+from integrations.search import SearchBackend
+from integrations.storage import Storage
 from models.catalog.cache import CatalogCache
 from web.extensions import runtime
 
 
 @dataclass
 class CatalogServices:
-    """The search backend, page cache and object store of one app, made on first use."""
+    """The search backend, page cache and object store of one app (bootstrap builds them)."""
 
     app_runtime: object
 
-    @cached_property
+    @property
     def search(self) -> SearchBackend:
-        return make_search(self.app_runtime.settings, self.app_runtime.db.engine)
+        return self.app_runtime.search
 
-    @cached_property
+    @property
     def cache(self) -> CatalogCache:
-        settings = self.app_runtime.settings
-        return CatalogCache(self.app_runtime.redis, settings.CATALOG_CACHE_TTL, settings.CATALOG_SNAPSHOT_TTL)
+        return self.app_runtime.catalog_cache
 
-    @cached_property
+    @property
     def storage(self) -> Storage:
-        return make_storage(self.app_runtime.settings)
+        return self.app_runtime.storage
 
 
 def services() -> CatalogServices:

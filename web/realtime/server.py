@@ -11,8 +11,9 @@ from http import HTTPStatus
 
 from websockets.asyncio.server import serve
 
+from bootstrap import bootstrap
 from logconfig import configure_logging
-from settings import Settings, get_settings
+from settings import Settings
 from web.realtime.gateway import Gateway
 
 log = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ async def run(settings: Settings, stop: asyncio.Event | None = None) -> None:
 
 
 def main() -> None:
-    settings = get_settings()
+    """`python -m web.realtime`: bootstrap from the environment, then serve until stopped."""
+    settings = bootstrap().settings
     configure_logging(settings.LOG_LEVEL)
     asyncio.run(run(settings))

@@ -11,7 +11,6 @@ from flask_smorest import Blueprint, abort
 from integrations.payments import InvalidSignature, MalformedEvent
 from models.orders.webhooks import store_event
 from models.security.events import record_event
-from tasks.vendors import payment_gateway
 from web.extensions import db, runtime
 
 log = logging.getLogger(__name__)
@@ -25,8 +24,8 @@ class StripeWebhook(MethodView):
     def post(self):
         """A Stripe event (or the sandbox's, signed the same way); a repeated event is a no-op."""
         try:
-            event = payment_gateway(runtime().settings).parse_event(request.get_data(cache=False),
-                                                  request.headers.get("Stripe-Signature", ""))
+            event = runtime().payment_gateway.parse_event(request.get_data(cache=False),
+                                                          request.headers.get("Stripe-Signature", ""))
         except MalformedEvent as exc:
             log.warning("signed webhook with an unexpected shape", extra={"error": str(exc)})
             with db().session() as session:
