@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import pytest
 
@@ -10,6 +11,17 @@ from tests.fuzz import gate
 
 
 CASES = int(os.environ.get("FUZZ_CASES", "20"))
+
+
+@pytest.fixture
+def app(settings):
+    """The suite's app, but a shipping-rate miss (no worker runs here) answers 503 at once instead of waiting."""
+    from web import create_app
+
+    app = create_app(replace(settings, SHIPPING_RATE_WAIT=0.01))
+    app.config["TESTING"] = True
+    yield app
+    app.extensions["shop"].db.dispose()
 
 
 @pytest.mark.timeout(60 + CASES * 30)  # about 272 operation × caller pairs; a loaded 2-core machine does ~30 cases/s
