@@ -14,11 +14,12 @@ CASES = int(os.environ.get("FUZZ_CASES", "20"))
 
 
 @pytest.fixture
-def app(settings):
-    """The suite's app, but a shipping-rate miss (no worker runs here) answers 503 at once instead of waiting."""
+def app(settings, worker):
+    """The suite's app with a real worker, which fetches the shipping rates web only reads from the cache
+    (a miss answered by no worker is a 503); the wait is long enough for a loaded machine."""
     from web import create_app
 
-    app = create_app(replace(settings, SHIPPING_RATE_WAIT=0.01))
+    app = create_app(replace(settings, SHIPPING_RATE_WAIT=15.0))
     app.config["TESTING"] = True
     yield app
     app.extensions["shop"].db.dispose()
