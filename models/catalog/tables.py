@@ -129,5 +129,5 @@ class StagedImage(Base):
     product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), index=True)
     content_type: Mapped[str] = mapped_column(String(64))
     alt_text: Mapped[str] = mapped_column(String(255), server_default="")
-    data: Mapped[bytes] = deferred(mapped_column(LargeBinary))
+    data: Mapped[bytes] = mapped_column(LargeBinary, nullable=False, deferred=True)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 
 import pytest
 
@@ -10,6 +11,18 @@ from tests.fuzz import gate
 
 
 CASES = int(os.environ.get("FUZZ_CASES", "20"))
+
+
+@pytest.fixture
+def app(settings, worker):
+    """The suite's app with a real worker, which fetches the shipping rates web only reads from the cache
+    (a miss answered by no worker is a 503); the wait is long enough for a loaded machine."""
+    from web import create_app
+
+    app = create_app(replace(settings, SHIPPING_RATE_WAIT=15.0))
+    app.config["TESTING"] = True
+    yield app
+    app.extensions["shop"].db.dispose()
 
 
 @pytest.mark.timeout(60 + CASES * 30)  # about 272 operation × caller pairs; a loaded 2-core machine does ~30 cases/s
