@@ -25,7 +25,7 @@ def scalar(app, sql):
 
 def test_registration_email_arrives_and_its_token_verifies(worker, client, mail_dir):
     response = register(client, "grace@example.com")
-    message = wait_for_mail(mail_dir, "grace@example.com", timeout=10)
+    message = wait_for_mail(mail_dir, "grace@example.com")
     assert message["Subject"] == "Confirm your email address"
     html = message.get_body(preferencelist=("html",)).get_content()
     token = token_from(message)

@@ -49,7 +49,7 @@ def test_a_change_made_by_a_task_invalidates_the_cache(app, client, worker, crea
     product = create_product("Mug", variants=[variant("M", "5.00", stock=4)])
     path = f"{API}/products/{product['id']}"
     # The creation's own indexing task is done once the product is searchable: later bumps are the update's.
-    wait_for(lambda: client.get(f"{API}/products?q=mug").get_json()["items"], timeout=10, message="indexing")
+    wait_for(lambda: client.get(f"{API}/products?q=mug").get_json()["items"], message="indexing")
     assert client.get(path).get_json()["variants"][0]["stock"] == 4
     assert client.get(f"{API}/products?inStock=true").get_json()["items"]
     with app.extensions["shop"].db.session() as session:

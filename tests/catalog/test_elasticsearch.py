@@ -142,7 +142,7 @@ def test_a_change_reaches_elasticsearch_through_a_real_worker(es_app, twin, head
             return [p["name"] for p in client.get(f"/api/v1/products?q={query}").get_json()["items"]]
 
         product = client.post("/api/v1/products", json={"name": "Plain bottle"}, headers=headers["admin"]).get_json()
-        wait_for(lambda: names("bottle") == ["Plain bottle"], timeout=10, message="the product in the index")
+        wait_for(lambda: names("bottle") == ["Plain bottle"], message="the product in the index")
         client.patch(f"/api/v1/products/{product['id']}", json={"name": "Insulated flask"}, headers=headers["staff"])
         wait_for(lambda: names("insulated") == ["Insulated flask"], timeout=30, message="the update")
         client.delete(f"/api/v1/products/{product['id']}", headers=headers["admin"])

@@ -67,7 +67,7 @@ def test_category_renames_reach_the_search_text(client, headers, catalog):
 
 def test_an_update_becomes_searchable_through_a_real_worker(client, headers, worker, create_product):
     product = create_product("Plain bottle", variants=[variant("B", "9.00")])
-    wait_for(lambda: _search(client, "q=bottle") == ["Plain bottle"], timeout=10, message="the new product indexed")
+    wait_for(lambda: _search(client, "q=bottle") == ["Plain bottle"], message="the new product indexed")
     client.patch(f"{API}/products/{product['id']}", json={"name": "Insulated flask"}, headers=headers["staff"])
     wait_for(lambda: _search(client, "q=insulated") == ["Insulated flask"], timeout=30,
              message="the update searchable")

@@ -30,7 +30,7 @@ def test_an_expired_run_is_discarded_by_the_worker_and_never_dead_lettered(setti
     try:
         wait_for(lambda: f"Discarding revoked task: tasks.maintenance.sweep_outbox[{result.id}]" in worker.log(),
                  timeout=30, message="the worker to discard the expired run")
-        wait_for(lambda: _depth(settings.CELERY_BROKER_URL, "maintenance") == 0, timeout=10)
+        wait_for(lambda: _depth(settings.CELERY_BROKER_URL, "maintenance") == 0)
     finally:
         worker.stop()
     assert dead_letters(settings.CELERY_BROKER_URL, "maintenance.dead") == []

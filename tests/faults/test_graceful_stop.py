@@ -100,11 +100,11 @@ def test_gunicorn_finishes_a_request_in_flight_before_it_exits(app, people, make
             request = threading.Thread(target=lambda: answers.append(
                 requests.post(f"{web.url}{ORDERS}", json=body, headers=headers, timeout=30)))
             request.start()
-            wait_for(lambda: _waiting_on_locks(engine) or answers, timeout=10,
+            wait_for(lambda: _waiting_on_locks(engine) or answers,
                      message="the request to wait on the row lock")
             assert not answers, answers[0].text
             os.kill(web.proc.pid, signal.SIGTERM)
-            wait_for(lambda: "Handling signal: term" in web.log(), timeout=10, message="gunicorn to start draining")
+            wait_for(lambda: "Handling signal: term" in web.log(), message="gunicorn to start draining")
             lock.rollback()  # the request in flight goes on
         request.join(30)
         wait_for(lambda: web.proc.poll() is not None, timeout=25, message="gunicorn to exit")

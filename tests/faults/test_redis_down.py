@@ -34,7 +34,7 @@ class OwnRedis:
                                       "--save", "", "--appendonly", "no", "--dir", str(self.folder)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         client = redis.Redis(port=self.port)
-        wait_for(lambda: self._pings(client), timeout=10, message="redis-server to answer")
+        wait_for(lambda: self._pings(client), message="redis-server to answer")
         return self
 
     @staticmethod
@@ -58,7 +58,9 @@ def own_redis(tmp_path):
 
 
 @pytest.fixture
-def app_on_own_redis(settings, own_redis):
+def app_on_own_redis(settings, own_redis, app):
+    """Built after the suite's `app` (which make_variant uses): the rate limiter is one object per process and
+    takes the storage of the app built last, and here that must be the Redis the test stops."""
     from web import create_app
 
     app = create_app(replace(settings, REDIS_URL=f"redis://127.0.0.1:{own_redis.port}/0", SERVICE_TIMEOUT=1.0,
@@ -100,7 +102,7 @@ def test_with_redis_down_reads_and_limits_fail_open_and_auth_fails_closed(app_on
     assert "Retry-After" not in answers["products"].headers
 
     own_redis.start()  # the same port: the app's pools reconnect, nothing is restarted
-    wait_for(lambda: client.get("/api/v1/users/me", headers=headers).status_code == 200, timeout=10,
+    wait_for(lambda: client.get("/api/v1/users/me", headers=headers).status_code == 200,
              message="signed-in requests to work again")
     assert client.post("/api/v1/auth/login", json=login).status_code == 200
     assert place(client, headers, variant, 1).status_code == 201

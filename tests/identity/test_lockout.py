@@ -36,7 +36,7 @@ def test_a_success_resets_the_count(client, user_of):
 
 
 def test_the_lockout_expires(make_app, user_of):
-    client = make_app(LOCKOUT_SECONDS=1, LOGIN_MAX_FAILURES=3).test_client()
+    client = make_app(LOCKOUT_SECONDS=5, LOGIN_MAX_FAILURES=3).test_client()
     user = user_of()
     assert fail(client, user.email, 3) == [401] * 3
     assert login(client, user.email).status_code == 401

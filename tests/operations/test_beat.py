@@ -32,7 +32,7 @@ def test_two_beats_send_each_job_once_and_the_second_takes_over(tmp_path, settin
                  message="five sweeps sent while both beats run")
         assert "Acquired lock" not in second.log() and SENT not in second.log()
         # Every sweep on the queue was sent by the first beat (no worker consumes them here).
-        wait_for(lambda: maintenance_depth(settings) == first.log().count(SENT), timeout=10,
+        wait_for(lambda: maintenance_depth(settings) == first.log().count(SENT),
                  message="the queue to hold exactly the first beat's sweeps")
         assert maintenance_depth(settings, "maintenance.dead") == 0  # expired sweeps are no dead letters
 
