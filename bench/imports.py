@@ -333,16 +333,17 @@ def main() -> None:
         for case in CASES:
             existing = EXISTING if case == "existing" else 0
             results.append((existing, *run_case(env, sshd, work, feed, existing)))
+            report(*results[-1])  # each case as soon as it is done, and all of them again at the end
     finally:
         sshd.stop()
         drop_services()
-    for existing, result, base in results:
-        print(f"\n### into {'an empty catalog' if not existing else f'a catalog of {existing:,} products'}")
-        report(result, base, feed)
+    for result in results:
+        report(*result)
     shutil.rmtree(work, ignore_errors=True)
 
 
-def report(result: dict, base: dict, feed: Path) -> None:
+def report(existing: int, result: dict, base: dict) -> None:
+    print(f"\n### into {'an empty catalog' if not existing else f'a catalog of {existing:,} products'}", flush=True)
     total_floor = base["copy"] + base["upsert"]
     lines = [
         ("end to end (drop → job succeeded)", f"{result['elapsed']:.1f} s", f"{ROWS / result['elapsed']:,.0f} rows/s"),
@@ -362,7 +363,7 @@ def report(result: dict, base: dict, feed: Path) -> None:
     ]
     print("\n| measure | value | |\n|---|---|---|")
     for line in lines:
-        print(f"| {' | '.join(line)} |")
+        print(f"| {' | '.join(line)} |", flush=True)
 
 
 if __name__ == "__main__":

@@ -149,7 +149,8 @@ class _ToUtf8(io.RawIOBase):
 
     def _convert(self, data: bytes) -> bytes:
         if self.encoding is None:
-            found = NON_ASCII.search(data)  # in C: a per-byte loop here cost a fifth of a 1M-row import
+            # In C: a per-byte Python loop here cost a fifth of a 1M-row import, and a regex still 15%.
+            found = None if data.isascii() else NON_ASCII.search(data)
             if found is None:
                 self.offset += len(data)
                 return data

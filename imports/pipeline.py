@@ -334,10 +334,11 @@ def _end(session: Session, job: ImportJob, status: str, message: str) -> None:
 def load(db: Database, settings: Settings, job_id: str, part: int = 0, parts: int = 1) -> str:
     """Merge this part's chunks not merged yet; a continuation after IMPORT_TASK_SECONDS.
 
-    The scan queues IMPORT_MERGE_PARALLEL parts; part `p` of `n` merges the
-    chunks numbered `p`, `p + n`, `p + 2n`… and they run at once on as many
-    worker processes. The transaction that merges a file's last chunk queues
-    the finish. "finish_import" when every chunk of the file is merged.
+    The scan queues IMPORT_MERGE_PARALLEL parts, which run at once on as many
+    worker processes; each merges one contiguous run of the file's chunks
+    (`part_of`), and stops reading the file after it. The transaction that
+    merges a file's last chunk queues the finish. "finish_import" when every
+    chunk of the file is merged.
     """
     with db.session() as session:
         job = session.get(ImportJob, uuid.UUID(job_id))
@@ -348,7 +349,7 @@ def load(db: Database, settings: Settings, job_id: str, part: int = 0, parts: in
     total = job.chunks_total or 0
     if len(done) >= total:
         return _queue(db, FINISH, job.id)  # a redelivery after the last chunk: finishing twice changes nothing
-    skip = frozenset(done | {number for number in range(total) if number % parts != part})
+    skip = frozenset(done | {number for number in range(total) if part_of(number, total, parts) != part})
     if len(skip) >= total:
         return "part merged"
     storage = inboxes.open_storage(settings, inboxes.find_inbox(settings, job.inbox).location)
@@ -359,6 +360,15 @@ def load(db: Database, settings: Settings, job_id: str, part: int = 0, parts: in
         return _refuse(db, job.id, FAILED, why)
     finally:
         inboxes.close(storage)
+
+
+def part_of(chunk: int, chunks: int, parts: int) -> int:
+    """The part that merges `chunk`: the first chunks/parts chunks go to part 0, the next to part 1…
+
+    Contiguous rather than interleaved: a part stops reading at its last chunk,
+    so the parts read 1.5 files between two of them rather than 2.
+    """
+    return chunk * parts // chunks
 
 
 def _load(db: Database, settings: Settings, storage: Storage, job: ImportJob, skip: frozenset[int], part: int,
@@ -376,6 +386,8 @@ def _load(db: Database, settings: Settings, storage: Storage, job: ImportJob, sk
                 return "stopped"
             if merged is ALL_MERGED:
                 return FINISH.rsplit(".", 1)[-1]
+            if number >= last:
+                break  # the rest of the file is other parts' chunks
             if time.monotonic() - started > settings.IMPORT_TASK_SECONDS and number < last:
                 with db.session() as session:
                     enqueue(session, LOAD, job_id=job.id, part=part, parts=parts)

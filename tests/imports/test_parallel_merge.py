@@ -134,19 +134,20 @@ def test_importing_the_same_rows_again_moves_no_product(database, local_settings
 
 
 def test_parts_merging_at_once_with_an_earlier_chunk_committing_last(database, local_settings, scanned, monkeypatch):
-    """Two parts in two threads, each in its own transaction; chunk 0 is held until chunk 1 has committed."""
+    """Two parts in two threads, each in its own transaction; chunk 0 is held until chunk 3 has committed."""
     chunks = 6
     content, expected = shared_product_feed(chunks)
     job_id = scanned(content)
-    chunk_one_committed = threading.Event()
+    assert [pipeline.part_of(number, chunks, 2) for number in range(chunks)] == [0, 0, 0, 1, 1, 1]
+    chunk_three_committed = threading.Event()
     merge_chunk = pipeline._merge_chunk
 
     def ordered(db, job, number, chunk, valid):
         if number == 0:
-            assert chunk_one_committed.wait(30), "chunk 1 was never merged"
+            assert chunk_three_committed.wait(30), "chunk 3 was never merged"
         result = merge_chunk(db, job, number, chunk, valid)
-        if number == 1:
-            chunk_one_committed.set()
+        if number == 3:
+            chunk_three_committed.set()
         return result
 
     monkeypatch.setattr(pipeline, "_merge_chunk", ordered)
