@@ -68,7 +68,7 @@ class Killer(threading.Thread):
 
 @pytest.mark.timeout(scale(120, 1800))
 def test_workers_killed_under_paid_orders_and_an_import(app, make_variant, mail_dir, settings, tmp_path):
-    with SendGridTwin(feed_delay=FEED_DELAY) as sendgrid:
+    with SendGridTwin(feed_delay=FEED_DELAY, journal=tmp_path / "sendgrid-accepted.jsonl") as sendgrid:
         run_the_case(app, make_variant, mail_dir, tmp_path, sendgrid)
 
 

@@ -15,6 +15,7 @@ import time
 import uuid
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 from tests.twins.loopback import LoopbackServer
@@ -25,9 +26,10 @@ QUERY = re.compile(r"""\(?unique_args\['(?P<name>[^']+)'\]\s*=\s*"(?P<value>[^"]
 class SendGridTwin(LoopbackServer):
     """Accepts mail, or answers the statuses queued in `script` (mail) and `lookup_script` (activity)."""
 
-    def __init__(self, api_key: str = "SG.test-key", feed_delay: float = 0.0):
+    def __init__(self, api_key: str = "SG.test-key", feed_delay: float = 0.0, journal: Path | None = None):
         self.api_key = api_key
         self.feed_delay = feed_delay
+        self.journal = journal  # a file to append each accepted mail's row to, readable while a long case runs
         # What to answer Mail Send first, in order: a status, or the connection closed with no answer,
         # "lost" after accepting the mail (the client cannot tell it was) and "cut" before.
         self.script: list[int | str] = []
@@ -56,6 +58,9 @@ class SendGridTwin(LoopbackServer):
         with self._lock:
             self.accepted.append(body)
             self._feed.append((time.monotonic() + self.feed_delay, row))
+            if self.journal is not None:
+                with self.journal.open("a") as journal:
+                    journal.write(json.dumps(row) + "\n")
         return message_id
 
     def _search(self, name: str, value: str, limit: int) -> list[dict]:
