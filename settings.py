@@ -74,6 +74,8 @@ class Settings:
     EMAIL_OUTBOX_DIR: str = "var/mail"
     EMAIL_RETRY_BACKOFF: float = 1.0
     EMAIL_MAX_RETRIES: int = 3
+    # Seconds after an attempt began before the provider's "not accepted" is believed (docs/faults.md).
+    EMAIL_ACCEPTANCE_LAG: float = 600.0
     SENDGRID_API_KEY: str = ""
     SENDGRID_HOST: str = "https://api.sendgrid.com"
     SENDGRID_TIMEOUT: float = 10.0

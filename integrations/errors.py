@@ -2,7 +2,16 @@
 
 
 class IntegrationError(Exception):
-    """A vendor call failed."""
+    """A vendor call failed.
+
+    `refused` is True when the vendor answered that it did not carry the
+    request out (an error status); False when it may have, unknown to us (a
+    timeout or a connection cut after the request left).
+    """
+
+    def __init__(self, *args, refused: bool = False):
+        super().__init__(*args)
+        self.refused = refused
 
 
 class TransientError(IntegrationError):

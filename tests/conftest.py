@@ -36,6 +36,8 @@ os.environ.update({
     "EMAIL_PROVIDER": "sandbox",
     "EMAIL_OUTBOX_DIR": str(MAIL_DIR),
     "EMAIL_RETRY_BACKOFF": "1",
+    # A cut-off email attempt is settled by asking the provider after this many seconds (600 by default).
+    "EMAIL_ACCEPTANCE_LAG": "1",
     "OUTBOX_SWEEP_INTERVAL": "1",
     "OUTBOX_REPUBLISH_AFTER": "1",
     "LOG_LEVEL": "INFO",

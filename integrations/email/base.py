@@ -1,4 +1,4 @@
-"""The email interface: one message in, the provider's message id out."""
+"""The email interface: one message in, the provider's message id out; and asking whether it got one."""
 
 from __future__ import annotations
 
@@ -18,4 +18,16 @@ class OutgoingEmail:
 
 class EmailProvider(Protocol):
     def send(self, email: OutgoingEmail) -> str | None:
-        """Send one email; raise TransientError or PermanentError on failure."""
+        """Send one email; raise TransientError or PermanentError on failure.
+
+        The error's `refused` is True only when the provider answered that it
+        did not accept the message.
+        """
+
+    def find_accepted(self, message_id: str) -> str | None:
+        """The provider's id of the email it accepted with our `message_id`, or None if it has none.
+
+        Raise TransientError when the provider cannot tell now. A provider may
+        show an accepted message only after a delay (its activity feed's lag):
+        None means "not accepted" only once that delay has passed.
+        """

@@ -1,7 +1,9 @@
 """Development twin: writes each email as an .eml file instead of sending it.
 
-Failures on demand: a recipient at `transient.invalid` fails like an
-unreachable provider, one at `reject.invalid` like a refused message.
+Failures on demand: a recipient at `transient.invalid` fails like a provider
+that refuses connections, one at `reject.invalid` like a refused message. Whether a
+message was accepted is answered from the outbox folder, at once (a file is
+renamed into place before `send` returns).
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import os
 import time
 from email.message import EmailMessage
+from email.parser import BytesHeaderParser
 from email.utils import formatdate, make_msgid
 from pathlib import Path
 
@@ -23,9 +26,9 @@ class SandboxEmailProvider:
     def send(self, email: OutgoingEmail) -> str:
         domain = email.to.rpartition("@")[2].lower()
         if domain == "transient.invalid":
-            raise TransientError("sandbox: simulated provider outage")
+            raise TransientError("sandbox: simulated provider outage", refused=True)
         if domain == "reject.invalid":
-            raise PermanentError("sandbox: simulated rejected recipient")
+            raise PermanentError("sandbox: simulated rejected recipient", refused=True)
         msg = EmailMessage()
         msg["From"] = email.sender
         msg["To"] = email.to
@@ -41,3 +44,9 @@ class SandboxEmailProvider:
         tmp.write_bytes(bytes(msg))
         os.replace(tmp, self.outbox_dir / name)  # readers never see half a file
         return msg["Message-ID"]
+
+    def find_accepted(self, message_id: str) -> str | None:
+        for path in sorted(self.outbox_dir.glob(f"*-{message_id}.eml")):
+            with path.open("rb") as file:
+                return BytesHeaderParser().parse(file)["Message-ID"]
+        return None

@@ -4,18 +4,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from datetime import datetime
 
-from sqlalchemy import func
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from models import outbox, task_names
-from models.emails.tables import FAILED, QUEUED, SENT, SKIPPED, EmailMessage
+from models.emails.tables import FAILED, QUEUED, SENDING, SENT, SKIPPED, EmailMessage
 
 SEND_TASK = task_names.SEND_EMAIL
 
 # template -> prepare(session, message) -> context dict, or None to skip sending.
-# A hook runs in the sending transaction, so what it writes (a token, say)
-# exists only if the email goes out.
+# A hook runs in the transaction that records the attempt, so what it writes
+# (a token, say) exists before the provider sees the email.
 Prepare = Callable[[Session, EmailMessage], "dict | None"]
 _PREPARE: dict[str, Prepare] = {}
 
@@ -37,14 +38,52 @@ def queue_email(session: Session, to: str, template: str, **context) -> EmailMes
 
 
 def lock_for_sending(session: Session, message_id: str) -> EmailMessage | None:
-    """The queued message, locked; None when it is gone or already handled.
+    """The message still to send, locked; None when it is gone or already handled.
 
-    A failed one is tried again: only a replayed dead letter delivers it once more.
+    One `sending` had an attempt cut off (see `attempted_at`). A failed one is
+    tried again: only a replayed dead letter delivers it once more.
     """
     message = session.get(EmailMessage, uuid.UUID(message_id), with_for_update=True)
-    if message is None or message.status not in (QUEUED, FAILED):
+    if message is None or message.status not in (QUEUED, SENDING, FAILED):
         return None
     return message
+
+
+def attempt_age(session: Session, message: EmailMessage) -> float | None:
+    """Seconds since the message's last attempt began, by the database's clock; None if it never had one."""
+    if message.attempted_at is None:
+        return None
+    return float(session.scalar(select(func.extract("epoch", func.clock_timestamp() - message.attempted_at))))
+
+
+def mark_attempt(session: Session, message: EmailMessage) -> datetime:
+    """Record that an attempt begins (commit it before calling the provider); its mark, to finish it with."""
+    message.status = SENDING
+    message.attempted_at = session.scalar(select(func.clock_timestamp().cast(EmailMessage.attempted_at.type)))
+    return message.attempted_at
+
+
+def _locked_attempt(session: Session, message_id: str, attempt: datetime) -> EmailMessage | None:
+    """The message, locked, if it is still in the attempt marked `attempt` (no other delivery settled it)."""
+    message = session.get(EmailMessage, uuid.UUID(message_id), with_for_update=True)
+    if message is None or message.status != SENDING or message.attempted_at != attempt:
+        return None
+    return message
+
+
+def finish_attempt(session: Session, message_id: str, attempt: datetime, provider_message_id: str | None) -> None:
+    """The provider accepted the email of attempt `attempt`: mark it sent."""
+    message = _locked_attempt(session, message_id, attempt)
+    if message is not None:
+        mark_sent(message, provider_message_id)
+
+
+def clear_attempt(session: Session, message_id: str, attempt: datetime) -> None:
+    """The provider answered that it did not accept attempt `attempt`: the message was never sent."""
+    message = _locked_attempt(session, message_id, attempt)
+    if message is not None:
+        message.status = QUEUED
+        message.attempted_at = None
 
 
 def prepare_context(session: Session, message: EmailMessage) -> dict | None:
@@ -68,6 +107,6 @@ def mark_skipped(message: EmailMessage, why: str) -> None:
 def mark_failed(session: Session, message_id: str, error: str) -> None:
     """Record that sending failed for good (called outside the sending transaction)."""
     message = session.get(EmailMessage, uuid.UUID(message_id), with_for_update=True)
-    if message is not None and message.status == QUEUED:
+    if message is not None and message.status in (QUEUED, SENDING):
         message.status = FAILED
         message.last_error = error[:2000]

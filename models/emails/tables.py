@@ -12,7 +12,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from models.db import Base
 
-QUEUED, SENT, SKIPPED, FAILED = "queued", "sent", "skipped", "failed"
+QUEUED, SENDING, SENT, SKIPPED, FAILED = "queued", "sending", "sent", "skipped", "failed"
 
 
 class EmailMessage(Base):
@@ -27,3 +27,6 @@ class EmailMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(server_default=func.now(), index=True)
     sent_at: Mapped[datetime | None]
+    # When the last attempt to hand the message to the provider began (committed before the call):
+    # set means that attempt may have reached the provider, so it is asked before sending again.
+    attempted_at: Mapped[datetime | None]

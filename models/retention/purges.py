@@ -123,7 +123,7 @@ KINDS: dict[str, Kind] = {kind.name: kind for kind in (
          "SELECT id FROM user_tokens WHERE coalesce(used_at, expires_at) < now() - :age ORDER BY created_at",
          _delete("user_tokens")),
     Kind("email_messages", "emails sent or given up (their bodies hold personal data)",
-         "SELECT id FROM email_messages WHERE created_at < now() - :age AND status <> 'queued' "
+         "SELECT id FROM email_messages WHERE created_at < now() - :age AND status NOT IN ('queued', 'sending') "
          "ORDER BY created_at", _delete("email_messages")),
     Kind("idempotency_keys", "stored first answers to Idempotency-Key requests",
          "SELECT ctid FROM idempotency_keys WHERE created_at < now() - :age ORDER BY created_at",

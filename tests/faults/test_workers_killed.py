@@ -1,5 +1,8 @@
 """Workers killed with SIGKILL every few seconds while customers pay for orders and a catalog file imports:
-one payment and one confirmation per paid order, stock conserved, the import's counts exact."""
+one payment and one confirmation per paid order, stock conserved, the import's counts exact.
+
+Mail goes to the SendGrid twin through the `sendgrid` library, so a confirmation whose attempt a kill cut
+off is settled as in production: by asking SendGrid's (lagging) activity feed whether it took the message."""
 
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from tests.faults.ledger import (TALLIES, Tally, count_events, count_paid_orders
 from tests.helpers import bearer, make_user, wait_for
 from tests.imports.conftest import drop, rows, scalar
 from tests.orders.conftest import ORDERS, place
+from tests.twins.sendgrid import SendGridTwin
 
 ORDERS_COUNT = scale(24, 1000)
 IMPORT_ROWS = scale(6_000, 200_000)
@@ -25,6 +29,11 @@ MAX_KILLS = scale(5, 40)  # then the last worker is left to finish
 # steps hand over to a continuation (a new message) every 2 s, well within a worker's 4.5 s of life.
 TASK_SECONDS = scale(40, 2)
 VARIANTS = 5
+FEED_DELAY = 0.5  # seconds before the twin's activity feed lists a message it accepted
+SEND_TIMEOUT = 5  # the workers' SENDGRID_TIMEOUT
+# What the workers wait after a cut-off attempt began before believing the feed: more than a request's
+# timeout plus the feed's delay (a timed-out request may still be accepted), with room for a busy machine.
+ACCEPTANCE_LAG = 10
 
 
 def feed(count: int) -> bytes:
@@ -59,12 +68,19 @@ class Killer(threading.Thread):
 
 @pytest.mark.timeout(scale(120, 1800))
 def test_workers_killed_under_paid_orders_and_an_import(app, make_variant, mail_dir, settings, tmp_path):
+    with SendGridTwin(feed_delay=FEED_DELAY, journal=tmp_path / "sendgrid-accepted.jsonl") as sendgrid:
+        run_the_case(app, make_variant, mail_dir, tmp_path, sendgrid)
+
+
+def run_the_case(app, make_variant, mail_dir, tmp_path, sendgrid):
     tally = Tally(f"workers SIGKILLed every {KILL_EVERY:g} s")
     db = app.extensions["shop"].db
     inbox = tmp_path / "inbox"
     env = {"IMPORT_INBOXES": str(inbox), "IMPORT_POLL_INTERVAL": "1", "IMPORT_CHUNK_ROWS": str(CHUNK),
            "STORAGE_LOCAL_DIR": str(tmp_path / "storage"), "SANDBOX_PAYMENT_LATENCY": "0.2",
-           "IMPORT_TASK_SECONDS": str(TASK_SECONDS)}
+           "IMPORT_TASK_SECONDS": str(TASK_SECONDS), "EMAIL_PROVIDER": "sendgrid",
+           "SENDGRID_API_KEY": sendgrid.api_key, "SENDGRID_HOST": sendgrid.url, "SENDGRID_TIMEOUT": str(SEND_TIMEOUT),
+           "EMAIL_ACCEPTANCE_LAG": str(ACCEPTANCE_LAG)}
     with db.session() as session:
         customer = make_user(session, "customer")
     headers = bearer(app, customer)
@@ -96,8 +112,12 @@ def test_workers_killed_under_paid_orders_and_an_import(app, make_variant, mail_
         killer.stop()
         killer.worker.stop()
         beat.stop()
-    tally.notes.append(f"{killer.kills} kills; {len(paid)} orders paid; {IMPORT_ROWS} rows imported")
-    count_paid_orders(db.engine, mail_dir, paid, tally)
+    found = sum(log.read_text().count("email found sent by an earlier attempt")
+                for log in tmp_path.glob("w*/worker.log"))
+    tally.notes.append(f"{killer.kills} kills; {len(paid)} orders paid; {IMPORT_ROWS} rows imported; "
+                       f"{len(sendgrid.accepted)} emails accepted by SendGrid; {len(sendgrid.lookups)} lookups "
+                       f"of cut-off attempts, {found} found already sent")
+    count_paid_orders(db.engine, mail_dir, paid, tally, subjects=[body["subject"] for body in sendgrid.accepted])
     count_stock(db.engine, initial, tally)
     count_events(app, tally)
     [(status, total, imported, failed)] = rows(db, "SELECT status, rows_total, rows_imported, rows_failed "
