@@ -30,6 +30,11 @@ def beat_schedule(settings) -> dict:
             "task": "tasks.imports.nightly_exports",
             "schedule": crontab(hour=settings.EXPORT_NIGHTLY_HOUR, minute=7),
         },
+        "api-keys-flush-usage": {
+            "task": "tasks.maintenance.flush_api_key_usage",
+            "schedule": timedelta(seconds=settings.API_KEY_USAGE_FLUSH_INTERVAL),
+            "options": {"expires": settings.API_KEY_USAGE_FLUSH_INTERVAL * 2},
+        },
         **order_jobs(settings),
         **retention_jobs(),
         **backup_jobs(settings),

@@ -20,6 +20,14 @@ def purge_outbox() -> int:
     return purge_published(runtime.database(), get_settings().OUTBOX_RETENTION_DAYS)
 
 
+@app.task(base=ShopTask, name="tasks.maintenance.flush_api_key_usage")
+def flush_api_key_usage() -> int:
+    """Beat: add API-key uses counted in Redis to the keys' rows, in one batch; the number of uses added."""
+    from models.users.key_access import KeyAccess
+
+    return KeyAccess(runtime.redis_client()).flush_usage(runtime.database().session)
+
+
 @app.task(base=ShopTask, name="tasks.maintenance.retention_purge")
 def retention_purge(kind: str) -> dict:
     """Beat: remove one kind's expired data for up to RETENTION_TASK_SECONDS, then queue the rest as a new task."""

@@ -1,0 +1,184 @@
+"""API keys at request time: verified through a Redis cache, their use counted in Redis and flushed in batches.
+
+A request with a key costs one Redis round trip and no SQL while the key's
+entry is cached (`API_KEY_CACHE_TTL`): a script reads the entry (id and
+scopes, under the SHA-256 of the key), refuses it if the key is marked
+revoked, and counts the use (count, last use, caller's address) in the
+same trip. A miss reads the row once (a plain SELECT, no lock) and fills
+the entry. Nothing writes the row per request, so requests with one key no
+longer queue on its row lock.
+
+Revocation takes effect at once: revoking marks the key's id in Redis
+(`apikey:revoked:<id>`, kept a day, far longer than an entry lives) and
+drops its entry, before the revoking transaction commits; both scripts
+refuse a marked key, so an entry filled from a read made just before the
+revocation is never served.
+
+`flush_usage` (the `api-keys-flush-usage` beat job) moves each key's
+counters aside under a fresh batch id, adds them to the row (`use_count`,
+`last_used_at`) together with one `api_key_used` security event per key and
+batch, and only then drops them. The row remembers the last batch applied,
+so a flush that dies after its commit, or two flushes at once, never count
+a batch twice.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+import time
+import uuid
+from dataclasses import dataclass
+
+from redis import Redis
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from models.errors import Unauthorized
+from models.security.events import record_event
+from models.users.auth import digest
+from models.users.permissions import Actor
+from models.users.tables import ApiKey
+
+KEY_PREFIX = "shk_"
+ENTRY = "apikey:live:"  # + SHA-256 of the key -> {"id", "scopes"}
+REVOKED = "apikey:revoked:"  # + id
+DIRTY = "apikey:usage:dirty"  # ids with uses not yet taken by a flush
+FLUSHING = "apikey:usage:flushing"  # ids with a batch taken but not yet known to be applied
+REVOKED_MARK_SECONDS = 86400
+IPS_IN_EVENT = 20
+
+_COUNT = """
+local usage = 'apikey:usage:' .. id
+redis.call('HINCRBY', usage, 'count', 1)
+redis.call('HSET', usage, 'last', ARGV[1])
+if ARGV[2] ~= '' then redis.call('SADD', 'apikey:usage-ips:' .. id, ARGV[2]) end
+redis.call('SADD', 'apikey:usage:dirty', id)
+"""
+
+# KEYS[1] the entry; ARGV[1] now (epoch seconds), ARGV[2] the caller's address. The entry, or false.
+VERIFY_AND_COUNT = """
+local entry = redis.call('GET', KEYS[1])
+if not entry then return false end
+local id = cjson.decode(entry)['id']
+if redis.call('EXISTS', 'apikey:revoked:' .. id) == 1 then return false end
+""" + _COUNT + "return entry\n"
+
+# KEYS[1] the entry; ARGV[1], ARGV[2] as above, ARGV[3] the entry, ARGV[4] its TTL, ARGV[5] the key's id.
+FILL_AND_COUNT = """
+local id = ARGV[5]
+if redis.call('EXISTS', 'apikey:revoked:' .. id) == 1 then return 0 end
+redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
+""" + _COUNT + "return 1\n"
+
+# ARGV[1] the key's id, ARGV[2] a fresh batch id. The batch to apply (a pending one first), as a flat hash.
+TAKE_BATCH = """
+local id = ARGV[1]
+local pending = 'apikey:flushing:' .. id
+if redis.call('EXISTS', pending) == 0 then
+    local usage = 'apikey:usage:' .. id
+    redis.call('SREM', 'apikey:usage:dirty', id)
+    if redis.call('EXISTS', usage) == 0 then return false end
+    redis.call('RENAME', usage, pending)
+    local ips = redis.call('SMEMBERS', 'apikey:usage-ips:' .. id)
+    redis.call('DEL', 'apikey:usage-ips:' .. id)
+    redis.call('HSET', pending, 'batch', ARGV[2], 'ips', table.concat(ips, ' '))
+    redis.call('SADD', 'apikey:usage:flushing', id)
+end
+return redis.call('HGETALL', pending)
+"""
+
+# ARGV[1] the key's id, ARGV[2] the batch applied: drop it (unless a later one replaced it).
+DROP_BATCH = """
+local pending = 'apikey:flushing:' .. ARGV[1]
+if redis.call('HGET', pending, 'batch') == ARGV[2] then
+    redis.call('DEL', pending)
+    redis.call('SREM', 'apikey:usage:flushing', ARGV[1])
+end
+return 1
+"""
+
+
+@dataclass(frozen=True)
+class KeyAccess:
+    """The Redis side of API keys: the verification cache, revocation marks and usage counters."""
+
+    redis: Redis
+    ttl: int = 60
+
+    def verify(self, session_factory, key: str, ip: str | None) -> Actor:
+        """The actor of the live key `key`, its use counted; Unauthorized otherwise. Redis errors propagate."""
+        key_hash = digest(key)
+        now, address = f"{time.time():.3f}", ip or ""
+        entry = self.redis.eval(VERIFY_AND_COUNT, 1, ENTRY + key_hash, now, address)
+        if entry is None:
+            row = self._read_row(session_factory, key, key_hash)
+            entry = json.dumps({"id": str(row[0]), "scopes": sorted(row[1])})
+            if not self.redis.eval(FILL_AND_COUNT, 1, ENTRY + key_hash, now, address, entry, self.ttl,
+                                   str(row[0])):
+                raise Unauthorized("invalid API key")  # revoked while we read it
+        found = json.loads(entry)
+        return Actor(api_key_id=uuid.UUID(found["id"]), scopes=frozenset(found["scopes"]), ip=ip)
+
+    @staticmethod
+    def _read_row(session_factory, key: str, key_hash: str) -> tuple[uuid.UUID, list[str]]:
+        _, _, rest = key.partition(KEY_PREFIX)
+        prefix = rest.split("_", 1)[0]
+        if not prefix:
+            raise Unauthorized("invalid API key")
+        with session_factory() as session:
+            row = session.execute(select(ApiKey.id, ApiKey.scopes, ApiKey.key_hash)
+                                  .where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))).first()
+        if row is None or not secrets.compare_digest(row.key_hash, key_hash):
+            raise Unauthorized("invalid API key")
+        return row.id, row.scopes
+
+    def forget(self, keys: list[tuple[uuid.UUID, str]]) -> None:
+        """Stop serving these keys (id, SHA-256) at once: mark them revoked and drop their entries."""
+        if not keys:
+            return
+        pipe = self.redis.pipeline(transaction=True)
+        for key_id, key_hash in keys:
+            pipe.set(REVOKED + str(key_id), 1, ex=REVOKED_MARK_SECONDS)
+            pipe.delete(ENTRY + key_hash)
+        pipe.execute()
+
+    def flush_usage(self, session_factory, limit: int = 1000) -> int:
+        """Add the counted uses of up to `limit` keys to their rows; the number of uses applied."""
+        ids = [raw.decode() for raw in self.redis.sunion(DIRTY, FLUSHING)][:limit]
+        batches = []
+        for key_id in ids:
+            fields = self.redis.eval(TAKE_BATCH, 0, key_id, uuid.uuid4().hex)
+            if fields:
+                batch = dict(zip(fields[::2], fields[1::2], strict=True))
+                batches.append((key_id, {k.decode(): v.decode() for k, v in batch.items()}))
+        applied = 0
+        with session_factory() as session:
+            for key_id, batch in batches:
+                applied += _apply(session, uuid.UUID(key_id), batch)
+            session.commit()
+        for key_id, batch in batches:
+            self.redis.eval(DROP_BATCH, 0, key_id, batch["batch"])
+        return applied
+
+    def pending_uses(self, key_id: uuid.UUID) -> int:
+        """Uses of a key counted in Redis and not yet flushed to its row."""
+        counts = [self.redis.hget(f"apikey:{where}:{key_id}", "count") for where in ("usage", "flushing")]
+        return sum(int(count) for count in counts if count)
+
+
+def _apply(session: Session, key_id: uuid.UUID, batch: dict) -> int:
+    """Add one batch to its key's row, once: a batch already applied (or of a deleted key) adds nothing."""
+    count, last = int(batch.get("count", 0)), float(batch["last"])
+    done = session.scalar(
+        update(ApiKey).where(ApiKey.id == key_id, ApiKey.usage_batch.is_distinct_from(batch["batch"]))
+        .values(use_count=ApiKey.use_count + count, usage_batch=batch["batch"],
+                last_used_at=func.greatest(ApiKey.last_used_at, func.timezone("UTC", func.to_timestamp(last))))
+        .returning(ApiKey.id))
+    if done is None:
+        return 0
+    ips = sorted(filter(None, batch.get("ips", "").split(" ")))
+    record_event(session, "api_key_used", Actor(api_key_id=key_id), requests=count,
+                 last_used_at=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(last)),
+                 ips=ips[:IPS_IN_EVENT], distinct_ips=len(ips))
+    return count
