@@ -49,7 +49,7 @@ test: install
 	$(BIN)/python -m pytest
 
 bench-identity: install  ## what sign-in, tokens, API keys and PII encryption cost per request / value
-	$(BIN)/python bench/identity.py
+	$(BIN)/python -m bench.identity
 bench-orders: install  ## checkout-and-pay throughput and latency (BENCH_SECONDS, BENCH_CLIENTS)
 	$(BIN)/python bench/orders.py
 

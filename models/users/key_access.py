@@ -31,6 +31,7 @@ import uuid
 from dataclasses import dataclass
 
 from redis import Redis
+from redis.commands.core import Script
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
@@ -99,6 +100,11 @@ return 1
 """
 
 
+# Sent by SHA (EVALSHA; loaded on first use), not as text on every request.
+_VERIFY, _FILL, _TAKE, _DROP = (Script(None, text.encode())
+                                for text in (VERIFY_AND_COUNT, FILL_AND_COUNT, TAKE_BATCH, DROP_BATCH))
+
+
 @dataclass(frozen=True)
 class KeyAccess:
     """The Redis side of API keys: the verification cache, revocation marks and usage counters."""
@@ -110,12 +116,11 @@ class KeyAccess:
         """The actor of the live key `key`, its use counted; Unauthorized otherwise. Redis errors propagate."""
         key_hash = digest(key)
         now, address = f"{time.time():.3f}", ip or ""
-        entry = self.redis.eval(VERIFY_AND_COUNT, 1, ENTRY + key_hash, now, address)
+        entry = _VERIFY([ENTRY + key_hash], [now, address], client=self.redis)
         if entry is None:
             row = self._read_row(session_factory, key, key_hash)
             entry = json.dumps({"id": str(row[0]), "scopes": sorted(row[1])})
-            if not self.redis.eval(FILL_AND_COUNT, 1, ENTRY + key_hash, now, address, entry, self.ttl,
-                                   str(row[0])):
+            if not _FILL([ENTRY + key_hash], [now, address, entry, self.ttl, str(row[0])], client=self.redis):
                 raise Unauthorized("invalid API key")  # revoked while we read it
         found = json.loads(entry)
         return Actor(api_key_id=uuid.UUID(found["id"]), scopes=frozenset(found["scopes"]), ip=ip)
@@ -148,7 +153,7 @@ class KeyAccess:
         ids = [raw.decode() for raw in self.redis.sunion(DIRTY, FLUSHING)][:limit]
         batches = []
         for key_id in ids:
-            fields = self.redis.eval(TAKE_BATCH, 0, key_id, uuid.uuid4().hex)
+            fields = _TAKE([], [key_id, uuid.uuid4().hex], client=self.redis)
             if fields:
                 batch = dict(zip(fields[::2], fields[1::2], strict=True))
                 batches.append((key_id, {k.decode(): v.decode() for k, v in batch.items()}))
@@ -158,7 +163,7 @@ class KeyAccess:
                 applied += _apply(session, uuid.UUID(key_id), batch)
             session.commit()
         for key_id, batch in batches:
-            self.redis.eval(DROP_BATCH, 0, key_id, batch["batch"])
+            _DROP([], [key_id, batch["batch"]], client=self.redis)
         return applied
 
     def pending_uses(self, key_id: uuid.UUID) -> int:

@@ -12,7 +12,7 @@ from sqlalchemy import event, text
 
 from models.users.auth import digest
 from models.users.key_access import ENTRY, TAKE_BATCH, KeyAccess, _apply
-from tests.helpers import bearer
+from tests.helpers import Statements, bearer
 from tests.identity.conftest import events, rows
 from tests.identity.test_api_keys import create
 
@@ -27,23 +27,6 @@ def admin_headers(app, user_of):
 @pytest.fixture
 def access(app):
     return KeyAccess(app.extensions["shop"].redis)
-
-
-class Statements:
-    """The SQL the app's engine runs while active."""
-
-    def __init__(self, engine):
-        self.engine, self.seen = engine, []
-
-    def __enter__(self):
-        event.listen(self.engine, "before_cursor_execute", self._record)
-        return self.seen
-
-    def __exit__(self, *exc):
-        event.remove(self.engine, "before_cursor_execute", self._record)
-
-    def _record(self, conn, cursor, statement, *args):
-        self.seen.append(statement)
 
 
 def test_a_revoked_key_stops_at_once_although_its_entry_was_cached(app, client, admin_headers, db):
@@ -84,11 +67,12 @@ def test_an_erased_users_keys_stop_at_once(app, client, user_of, db):
 def test_a_cached_key_runs_no_sql_and_a_missed_one_locks_and_writes_nothing(app, client, admin_headers, db):
     created = create(client, admin_headers)
     key = {"X-API-Key": created["key"]}
-    with Statements(db.engine) as missed:
+    with Statements(db.engine) as sql:
         assert client.get(PERMS, headers=key).status_code == 200
-    with Statements(db.engine) as cached:
+    missed = sql.seen
+    with Statements(db.engine) as sql:
         assert client.get(PERMS, headers=key).status_code == 200
-    assert cached == []
+    assert sql.seen == []
     assert len(missed) == 1 and missed[0].lstrip().startswith("SELECT") and "api_keys" in missed[0]
     assert "FOR UPDATE" not in missed[0].upper() and "FOR SHARE" not in missed[0].upper()
     assert rows(db, "SELECT count(*) FROM security_events WHERE kind = 'api_key_used'") == [(0,)]
