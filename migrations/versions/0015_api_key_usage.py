@@ -1,4 +1,4 @@
-"""API keys: a use count and the last usage batch applied, so usage counted in Redis is flushed exactly once.
+"""API keys: a use count and the highest usage batch applied, so usage counted in Redis is flushed exactly once.
 
 Revision ID: 0015
 Revises: 0011
@@ -15,7 +15,7 @@ depends_on = None
 
 def upgrade() -> None:
     op.add_column("api_keys", sa.Column("use_count", sa.BigInteger(), server_default="0", nullable=False))
-    op.add_column("api_keys", sa.Column("usage_batch", sa.String(32), nullable=True))
+    op.add_column("api_keys", sa.Column("usage_batch", sa.BigInteger(), nullable=True))
 
 
 def downgrade() -> None:

@@ -15,11 +15,12 @@ refuse a marked key, so an entry filled from a read made just before the
 revocation is never served.
 
 `flush_usage` (the `api-keys-flush-usage` beat job) moves each key's
-counters aside under a fresh batch id, adds them to the row (`use_count`,
-`last_used_at`) together with one `api_key_used` security event per key and
-batch, and only then drops them. The row remembers the last batch applied,
-so a flush that dies after its commit, or two flushes at once, never count
-a batch twice.
+counters aside under a batch number higher than any before, adds them to
+the row (`use_count`, `last_used_at`) together with one `api_key_used`
+security event per key and batch, and only then drops them. The row
+remembers the highest batch applied and takes only higher ones, so a flush
+that dies after its commit, or two flushes at once, never count a batch
+twice.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ from dataclasses import dataclass
 
 from redis import Redis
 from redis.commands.core import Script
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from models.errors import Unauthorized
@@ -49,15 +50,20 @@ FLUSHING = "apikey:usage:flushing"  # ids with a batch taken but not yet known t
 REVOKED_MARK_SECONDS = 86400
 IPS_IN_EVENT = 20
 
+# Counted once per request id (ARGV[3]): a command the client sends again (redis-py retries one whose
+# answer timed out, though Redis ran it) or a second check in the same request counts nothing more.
 _COUNT = """
-local usage = 'apikey:usage:' .. id
-redis.call('HINCRBY', usage, 'count', 1)
-redis.call('HSET', usage, 'last', ARGV[1])
-if ARGV[2] ~= '' then redis.call('SADD', 'apikey:usage-ips:' .. id, ARGV[2]) end
-redis.call('SADD', 'apikey:usage:dirty', id)
+if redis.call('SET', 'apikey:counted:' .. ARGV[3], 1, 'NX', 'EX', 60) then
+    local usage = 'apikey:usage:' .. id
+    redis.call('HINCRBY', usage, 'count', 1)
+    redis.call('HSET', usage, 'last', ARGV[1])
+    if ARGV[2] ~= '' then redis.call('SADD', 'apikey:usage-ips:' .. id, ARGV[2]) end
+    redis.call('SADD', 'apikey:usage:dirty', id)
+end
 """
 
-# KEYS[1] the entry; ARGV[1] now (epoch seconds), ARGV[2] the caller's address. The entry, or false.
+# KEYS[1] the entry; ARGV[1] now (epoch seconds), ARGV[2] the caller's address, ARGV[3] the request's id.
+# The entry, or false.
 VERIFY_AND_COUNT = """
 local entry = redis.call('GET', KEYS[1])
 if not entry then return false end
@@ -65,14 +71,16 @@ local id = cjson.decode(entry)['id']
 if redis.call('EXISTS', 'apikey:revoked:' .. id) == 1 then return false end
 """ + _COUNT + "return entry\n"
 
-# KEYS[1] the entry; ARGV[1], ARGV[2] as above, ARGV[3] the entry, ARGV[4] its TTL, ARGV[5] the key's id.
+# KEYS[1] the entry; ARGV[1..3] as above, ARGV[4] the entry, ARGV[5] its TTL, ARGV[6] the key's id.
 FILL_AND_COUNT = """
-local id = ARGV[5]
+local id = ARGV[6]
 if redis.call('EXISTS', 'apikey:revoked:' .. id) == 1 then return 0 end
-redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
+redis.call('SET', KEYS[1], ARGV[4], 'EX', ARGV[5])
 """ + _COUNT + "return 1\n"
 
-# ARGV[1] the key's id, ARGV[2] a fresh batch id. The batch to apply (a pending one first), as a flat hash.
+# ARGV[1] the key's id. The batch to apply (a pending one first), as a flat hash. A new batch is numbered
+# above every earlier one of the key: Redis's clock in microseconds, or the last number plus one if higher,
+# so numbers keep rising across a Redis that lost its data, and across a clock that went back.
 TAKE_BATCH = """
 local id = ARGV[1]
 local pending = 'apikey:flushing:' .. id
@@ -80,10 +88,15 @@ if redis.call('EXISTS', pending) == 0 then
     local usage = 'apikey:usage:' .. id
     redis.call('SREM', 'apikey:usage:dirty', id)
     if redis.call('EXISTS', usage) == 0 then return false end
+    local now = redis.call('TIME')
+    local batch = tonumber(now[1]) * 1000000 + tonumber(now[2])
+    local last = tonumber(redis.call('GET', 'apikey:usage:seq:' .. id) or '0')
+    if batch <= last then batch = last + 1 end
+    redis.call('SET', 'apikey:usage:seq:' .. id, string.format('%d', batch))
     redis.call('RENAME', usage, pending)
     local ips = redis.call('SMEMBERS', 'apikey:usage-ips:' .. id)
     redis.call('DEL', 'apikey:usage-ips:' .. id)
-    redis.call('HSET', pending, 'batch', ARGV[2], 'ips', table.concat(ips, ' '))
+    redis.call('HSET', pending, 'batch', string.format('%d', batch), 'ips', table.concat(ips, ' '))
     redis.call('SADD', 'apikey:usage:flushing', id)
 end
 return redis.call('HGETALL', pending)
@@ -112,15 +125,18 @@ class KeyAccess:
     redis: Redis
     ttl: int = 60
 
-    def verify(self, session_factory, key: str, ip: str | None) -> Actor:
-        """The actor of the live key `key`, its use counted; Unauthorized otherwise. Redis errors propagate."""
+    def verify(self, session_factory, key: str, ip: str | None, request_id: str) -> Actor:
+        """The actor of the live key `key`, its use counted once per `request_id`; Unauthorized otherwise.
+
+        Redis errors propagate (the caller answers 503: keys fail closed).
+        """
         key_hash = digest(key)
-        now, address = f"{time.time():.3f}", ip or ""
-        entry = _VERIFY([ENTRY + key_hash], [now, address], client=self.redis)
+        args = [f"{time.time():.3f}", ip or "", request_id]
+        entry = _VERIFY([ENTRY + key_hash], args, client=self.redis)
         if entry is None:
             row = self._read_row(session_factory, key, key_hash)
             entry = json.dumps({"id": str(row[0]), "scopes": sorted(row[1])})
-            if not _FILL([ENTRY + key_hash], [now, address, entry, self.ttl, str(row[0])], client=self.redis):
+            if not _FILL([ENTRY + key_hash], [*args, entry, self.ttl, str(row[0])], client=self.redis):
                 raise Unauthorized("invalid API key")  # revoked while we read it
         found = json.loads(entry)
         return Actor(api_key_id=uuid.UUID(found["id"]), scopes=frozenset(found["scopes"]), ip=ip)
@@ -153,7 +169,7 @@ class KeyAccess:
         ids = [raw.decode() for raw in self.redis.sunion(DIRTY, FLUSHING)][:limit]
         batches = []
         for key_id in ids:
-            fields = _TAKE([], [key_id, uuid.uuid4().hex], client=self.redis)
+            fields = _TAKE([], [key_id], client=self.redis)
             if fields:
                 batch = dict(zip(fields[::2], fields[1::2], strict=True))
                 batches.append((key_id, {k.decode(): v.decode() for k, v in batch.items()}))
@@ -173,11 +189,13 @@ class KeyAccess:
 
 
 def _apply(session: Session, key_id: uuid.UUID, batch: dict) -> int:
-    """Add one batch to its key's row, once: a batch already applied (or of a deleted key) adds nothing."""
-    count, last = int(batch.get("count", 0)), float(batch["last"])
+    """Add one batch to its key's row, once: a batch not above the last applied one (or of a deleted key)
+    adds nothing, so neither a flush that died after its commit nor one that read a batch another flush
+    has since applied and dropped counts it twice."""
+    count, last, number = int(batch.get("count", 0)), float(batch["last"]), int(batch["batch"])
     done = session.scalar(
-        update(ApiKey).where(ApiKey.id == key_id, ApiKey.usage_batch.is_distinct_from(batch["batch"]))
-        .values(use_count=ApiKey.use_count + count, usage_batch=batch["batch"],
+        update(ApiKey).where(ApiKey.id == key_id, or_(ApiKey.usage_batch.is_(None), ApiKey.usage_batch < number))
+        .values(use_count=ApiKey.use_count + count, usage_batch=number,
                 last_used_at=func.greatest(ApiKey.last_used_at, func.timezone("UTC", func.to_timestamp(last))))
         .returning(ApiKey.id))
     if done is None:

@@ -148,7 +148,7 @@ class ApiKey(Base):
     revoked_at: Mapped[datetime | None]
     # Counted in Redis per request and added here by the usage flush (models.users.key_access).
     use_count: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
-    usage_batch: Mapped[str | None] = mapped_column(String(32))  # the last flushed batch, so none counts twice
+    usage_batch: Mapped[int | None] = mapped_column(BigInteger)  # the highest flushed batch: none counts twice
 
 
 class OAuthIdentity(Base):

@@ -155,7 +155,7 @@ def test_a_flush_that_died_after_its_commit_counts_nothing_twice(app, client, ad
     for _ in range(3):
         assert client.get(PERMS, headers={"X-API-Key": created["key"]}).status_code == 200
     redis = app.extensions["shop"].redis
-    fields = redis.eval(TAKE_BATCH, 0, created["id"], "batch-one")
+    fields = redis.eval(TAKE_BATCH, 0, created["id"])
     batch = {k.decode(): v.decode() for k, v in zip(fields[::2], fields[1::2], strict=True)}
     with db.session() as session:
         assert _apply(session, uuid.UUID(created["id"]), batch) == 3
@@ -167,6 +167,20 @@ def test_a_flush_that_died_after_its_commit_counts_nothing_twice(app, client, ad
     assert [details["requests"] for *_, details in events(db, "api_key_used")] == [3, 1]
 
 
+def test_a_flush_holding_a_batch_others_applied_and_passed_counts_nothing(app, client, admin_headers, access, db):
+    created = create(client, admin_headers)
+    use = {"X-API-Key": created["key"]}
+    assert client.get(PERMS, headers=use).status_code == 200
+    fields = app.extensions["shop"].redis.eval(TAKE_BATCH, 0, created["id"])  # a slow flush reads the batch
+    held = {k.decode(): v.decode() for k, v in zip(fields[::2], fields[1::2], strict=True)}
+    assert access.flush_usage(db.session) == 1  # another flush applies and drops it
+    assert client.get(PERMS, headers=use).status_code == 200
+    assert access.flush_usage(db.session) == 1  # and the next batch too
+    with db.session() as session:
+        assert _apply(session, uuid.UUID(created["id"]), held) == 0  # the slow one then adds nothing
+    assert rows(db, "SELECT use_count FROM api_keys") == [(2,)]
+
+
 def test_the_flush_is_a_beat_job(settings):
     import tasks.maintenance  # noqa: F401  (registers the task)
     from scheduler import beat_schedule
@@ -175,3 +189,13 @@ def test_the_flush_is_a_beat_job(settings):
     job = beat_schedule(settings)["api-keys-flush-usage"]
     assert job["task"] == "tasks.maintenance.flush_api_key_usage" in celery.tasks
     assert job["schedule"].total_seconds() == settings.API_KEY_USAGE_FLUSH_INTERVAL
+
+
+def test_a_use_is_counted_once_per_request_even_when_its_command_is_sent_again(client, admin_headers, access, db):
+    created = create(client, admin_headers)
+    for _ in range(2):  # as redis-py sends it again when the answer timed out after Redis ran it
+        access.verify(db.session, created["key"], "10.0.0.1", "request-1")
+    access.verify(db.session, created["key"], "10.0.0.2", "request-2")
+    assert access.flush_usage(db.session) == 2
+    [(_, _, _, _, details)] = events(db, "api_key_used")
+    assert details["ips"] == ["10.0.0.1", "10.0.0.2"] and details["distinct_ips"] == 2

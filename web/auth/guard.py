@@ -7,7 +7,8 @@ view reads the caller with `current_actor()` and passes it to the domain
 action, which checks again (`models.users.permissions.authorize`).
 
 The token is decoded once per request (one PyJWT call: signature, `exp`,
-`iat`), its claims kept on `g`. It is refused once logged out, once its
+`iat`; a token seen before in this process is taken from a small cache of
+verified tokens, its expiry checked again), its claims kept on `g`. It is refused once logged out, once its
 session has ended, or when its user's sessions were cut off by a password
 or role change (`models.users.auth.revoked_by`). Those three Redis keys are
 read in the rate limiter's own round trip (`web.limits.check_along`); when
@@ -20,9 +21,10 @@ fails closed with 503. An API key is checked through its Redis cache
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from datetime import timedelta
-from functools import wraps
+from functools import lru_cache, wraps
 
 import jwt as pyjwt
 from flask import Flask, g, request
@@ -68,6 +70,7 @@ def _unauthorized(*args):
 
 
 REQUIRED_CLAIMS = ("exp", "iat", "sub", "jti", "role", "sid")
+TOKENS_CACHED = 4096  # verified tokens kept per process (about 1 KB each)
 _DECODE_OPTIONS = {"require": ["exp", "iat"], "verify_aud": False}
 
 
@@ -84,9 +87,21 @@ def _bearer_token() -> str | None:
 
 
 def _decode(token: str) -> dict:
-    """The claims of one of our access tokens, whole (even when correctly signed); else BadToken."""
+    """The claims of one of our live access tokens, whole (even when correctly signed); else BadToken."""
+    claims = _verified(runtime().settings.SECRET_KEY, token)
+    if claims["exp"] <= time.time():  # a cached verification says nothing about expiry
+        raise BadToken("expired token")
+    return dict(claims)
+
+
+@lru_cache(maxsize=TOKENS_CACHED)
+def _verified(secret: str, token: str) -> dict:
+    """Verify signature and claims once per token and process: a client sends the same token many times.
+
+    Keyed by the whole token, so a token that differs by one byte is verified afresh; failures are not kept.
+    """
     try:
-        claims = pyjwt.decode(token, runtime().settings.SECRET_KEY, algorithms=[ALGORITHM], options=_DECODE_OPTIONS)
+        claims = pyjwt.decode(token, secret, algorithms=[ALGORITHM], options=_DECODE_OPTIONS)
     except pyjwt.InvalidTokenError as exc:
         raise BadToken("invalid or expired token") from exc
     if claims.setdefault("type", "access") != "access" or not _well_formed(claims):
@@ -134,7 +149,9 @@ def caller() -> Actor:
 
 def _identify() -> Actor:
     if request.headers.get("X-API-Key"):
-        return key_access().verify(db().session, request.headers["X-API-Key"], request.remote_addr)
+        # Our own id for this request (not X-Request-ID, which the client chooses): counted once.
+        use_id = g.setdefault("key_use_id", uuid.uuid4().hex)
+        return key_access().verify(db().session, request.headers["X-API-Key"], request.remote_addr, use_id)
     token = _bearer_token() if request.method != "OPTIONS" else None
     if token is None:
         return Actor(ip=request.remote_addr)
