@@ -57,7 +57,7 @@ test-fast: install
 	  TEST_REDIS_URL=redis://$(CLOSED)/0 $(BIN)/python -m pytest -m pure -q $(PURE)
 
 bench-identity: install  ## what sign-in, tokens, API keys and PII encryption cost per request / value
-	$(BIN)/python bench/identity.py
+	$(BIN)/python -m bench.identity
 bench-orders: install  ## checkout-and-pay throughput and latency (BENCH_SECONDS, BENCH_CLIENTS)
 	$(BIN)/python bench/orders.py
 

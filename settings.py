@@ -119,6 +119,9 @@ class Settings:
     OIDC_CLIENT_SECRET: str = ""
     OIDC_REDIRECT_BASE: str = "http://127.0.0.1:8000"
     SECURITY_EVENT_RETENTION_DAYS: int = 365
+    # API keys: how long a verified key is served from Redis, and how often counted uses reach the rows
+    API_KEY_CACHE_TTL: int = 60
+    API_KEY_USAGE_FLUSH_INTERVAL: int = 60
 
     # Catalog
     CATALOG_CACHE_TTL: int = 60

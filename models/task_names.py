@@ -31,6 +31,7 @@ SWEEP_OUTBOX = "tasks.maintenance.sweep_outbox"
 PURGE_OUTBOX = "tasks.maintenance.purge_outbox"
 RETENTION_PURGE = "tasks.maintenance.retention_purge"
 DELETE_FILES = "tasks.maintenance.delete_files"
+FLUSH_API_KEY_USAGE = "tasks.maintenance.flush_api_key_usage"
 # backups (on the maintenance queue)
 BACKUP_FULL = "tasks.backups.full"
 BACKUP_DIFF = "tasks.backups.diff"

@@ -31,6 +31,14 @@ def purge_outbox() -> int:
     return purge_published(runtime.database(), runtime.settings().OUTBOX_RETENTION_DAYS)
 
 
+@shared_task(base=ShopTask, name=names.FLUSH_API_KEY_USAGE)
+def flush_api_key_usage() -> int:
+    """Beat: add API-key uses counted in Redis to the keys' rows, in one batch; the number of uses added."""
+    from models.users.key_access import KeyAccess
+
+    return KeyAccess(runtime.redis_client()).flush_usage(runtime.database().session)
+
+
 @shared_task(base=ShopTask, name=names.RETENTION_PURGE)
 def retention_purge(kind: str) -> dict:
     """Beat: remove one kind's expired data for up to RETENTION_TASK_SECONDS, then queue the rest as a new task."""

@@ -19,18 +19,24 @@ from limits.util import WindowStats
 from models.catalog.cache import versioned_read_lua
 from settings import Settings
 
-# Count the hit, start the window on the first one, and answer the count with the window's time left;
-# given a version key (KEYS[2]) also read a versioned page there (models.catalog.cache), in the same trip.
+# Count the hit, start the window on the first one, and answer the count with the window's time left.
+# ARGV[3] = n: KEYS[2 .. 1+n] are a bearer token's revocation keys, read in the same trip (web.auth.guard);
+# given a version key after them (KEYS[2+n]) also read a versioned page there (models.catalog.cache).
 HIT_AND_READ = """
 local current = redis.call('INCRBY', KEYS[1], ARGV[2])
 if tonumber(current) == tonumber(ARGV[2]) then
     redis.call('EXPIRE', KEYS[1], ARGV[1])
 end
 local ttl = redis.call('PTTL', KEYS[1])
-if not KEYS[2] then
-    return {current, ttl}
+local n = tonumber(ARGV[3])
+local revocation = false
+if n > 0 then
+    revocation = redis.call('MGET', unpack(KEYS, 2, 1 + n))
 end
-""" + versioned_read_lua("KEYS[2]", "ARGV[3]", "ARGV[4]") + "return {current, ttl, version, page}\n"
+if #KEYS == 1 + n then
+    return {current, ttl, revocation}
+end
+""" + versioned_read_lua("KEYS[2 + n]", "ARGV[4]", "ARGV[5]") + "return {current, ttl, revocation, version, page}\n"
 
 
 def read_along(keys: tuple[str, str, str]) -> None:
@@ -44,6 +50,16 @@ def read_along(keys: tuple[str, str, str]) -> None:
 def read_along_answer() -> tuple[str, bytes | None] | None:
     """The (version, page) read with the rate-limit hit, if one was asked for and made."""
     return g.pop("read_along_answer", None)
+
+
+def check_along(keys: tuple[str, ...]) -> None:
+    """Have this request's rate-limit hit also read these revocation keys (`revocation_answer` gives them)."""
+    g.revocation_keys = keys
+
+
+def revocation_answer() -> list | None:
+    """The values of the revocation keys read with the rate-limit hit; None if no hit read them."""
+    return g.pop("revocation_values", None)
 
 
 class OneTripFixedWindow(FixedWindowRateLimiter):
@@ -62,11 +78,14 @@ class OneTripFixedWindow(FixedWindowRateLimiter):
         if not has_request_context():
             return super().hit(item, *identifiers, cost=cost)
         key = item.key_for(*identifiers)
-        keys, args = [self.storage.prefixed_key(key)], [item.get_expiry(), cost]
+        revocation = g.pop("revocation_keys", ())
+        keys, args = [self.storage.prefixed_key(key), *revocation], [item.get_expiry(), cost, len(revocation)]
         if along := g.pop("read_along", None):
             keys.append(along[0])
             args += along[1:]
-        count, ttl_ms, *page = self._script(keys, args)
+        count, ttl_ms, revocation_values, *page = self._script(keys, args)
+        if revocation:
+            g.revocation_values = revocation_values
         if along:
             g.read_along_answer = (page[0].decode(), page[1])
         g.setdefault("rate_windows", {})[key] = WindowStats(time.time() + max(ttl_ms, 0) / 1000,
@@ -87,11 +106,15 @@ limiter = Limiter(key_func=lambda: caller_key(), headers_enabled=True, strategy=
 
 
 def caller_key() -> str:
-    """The signed-in user or API key; else the client's address."""
-    from web.auth.guard import current_actor
+    """The signed-in user or API key; else the client's address.
+
+    Read from the credentials before the token's revocation check, which rides in the limiter's own
+    round trip (`revocation_keys`); the guard refuses a revoked token before anything uses the caller.
+    """
+    from web.auth.guard import caller
 
     try:
-        actor = current_actor()
+        actor = caller()
     except Exception:  # a bad token is refused by the guard; count it against the address
         return f"ip:{request.remote_addr}"
     if actor.api_key_id:

@@ -22,6 +22,7 @@ from models.retention.tables import UserLifecycle
 from models.security.events import record_event
 from models.users.auth import AuthPolicy, end_other_sessions
 from models.users.permissions import Actor, authorize
+from models.users.key_access import KeyAccess
 from models.users.tables import (Address, ApiKey, AuthSession, OAuthIdentity, RecoveryCode, Role, TotpCredential,
                                  User, UserToken)
 
@@ -52,7 +53,11 @@ def anonymise(session: Session, user_id: uuid.UUID, *, reason: str, actor: Actor
         end_other_sessions(session, redis, policy, user.id, None, "erased")
     for table in OWNED:
         session.execute(delete(table).where(table.user_id == user.id))
-    keys = session.execute(delete(ApiKey).where(ApiKey.created_by == user.id)).rowcount
+    gone = session.execute(delete(ApiKey).where(ApiKey.created_by == user.id)
+                           .returning(ApiKey.id, ApiKey.key_hash)).all()
+    if redis is not None:  # their cached entries stop working now too (else within API_KEY_CACHE_TTL)
+        KeyAccess(redis).forget([(key_id, key_hash) for key_id, key_hash in gone])
+    keys = len(gone)
     mails = session.execute(delete(EmailMessage).where(EmailMessage.to_address == email)).rowcount
     session.execute(update(ImportJob).where(ImportJob.report_to == email).values(report_to=None))
     user.email, user.password_hash = erased_email(user.id), UNUSABLE_PASSWORD

@@ -1,4 +1,7 @@
-"""Server-to-server API keys: shown once, kept as SHA-256 beside a visible prefix, scoped, revocable."""
+"""Server-to-server API keys: shown once, kept as SHA-256 beside a visible prefix, scoped, revocable.
+
+Checking a key on a request and counting its use is `models.users.key_access`.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +11,13 @@ import uuid
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
-from models.errors import Forbidden, InvalidRequest, NotFound, Unauthorized
+from models.errors import Forbidden, InvalidRequest, NotFound
 from models.security.events import record_event
 from models.users.auth import digest
+from models.users.key_access import KEY_PREFIX, KeyAccess
 from models.users.permissions import NEEDS_PERSON, PERMISSIONS, Actor, authorize
 from models.users.tables import ApiKey
 
-KEY_PREFIX = "shk_"
 
 
 def create_api_key(session: Session, actor: Actor, name: str, scopes: list[str]) -> tuple[ApiKey, str]:
@@ -40,19 +43,6 @@ def create_api_key(session: Session, actor: Actor, name: str, scopes: list[str])
     return row, key
 
 
-def use_api_key(session: Session, key: str, ip: str | None, what: str) -> ApiKey:
-    """The live key `key` names; records its use. Anything else is Unauthorized."""
-    _, _, rest = key.partition(KEY_PREFIX)
-    prefix = rest.split("_", 1)[0]
-    row = session.scalar(select(ApiKey).where(ApiKey.prefix == prefix, ApiKey.revoked_at.is_(None))
-                         .with_for_update()) if prefix else None
-    if row is None or not secrets.compare_digest(row.key_hash, digest(key)):
-        raise Unauthorized("invalid API key")
-    row.last_used_at = func.now()
-    record_event(session, "api_key_used", Actor(api_key_id=row.id, ip=ip), request=what)
-    return row
-
-
 def list_api_keys(session: Session, actor: Actor) -> list[ApiKey]:
     authorize(actor, "api_keys:manage")
     return list(session.scalars(select(ApiKey).order_by(ApiKey.created_at.desc(), ApiKey.id)))
@@ -66,9 +56,10 @@ def get_api_key(session: Session, actor: Actor, key_id: uuid.UUID) -> ApiKey:
     return row
 
 
-def revoke_api_key(session: Session, actor: Actor, key_id: uuid.UUID) -> ApiKey:
-    """Stop a key working; revoking twice is harmless."""
+def revoke_api_key(session: Session, actor: Actor, key_id: uuid.UUID, access: KeyAccess) -> ApiKey:
+    """Stop a key working, at once (its cached entry too, before the commit); revoking twice is harmless."""
     row = get_api_key(session, actor, key_id)
+    access.forget([(row.id, row.key_hash)])
     if row.revoked_at is None:
         row.revoked_at = func.now()
         record_event(session, "api_key_revoked", actor, api_key=str(row.id))

@@ -146,6 +146,9 @@ class ApiKey(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
     last_used_at: Mapped[datetime | None]
     revoked_at: Mapped[datetime | None]
+    # Counted in Redis per request and added here by the usage flush (models.users.key_access).
+    use_count: Mapped[int] = mapped_column(BigInteger, server_default=text("0"))
+    usage_batch: Mapped[int | None] = mapped_column(BigInteger)  # the highest flushed batch: none counts twice
 
 
 class OAuthIdentity(Base):

@@ -1,4 +1,4 @@
-"""Redis unavailable: rate limits and caches fail open, sign-in and the token denylist fail closed, never 500.
+"""Redis unavailable: rate limits and caches fail open; sign-in, the token denylist and API keys fail closed.
 
 The app is pointed at a Redis of its own on a free loopback port, stopped and started again under it.
 """
@@ -73,7 +73,12 @@ def test_with_redis_down_reads_and_limits_fail_open_and_auth_fails_closed(app_on
     app, client = app_on_own_redis, app_on_own_redis.test_client()
     with app.extensions["shop"].db.session() as session:
         user = make_user(session, "customer")
+        admin = make_user(session, "admin")
     headers = bearer(app, user)
+    created = client.post("/api/v1/api-keys", headers=bearer(app, admin),
+                          json={"name": "feed", "scopes": ["users:view_all"]}).json
+    api_key = {"X-API-Key": created["key"]}
+    assert client.get("/api/v1/users", headers=api_key).status_code == 200  # its entry cached in Redis
     variant = make_variant(stock=5)
     login = {"email": user.email, "password": PASSWORD}
     assert client.get("/api/v1/products").status_code == 200  # warm: pages cached in Redis
@@ -86,6 +91,7 @@ def test_with_redis_down_reads_and_limits_fail_open_and_auth_fails_closed(app_on
         "login": client.post("/api/v1/auth/login", json=login),
         "wrong password": client.post("/api/v1/auth/login", json={**login, "password": "wrong-Passw0rd!"}),
         "me": client.get("/api/v1/users/me", headers=headers),
+        "api key": client.get("/api/v1/users", headers=api_key),
         "checkout": place(client, headers, variant, 1),
         "logout": client.post("/api/v1/auth/logout", headers=headers),
         "ready": client.get("/readyz"),
@@ -96,8 +102,8 @@ def test_with_redis_down_reads_and_limits_fail_open_and_auth_fails_closed(app_on
     tally.notes.append("answers while down: " + ", ".join(f"{name} {status}" for name, status in statuses.items()))
     TALLIES.append(tally)
     assert statuses == {"products": 200, "categories": 200, "login": 503, "wrong password": 503, "me": 503,
-                        "checkout": 503, "logout": 503, "ready": 503}
-    for name in ("login", "me", "checkout", "logout"):
+                        "api key": 503, "checkout": 503, "logout": 503, "ready": 503}
+    for name in ("login", "me", "api key", "checkout", "logout"):
         assert answers[name].headers["Retry-After"] == "7" and answers[name].json["code"] == 503
     assert "Retry-After" not in answers["products"].headers
 
@@ -105,4 +111,5 @@ def test_with_redis_down_reads_and_limits_fail_open_and_auth_fails_closed(app_on
     wait_for(lambda: client.get("/api/v1/users/me", headers=headers).status_code == 200,
              message="signed-in requests to work again")
     assert client.post("/api/v1/auth/login", json=login).status_code == 200
+    assert client.get("/api/v1/users", headers=api_key).status_code == 200  # Redis came back empty: the row again
     assert place(client, headers, variant, 1).status_code == 201

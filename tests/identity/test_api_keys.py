@@ -1,5 +1,6 @@
 """API keys: shown once, stored hashed beside a visible prefix, scoped, revocable, with last use recorded."""
 
+from models.users.key_access import KeyAccess
 from tests.helpers import bearer
 from tests.identity.conftest import events, rows
 
@@ -28,10 +29,13 @@ def test_a_key_works_records_its_use_and_stops_when_revoked(app, client, user_of
     key = {"X-API-Key": created["key"]}
     assert client.get("/api/v1/users", headers=key).status_code == 200
     assert client.get("/api/v1/settings", headers=key).status_code == 403
+    access = KeyAccess(app.extensions["shop"].redis)
+    assert access.flush_usage(db.session) == 2
     used = client.get(f"/api/v1/api-keys/{created['id']}", headers=headers).json
-    assert used["lastUsedAt"] is not None
-    uses = events(db, "api_key_used")
-    assert len(uses) == 2 and uses[0].details == {"request": "GET /api/v1/users"}
+    assert used["lastUsedAt"] is not None and used["useCount"] == 2
+    [(_, _, _, ip, details)] = events(db, "api_key_used")
+    assert ip is None and details == {"requests": 2, "ips": ["127.0.0.1"], "distinct_ips": 1,
+                                      "last_used_at": details["last_used_at"]}
     assert client.delete(f"/api/v1/api-keys/{created['id']}", headers=headers).status_code == 204
     refused = client.get("/api/v1/users", headers=key)
     assert refused.status_code == 401

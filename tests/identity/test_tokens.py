@@ -181,3 +181,26 @@ def test_tokens_are_not_read_from_the_url(client, user_of):
     tokens = login(client, user_of().email).json
     assert client.get(f"{ME}?access_token={tokens['accessToken']}").status_code == 401
     assert client.get(f"{ME}?jwt={tokens['accessToken']}").status_code == 401
+
+
+def test_the_revocation_check_rides_in_the_rate_limiters_round_trip_and_falls_back_to_its_own(
+        app, client, user_of, monkeypatch):
+    tokens = login(client, user_of().email).json
+    redis = app.extensions["shop"].redis
+    own_reads, read = [], redis.mget
+    monkeypatch.setattr(redis, "mget", lambda *keys: own_reads.append(keys) or read(*keys))
+    assert client.get(ME, headers=auth(tokens)).status_code == 200
+    assert client.post("/api/v1/auth/logout", headers=auth(tokens)).status_code == 204
+    assert client.get(ME, headers=auth(tokens)).status_code == 401
+    assert own_reads == []  # the limiter's script read the revocation keys
+    # Where no rate-limit hit read them (outside the limits, or the limiter's Redis call failed), the guard does.
+    monkeypatch.setattr("web.auth.guard.revocation_answer", lambda: None)
+    assert client.get(ME, headers=auth(tokens)).status_code == 401
+    assert len(own_reads) == 1
+
+
+@pytest.mark.parametrize("header, status", [("Basic dXNlcjpwYXNz", 401), ("Bearer", 401), ("Bearer a b", 401),
+                                            ("Bearer not-a-jwt", 401)])
+def test_other_or_malformed_authorization_headers_never_sign_in(client, header, status):
+    response = client.get(ME, headers={"Authorization": header})
+    assert response.status_code == status and response.json["code"] == 401

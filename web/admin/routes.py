@@ -16,7 +16,7 @@ from web.admin.schemas import (
     NewApiKeySchema,
     SettingsSchema,
 )
-from web.auth.guard import current_actor, requires
+from web.auth.guard import current_actor, key_access, requires
 from web.extensions import db, runtime
 
 blp = Blueprint("admin", __name__, url_prefix="/api/v1", description="Settings, security log and API keys")
@@ -90,4 +90,4 @@ class ApiKeyById(MethodView):
     def delete(self, key_id):
         """Revoke a key: it stops working at once."""
         with db().session() as session:
-            revoke_api_key(session, current_actor(), key_id)
+            revoke_api_key(session, current_actor(), key_id, key_access())

@@ -46,7 +46,8 @@ class ApiKeySchema(CamelSchema):
                          required=True, validate=validate.Length(min=1))
     created_by = fields.UUID(dump_only=True, allow_none=True)
     created_at = UtcDateTime(dump_only=True)
-    last_used_at = UtcDateTime(dump_only=True, allow_none=True)
+    last_used_at = UtcDateTime(dump_only=True, allow_none=True)  # as of the last usage flush
+    use_count = fields.Integer(dump_only=True)  # likewise
     revoked_at = UtcDateTime(dump_only=True, allow_none=True)
 
 

@@ -6,29 +6,40 @@ API.md's error shape, and documents the security scheme in OpenAPI. The
 view reads the caller with `current_actor()` and passes it to the domain
 action, which checks again (`models.users.permissions.authorize`).
 
-An access token is refused once logged out, once its session has ended, or
-when its user's sessions were cut off by a password or role change
-(`models.users.auth.token_revoked`, one Redis round trip).
+The token is decoded once per request (one PyJWT call: signature, `exp`,
+`iat`; a token seen before in this process is taken from a small cache of
+verified tokens, its expiry checked again), its claims kept on `g`. It is refused once logged out, once its
+session has ended, or when its user's sessions were cut off by a password
+or role change (`models.users.auth.revoked_by`). Those three Redis keys are
+read in the rate limiter's own round trip (`web.limits.check_along`); when
+no hit read them (a path outside the limits, or Redis failing, which the
+limiter swallows) the guard reads them itself, so Redis being away still
+fails closed with 503. An API key is checked through its Redis cache
+(`models.users.key_access`), which also counts its use.
 """
 
 from __future__ import annotations
 
+import re
+import time
 import uuid
 from datetime import timedelta
-from functools import wraps
+from functools import lru_cache, wraps
 
+import jwt as pyjwt
 from flask import Flask, g, request
-from flask_jwt_extended import JWTManager, get_jwt, verify_jwt_in_request
+from flask_jwt_extended import JWTManager
 from flask_smorest import Blueprint
 
 from models.errors import Forbidden, Unauthorized
-from models.users.api_keys import use_api_key
-from models.users.auth import token_revoked
+from models.users.auth import revocation_keys, revoked_by
+from models.users.key_access import KeyAccess
 from models.users.permissions import GUEST, NEEDS_PERSON, PERMISSIONS, Actor, needs_mfa
 from models.users.tables import Role
 from settings import Settings
 from web.errors import error_body
 from web.extensions import db, runtime
+from web.limits import check_along, revocation_answer
 
 jwt = JWTManager()
 ALGORITHM = "HS256"
@@ -44,13 +55,14 @@ def init_app(app: Flask, api, settings: Settings) -> None:
         JWT_TOKEN_LOCATION=["headers"],
         JWT_ACCESS_TOKEN_EXPIRES=timedelta(seconds=settings.ACCESS_TOKEN_TTL),
     )
-    jwt.init_app(app)
-    jwt.token_in_blocklist_loader(_revoked)
-    for loader in (jwt.invalid_token_loader, jwt.unauthorized_loader, jwt.expired_token_loader,
-                   jwt.revoked_token_loader, jwt.needs_fresh_token_loader):
-        loader(_unauthorized)
+    jwt.init_app(app)  # it mints the tokens (web.auth.tokens); this module verifies them
+    app.register_error_handler(BadToken, _unauthorized)
     api.spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer", "bearerFormat": "JWT"})
     api.spec.components.security_scheme("apiKey", {"type": "apiKey", "in": "header", "name": "X-API-Key"})
+
+
+class BadToken(Unauthorized):
+    """A bearer token that is malformed, badly signed, expired, not one of our access tokens, or revoked."""
 
 
 def _unauthorized(*args):
@@ -58,11 +70,43 @@ def _unauthorized(*args):
 
 
 REQUIRED_CLAIMS = ("exp", "iat", "sub", "jti", "role", "sid")
+TOKENS_CACHED = 4096  # verified tokens kept per process (about 1 KB each)
+_DECODE_OPTIONS = {"require": ["exp", "iat"], "verify_aud": False}
 
 
-def _revoked(_header: dict, claims: dict) -> bool:
-    """Refused unless it is one of our access tokens, whole and live (even when correctly signed)."""
-    return claims.get("type") != "access" or not _well_formed(claims) or token_revoked(runtime().redis, claims)
+def _bearer_token() -> str | None:
+    """The token of `Authorization: Bearer <token>` (read as flask-jwt-extended did); None if there is none."""
+    header = request.headers.get("Authorization", "").strip().strip(",")
+    bearers = [part for part in re.split(r",\s*", header) if part and part.split()[0] == "Bearer"]
+    if len(bearers) != 1:
+        return None  # no bearer credentials: a guest
+    parts = bearers[0].split()
+    if len(parts) != 2:
+        raise BadToken("bad Authorization header")
+    return parts[1]
+
+
+def _decode(token: str) -> dict:
+    """The claims of one of our live access tokens, whole (even when correctly signed); else BadToken."""
+    claims = _verified(runtime().settings.SECRET_KEY, token)
+    if claims["exp"] <= time.time():  # a cached verification says nothing about expiry
+        raise BadToken("expired token")
+    return dict(claims)
+
+
+@lru_cache(maxsize=TOKENS_CACHED)
+def _verified(secret: str, token: str) -> dict:
+    """Verify signature and claims once per token and process: a client sends the same token many times.
+
+    Keyed by the whole token, so a token that differs by one byte is verified afresh; failures are not kept.
+    """
+    try:
+        claims = pyjwt.decode(token, secret, algorithms=[ALGORITHM], options=_DECODE_OPTIONS)
+    except pyjwt.InvalidTokenError as exc:
+        raise BadToken("invalid or expired token") from exc
+    if claims.setdefault("type", "access") != "access" or not _well_formed(claims):
+        raise BadToken("not an access token")
+    return claims
 
 
 def _well_formed(claims: dict) -> bool:
@@ -76,36 +120,52 @@ def _well_formed(claims: dict) -> bool:
     return all(isinstance(claims[name], int) and not isinstance(claims[name], bool) for name in ("exp", "iat"))
 
 
+def key_access() -> KeyAccess:
+    """API keys' Redis cache, revocation marks and usage counters."""
+    return KeyAccess(runtime().redis, runtime().settings.API_KEY_CACHE_TTL)
+
+
 def current_actor() -> Actor:
-    """The caller of this request, resolved once."""
+    """The caller of this request, resolved once, its token checked against revocation."""
     if "actor" not in g:
-        g.actor = _resolve()
+        actor = caller()
+        claims = g.get("claims")
+        if claims is not None:
+            values = revocation_answer()
+            if values is None:  # no rate-limit hit read them: one round trip of our own (errors mean 503)
+                values = runtime().redis.mget(*revocation_keys(claims))
+            if revoked_by(values, claims):
+                raise BadToken("token revoked")
+        g.actor = actor
     return g.actor
 
 
-def _resolve() -> Actor:
+def caller() -> Actor:
+    """Who the credentials say the caller is, before the revocation check: only the rate limiter's key."""
+    if "caller" not in g:
+        g.caller = _identify()
+    return g.caller
+
+
+def _identify() -> Actor:
     if request.headers.get("X-API-Key"):
-        return _api_key_actor(request.headers["X-API-Key"])
-    verify_jwt_in_request(optional=True)
-    claims = get_jwt()
-    if not claims:
+        # Our own id for this request (not X-Request-ID, which the client chooses): counted once.
+        use_id = g.setdefault("key_use_id", uuid.uuid4().hex)
+        return key_access().verify(db().session, request.headers["X-API-Key"], request.remote_addr, use_id)
+    token = _bearer_token() if request.method != "OPTIONS" else None
+    if token is None:
         return Actor(ip=request.remote_addr)
+    claims = _decode(token)
+    g.claims = claims
+    check_along(revocation_keys(claims))
     return Actor(role=Role(claims["role"]), user_id=uuid.UUID(claims["sub"]), mfa=bool(claims.get("mfa")),
                  ip=request.remote_addr)
 
 
-def _api_key_actor(key: str) -> Actor:
-    """The key's actor; its use is recorded (and its last-used time set) in its own transaction."""
-    with db().session() as session:
-        row = use_api_key(session, key, request.remote_addr, f"{request.method} {request.path}")
-        return Actor(role=Role.GUEST, api_key_id=row.id, scopes=frozenset(row.scopes), ip=request.remote_addr)
-
-
 def claims_or_none() -> dict | None:
     """The verified access token's claims, when the caller sent one (not an API key)."""
-    if current_actor().api_key_id is not None:
-        return None
-    return get_jwt() or None
+    current_actor()
+    return g.get("claims")
 
 
 def check(actor: Actor, *permissions: str) -> list[str]:
