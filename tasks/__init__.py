@@ -5,6 +5,9 @@ One module per queue; a task's queue is its module's name (see celeryconfig).
 
 from __future__ import annotations
 
+import os
+import threading
+
 from celery import Celery
 
 import celeryconfig
@@ -18,11 +21,34 @@ def make_celery(settings: Settings) -> Celery:
     return app
 
 
-def publisher(app: Celery):
-    """The outbox's publish function: one message, confirmed by the broker, or an error."""
+def publisher(app: Celery, confirm_timeout: float | None = None):
+    """The outbox's publish function: one message, confirmed by the broker within `confirm_timeout` s, or an error.
+
+    Each thread publishes on a broker connection of its own, opened in the
+    process that uses it (so a process forked by gunicorn or Celery's prefork
+    pool never shares its parent's); a connection that failed, or whose
+    confirm timed out, is dropped and the next publish opens a new one.
+    """
+    local = threading.local()
+
+    def producer():
+        if getattr(local, "pid", None) != os.getpid() or local.producer is None:
+            local.pid, local.connection = os.getpid(), app.connection_for_write()
+            local.producer = app.amqp.Producer(local.connection)
+        return local.producer
+
+    def drop() -> None:
+        connection, local.producer, local.connection = local.connection, None, None
+        if connection is not None:
+            connection.collect()  # let go of the socket without waiting on a broker that may not answer
+
     def publish(task: str, kwargs: dict, task_id: str, request_id: str | None) -> None:
-        app.send_task(task, kwargs=kwargs, task_id=task_id, retry=False,
-                      headers={"request_id": request_id})
+        try:
+            app.send_task(task, kwargs=kwargs, task_id=task_id, retry=False, producer=producer(),
+                          headers={"request_id": request_id}, confirm_timeout=confirm_timeout)
+        except BaseException:
+            drop()
+            raise
     return publish
 
 

@@ -8,7 +8,7 @@ import redis
 
 from integrations.email import EmailProvider, make_provider
 from models.db import Database
-from models.outbox import Relay
+from models.outbox import Relay, relay_options
 from models.realtime import Broadcaster
 from settings import get_settings
 
@@ -22,7 +22,7 @@ def relay() -> Relay:
     db = Database(settings.DATABASE_URL, settings.DATABASE_POOL_SIZE, settings.SERVICE_TIMEOUT)
     Broadcaster(db, redis.Redis.from_url(settings.REDIS_URL, socket_timeout=settings.SERVICE_TIMEOUT,
                                          socket_connect_timeout=settings.SERVICE_TIMEOUT))
-    return Relay(db, publisher(app))
+    return Relay(db, publisher(app, settings.OUTBOX_CONFIRM_TIMEOUT), **relay_options(settings))
 
 
 def database() -> Database:

@@ -34,6 +34,15 @@ def _declare_queues(sender=None, **_):
     log.info("task and dead-letter queues declared")
 
 
+@signals.worker_process_shutdown.connect
+@signals.worker_shutdown.connect
+def _flush_outbox(**_):
+    """A stopping pool process (or solo worker) publishes what its outbox publisher still holds, briefly."""
+    from models.publishing import close_all
+
+    close_all()
+
+
 @signals.task_prerun.connect
 def _bind_ids(task_id=None, task=None, **_):
     request_id = getattr(task.request, "request_id", None) or (task.request.headers or {}).get("request_id")

@@ -8,7 +8,7 @@ from swagger_ui_bundle import swagger_ui_path
 
 from logconfig import configure_logging
 from models.db import Database
-from models.outbox import Relay
+from models.outbox import Relay, relay_options
 from models.realtime import Broadcaster
 from settings import Settings, get_settings
 from tasks import make_celery, publisher
@@ -43,8 +43,9 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     db = Database(settings.DATABASE_URL, settings.DATABASE_POOL_SIZE, settings.SERVICE_TIMEOUT)
     celery = make_celery(settings)
+    relay = Relay(db, publisher(celery, settings.OUTBOX_CONFIRM_TIMEOUT), **relay_options(settings))
     app.extensions["shop"] = Runtime(
-        settings=settings, db=db, relay=Relay(db, publisher(celery)), celery=celery,
+        settings=settings, db=db, relay=relay, celery=celery,
         redis=redis.Redis.from_url(settings.REDIS_URL, socket_timeout=settings.SERVICE_TIMEOUT,
                                    socket_connect_timeout=settings.SERVICE_TIMEOUT),
     )
