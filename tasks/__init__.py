@@ -30,15 +30,18 @@ def publisher(app: Celery, confirm_timeout: float | None = None):
     confirm timed out, is dropped and the next publish opens a new one.
     """
     local = threading.local()
+    _import_lazy_modules(app)
 
     def producer():
-        if getattr(local, "pid", None) != os.getpid() or local.producer is None:
-            local.pid, local.connection = os.getpid(), app.connection_for_write()
+        if getattr(local, "pid", None) != os.getpid() or getattr(local, "producer", None) is None:
+            local.pid, local.connection, local.producer = os.getpid(), None, None
+            local.connection = app.connection_for_write()
             local.producer = app.amqp.Producer(local.connection)
         return local.producer
 
     def drop() -> None:
-        connection, local.producer, local.connection = local.connection, None, None
+        connection = getattr(local, "connection", None)
+        local.connection = local.producer = None
         if connection is not None:
             connection.collect()  # let go of the socket without waiting on a broker that may not answer
 
@@ -50,6 +53,15 @@ def publisher(app: Celery, confirm_timeout: float | None = None):
             drop()
             raise
     return publish
+
+
+def _import_lazy_modules(app: Celery) -> None:
+    """Import what Celery and kombu import on first send, here: the publisher thread doing it while the
+    main thread is still importing (gunicorn --preload) saw half-initialised modules."""
+    app.loader.import_default_modules  # noqa: B018
+    app.amqp.router  # noqa: B018
+    with app.connection_for_write() as connection:
+        connection.transport  # noqa: B018  (imports the transport; does not connect)
 
 
 app = make_celery(get_settings())
