@@ -56,12 +56,16 @@ def publisher(app: Celery, confirm_timeout: float | None = None):
 
 
 def _import_lazy_modules(app: Celery) -> None:
-    """Import what Celery and kombu import on first send, here: the publisher thread doing it while the
-    main thread is still importing (gunicorn --preload) saw half-initialised modules."""
-    app.loader.import_default_modules  # noqa: B018
-    app.amqp.router  # noqa: B018
-    with app.connection_for_write() as connection:
-        connection.transport  # noqa: B018  (imports the transport; does not connect)
+    """Send one message to an in-memory broker, so what Celery and kombu import on the first send is
+    imported by this thread: a publisher thread importing it while the main thread was still importing
+    (gunicorn --preload) saw half-initialised modules."""
+    from kombu import Connection
+
+    with Connection("memory://") as memory:
+        app.send_task("tasks.maintenance.sweep_outbox", producer=app.amqp.Producer(memory), retry=False,
+                      headers={"request_id": None})
+        with app.connection_for_write() as connection:
+            connection.transport  # noqa: B018  (imports the broker's transport; does not connect)
 
 
 app = make_celery(get_settings())

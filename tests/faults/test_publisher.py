@@ -82,6 +82,8 @@ def test_close_flushes_what_is_queued_and_a_full_queue_leaves_rows_to_the_sweep(
     app = create_app(replace(settings, CELERY_BROKER_URL=proxy.url(VHOST), OUTBOX_QUEUE_SIZE=1))
     client, relay, engine = app.test_client(), app.extensions["shop"].relay, app.extensions["shop"].db.engine
     try:
+        assert client.post(REGISTER, json=_registration("warm@example.com")).status_code == 201
+        wait_for(lambda: _count(engine, UNPUBLISHED) == 0, message="the publisher's connection")
         proxy.stall()
         for n in range(3):
             assert client.post(REGISTER, json=_registration(f"q{n}@example.com")).status_code == 201
@@ -98,6 +100,7 @@ def test_close_flushes_what_is_queued_and_a_full_queue_leaves_rows_to_the_sweep(
         wait_for_mail(mail_dir, f"q{n}@example.com")
     assert _count(engine, UNPUBLISHED) == 0
     assert [len(mails(mail_dir, f"q{n}@example.com")) for n in range(3)] == [1, 1, 1]
+    assert len(mails(mail_dir)) == 4
 
 
 def test_a_paid_order_email_is_published_by_the_prefork_child_that_queued_it(
@@ -140,7 +143,7 @@ def test_gunicorn_preloaded_workers_publish_their_own_and_flush_on_sigterm(
         url = f"http://127.0.0.1:{port}{REGISTER}"
         for n in range(8):  # two workers share the listening socket: both serve some
             assert requests.post(url, json=_registration(f"w{n}@example.com"), timeout=10).status_code == 201
-        wait_for(lambda: _count(engine, UNPUBLISHED) == 0, message="the workers' publishers")
+        wait_for(lambda: _count(engine, UNPUBLISHED) == 0, timeout=30, message="the workers' publishers")
         proxy.stall()
         for n in range(4):
             assert requests.post(url, json=_registration(f"s{n}@example.com"), timeout=10).status_code == 201
