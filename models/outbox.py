@@ -26,7 +26,8 @@ from models.publishing import BackgroundPublisher, Pending
 
 log = logging.getLogger(__name__)
 
-# publish(task_name, kwargs, task_id, request_id) sends one message or raises.
+# publish(task_name, kwargs, task_id, request_id) sends one message or raises. It may also have
+# publish.many([(task_name, kwargs, task_id, request_id), ...]), which sends them all or raises.
 Publisher = Callable[[str, dict, str, "str | None"], None]
 
 
@@ -107,6 +108,24 @@ class Relay:
                 "outbox_id": str(row.id), "task": row.task, "error": repr(exc)})
             return False
 
+    def _send_all(self, items: list[Pending]) -> list:
+        """Publish `items` in order; the ids confirmed. With `publish.many`, one wait for all the confirms."""
+        many = getattr(self.publish, "many", None)
+        if many is None or len(items) < 2:
+            sent = []
+            for item in items:
+                if not self._send(item):
+                    break
+                sent.append(item.id)
+            return sent
+        try:
+            many([(item.task, item.kwargs, str(item.id), item.request_id) for item in items])
+            return [item.id for item in items]
+        except Exception as exc:  # some may have arrived: they are sent again by the sweep, and run once
+            self._paused_until = time.monotonic() + self.PAUSE_AFTER_FAILURE
+            log.warning("outbox batch publish failed; will retry", extra={"count": len(items), "error": repr(exc)})
+            return []
+
     def _deliver(self, items: list[Pending]) -> None:
         """The background thread's batch: lock the rows, publish each (confirmed), mark sent and failed.
 
@@ -121,13 +140,8 @@ class Relay:
             mine = set(conn.scalars(select(OutboxMessage.id).where(
                 OutboxMessage.id.in_([item.id for item in items]), OutboxMessage.published_at.is_(None))
                 .with_for_update(skip_locked=True)))
-            sent = []
-            if time.monotonic() >= self._paused_until:
-                for item in items:
-                    if item.id in mine:
-                        if not self._send(item):
-                            break
-                        sent.append(item.id)
+            sent = self._send_all([item for item in items if item.id in mine]) \
+                if time.monotonic() >= self._paused_until else []
             if sent:
                 conn.execute(update(OutboxMessage).where(OutboxMessage.id.in_(sent))
                              .values(published_at=func.now()))
