@@ -89,6 +89,7 @@ class Settings:
     OUTBOX_PUBLISHER: str = "background"
     OUTBOX_QUEUE_SIZE: int = 10000
     OUTBOX_PUBLISH_BATCH: int = 100
+    OUTBOX_PUBLISHER_THREADS: int = 2
     OUTBOX_FLUSH_SECONDS: float = 5.0
     OUTBOX_CONFIRM_TIMEOUT: float = 30.0
     TASK_QUEUE_TYPE: str = "quorum"

@@ -27,7 +27,8 @@ from models.publishing import BackgroundPublisher, Pending
 log = logging.getLogger(__name__)
 
 # publish(task_name, kwargs, task_id, request_id) sends one message or raises. It may also have
-# publish.many([(task_name, kwargs, task_id, request_id), ...]), which sends them all or raises.
+# publish.many([(task_name, kwargs, task_id, request_id), ...]), which sends them all or raises, and
+# publish.connect(), which opens the calling thread's broker connection ahead of the first publish.
 Publisher = Callable[[str, dict, str, "str | None"], None]
 
 
@@ -72,12 +73,13 @@ class Relay:
     PAUSE_AFTER_FAILURE = 5.0
 
     def __init__(self, db: Database, publish: Publisher, *, background: bool = True, queue_size: int = 10_000,
-                 batch: int = 100, flush_seconds: float = 5.0):
+                 batch: int = 100, flush_seconds: float = 5.0, threads: int = 2):
         self.db = db
         self.publish = publish
         self._paused_until = 0.0
         self.publisher = BackgroundPublisher(self._deliver, queue_size=queue_size, batch=batch,
-                                             flush_seconds=flush_seconds) if background else None
+                                             flush_seconds=flush_seconds, threads=threads,
+                                             on_start=getattr(publish, "connect", None)) if background else None
         event.listen(db.sessionmaker, "after_commit", self._after_commit)
         event.listen(db.sessionmaker, "after_rollback", self._after_rollback)
 
@@ -194,7 +196,8 @@ class Relay:
 def relay_options(settings) -> dict:
     """Relay keyword arguments from settings (OUTBOX_PUBLISHER and friends)."""
     return {"background": settings.OUTBOX_PUBLISHER == "background", "queue_size": settings.OUTBOX_QUEUE_SIZE,
-            "batch": settings.OUTBOX_PUBLISH_BATCH, "flush_seconds": settings.OUTBOX_FLUSH_SECONDS}
+            "batch": settings.OUTBOX_PUBLISH_BATCH, "flush_seconds": settings.OUTBOX_FLUSH_SECONDS,
+            "threads": settings.OUTBOX_PUBLISHER_THREADS}
 
 
 def purge_published(db: Database, older_than_days: int) -> int:

@@ -1,6 +1,6 @@
 """A background publisher per process: requests hand their outbox rows over and answer at once.
 
-A daemon thread takes what is pending from a bounded queue, in batches, and
+Daemon threads (two by default) take what is pending from a bounded queue, in batches, and
 hands each batch to a `deliver` function (the relay's: lock the rows, publish
 with broker confirms, mark). The thread starts lazily in the process that
 submits, so a process forked after the parent built it (gunicorn with
@@ -12,7 +12,6 @@ to the outbox sweep; at exit `close_all` flushes for a bounded time.
 from __future__ import annotations
 
 import atexit
-import contextlib
 import logging
 import os
 import queue
@@ -23,7 +22,6 @@ from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
-_STOP = object()
 _running: list[BackgroundPublisher] = []
 _running_lock = threading.Lock()
 _atexit_pid: int | None = None
@@ -40,22 +38,31 @@ class Pending:
 
 
 class BackgroundPublisher:
-    """Feeds `deliver(batch)` from a bounded queue on a daemon thread of this process."""
+    """Feeds `deliver(batch)` from a bounded queue on `threads` daemon threads of this process.
+
+    With two threads, rows that arrive while one waits for its batch's confirms
+    are sent at once by the other instead of waiting for that round to end.
+    """
+
+    IDLE_POLL = 0.5  # seconds an idle thread waits before it checks whether it should stop
 
     def __init__(self, deliver: Callable[[list[Pending]], None], *, queue_size: int = 10_000, batch: int = 100,
-                 flush_seconds: float = 5.0):
+                 flush_seconds: float = 5.0, threads: int = 2, on_start: Callable[[], None] | None = None):
         self.deliver = deliver
+        self.on_start = on_start
         self.queue_size = queue_size
         self.batch = batch
         self.flush_seconds = flush_seconds
+        self.threads = max(1, threads)
         self.dropped = 0
         self._pid: int | None = None
         self._queue: queue.Queue | None = None
-        self._thread: threading.Thread | None = None
+        self._workers: list[threading.Thread] = []
+        self._stopping = threading.Event()
         self._lock = threading.Lock()
 
     def submit(self, items: list[Pending]) -> bool:
-        """Queue `items` for publishing; False (they stay for the sweep) when the queue is full or closed."""
+        """Queue `items` for publishing; False (they stay for the sweep) when the queue is full."""
         pending = self._ensure_started()
         for n, item in enumerate(items):
             try:
@@ -73,72 +80,60 @@ class BackgroundPublisher:
             return self._queue
         with self._lock:
             if self._pid != pid:  # first use, or a child forked from a process that had one
-                self._queue = queue.Queue(self.queue_size)
-                self._thread = threading.Thread(target=self._run, args=(self._queue,), daemon=True,
-                                                name="outbox-publisher")
+                self._queue, self._stopping = queue.Queue(self.queue_size), threading.Event()
+                self._workers = [threading.Thread(target=self._run, args=(self._queue, self._stopping),
+                                                  daemon=True, name=f"outbox-publisher-{n}")
+                                 for n in range(self.threads)]
                 self._pid = pid
-                self._thread.start()
+                for worker in self._workers:
+                    worker.start()
                 _register(self)
         return self._queue
 
-    def _run(self, pending: queue.Queue) -> None:
-        stopping = False
-        while not stopping:
-            items = [pending.get()]
+    def _run(self, pending: queue.Queue, stopping: threading.Event) -> None:
+        """Deliver batches until asked to stop and nothing is left queued."""
+        if self.on_start is not None:
+            try:
+                self.on_start()
+            except Exception as exc:  # e.g. the broker is away: the first batch tries again
+                log.warning("outbox publisher could not connect yet", extra={"error": repr(exc)})
+        while True:
+            try:
+                items = [pending.get(timeout=self.IDLE_POLL)]
+            except queue.Empty:
+                if stopping.is_set():
+                    return
+                continue
             while len(items) < self.batch:
                 try:
                     items.append(pending.get_nowait())
                 except queue.Empty:
                     break
-            if _STOP in items:
-                stopping = True
-                items = [item for item in items if item is not _STOP]
-            self._deliver(items)
-        self._drain(pending)
-
-    def _drain(self, pending: queue.Queue) -> None:
-        """After stop: deliver whatever is still queued."""
-        while True:
-            items = []
-            while len(items) < self.batch:
-                try:
-                    item = pending.get_nowait()
-                except queue.Empty:
-                    break
-                if item is not _STOP:
-                    items.append(item)
-            if not items:
-                return
-            self._deliver(items)
-
-    def _deliver(self, items: list[Pending]) -> None:
-        if not items:
-            return
-        try:
-            self.deliver(items)
-        except Exception:  # the thread must survive anything: the sweep covers what was not marked
-            log.exception("outbox publisher batch failed; rows left to the sweep")
+            try:
+                self.deliver(items)
+            except Exception:  # the thread must survive anything: the sweep covers what was not marked
+                log.exception("outbox publisher batch failed; rows left to the sweep")
 
     def pending(self) -> int:
         """Rows queued in this process and not yet handed to the broker."""
         return self._queue.qsize() if self._queue is not None and self._pid == os.getpid() else 0
 
     def close(self, timeout: float | None = None) -> bool:
-        """Stop the thread after it delivered what is queued, waiting at most `timeout` seconds.
+        """Stop the threads once they delivered what is queued, waiting at most `timeout` seconds.
 
         True when everything queued was delivered; what is left stays in the outbox for the sweep.
         """
-        thread = self._thread
-        if thread is None or self._pid != os.getpid() or not thread.is_alive():
+        workers = [w for w in self._workers if w.is_alive()] if self._pid == os.getpid() else []
+        if not workers:
             return True
         timeout = self.flush_seconds if timeout is None else timeout
-        started = time.monotonic()
-        with contextlib.suppress(queue.Full):
-            self._queue.put(_STOP, timeout=timeout)
-        thread.join(max(0.0, timeout - (time.monotonic() - started)))
-        if thread.is_alive():
+        deadline = time.monotonic() + timeout
+        self._stopping.set()
+        for worker in workers:
+            worker.join(max(0.0, deadline - time.monotonic()))
+        if any(worker.is_alive() for worker in workers):
             log.warning("outbox publisher stopped with rows still queued; the sweep will publish them",
-                        extra={"count": self._queue.qsize(), "waited": round(time.monotonic() - started, 3)})
+                        extra={"count": self._queue.qsize(), "waited": timeout})
             return False
         self._pid = None
         return True

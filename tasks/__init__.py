@@ -91,7 +91,15 @@ def publisher(app: Celery, confirm_timeout: float | None = None):
     def publish(task: str, kwargs: dict, task_id: str, request_id: str | None) -> None:
         many([(task, kwargs, task_id, request_id)])
 
+    def connect() -> None:
+        try:
+            producer()
+        except BaseException:
+            drop()
+            raise
+
     publish.many = many
+    publish.connect = connect  # a publisher thread opens its connection when it starts, not on its first row
     return publish
 
 

@@ -43,7 +43,8 @@ def slow_app(settings, proxy):
     """The app publishing through the proxy."""
     from web import create_app
 
-    app = create_app(replace(settings, CELERY_BROKER_URL=proxy.url(VHOST)))
+    # One publisher thread: the one whose connection the warm-up opened before the stall.
+    app = create_app(replace(settings, CELERY_BROKER_URL=proxy.url(VHOST), OUTBOX_PUBLISHER_THREADS=1))
     yield app
     proxy.flow()
     app.extensions["shop"].relay.close()
@@ -79,7 +80,8 @@ def test_close_flushes_what_is_queued_and_a_full_queue_leaves_rows_to_the_sweep(
         worker, settings, proxy, mail_dir):
     from web import create_app
 
-    app = create_app(replace(settings, CELERY_BROKER_URL=proxy.url(VHOST), OUTBOX_QUEUE_SIZE=1))
+    app = create_app(replace(settings, CELERY_BROKER_URL=proxy.url(VHOST), OUTBOX_QUEUE_SIZE=1,
+                             OUTBOX_PUBLISHER_THREADS=1))
     client, relay, engine = app.test_client(), app.extensions["shop"].relay, app.extensions["shop"].db.engine
     try:
         assert client.post(REGISTER, json=_registration("warm@example.com")).status_code == 201
@@ -135,6 +137,7 @@ def test_gunicorn_preloaded_workers_publish_their_own_and_flush_on_sigterm(
                       "tests.faults.preloaded:app"], tmp_path / "gunicorn.log",
                      env={"PORT": str(port), "HOST": "127.0.0.1", "WEB_CONCURRENCY": "2",
                           "CELERY_BROKER_URL": proxy.url(VHOST), "OUTBOX_FLUSH_SECONDS": "10",
+                          "OUTBOX_PUBLISHER_THREADS": "1",
                           "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "prometheus")},
                      ready="Booting worker").start()
     engine = create_engine(settings.DATABASE_URL)
