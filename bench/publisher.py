@@ -14,7 +14,7 @@ The web always reaches the broker through that proxy; the worker and beat
 directly. It prints
 registration p50/p95 and creation->email p50/p95 (the verification .eml
 written by the sandbox provider) per mode and disk. Uses its own scratch
-database, RabbitMQ virtual host (deleted at the end) and Redis database.
+database and RabbitMQ virtual host (both deleted at the end) and Redis database.
 """
 
 from __future__ import annotations
@@ -153,6 +153,10 @@ def main() -> None:
     finally:
         engine.dispose()
         rabbitmqctl("delete_vhost", NAME, check=False)
+        server = create_engine(f"{PG}/postgres", isolation_level="AUTOCOMMIT")
+        with server.connect() as conn:
+            conn.execute(text(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)'))
+        server.dispose()
     print(f"\nPublisher benchmark: {SECONDS:.0f} s per row, {CLIENTS} client threads registering, "
           f"{ENV['WEB_CONCURRENCY']} gunicorn workers, 1 worker (2 processes) + beat, {os.cpu_count()} CPUs, "
           f"busy disk = dd 1 GiB O_DIRECT+fsync loop in {DD_DIR}; load average (1 min) at the end: "
