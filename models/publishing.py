@@ -1,17 +1,19 @@
 """A background publisher per process: requests hand their outbox rows over and answer at once.
 
-Daemon threads (two by default) take what is pending from a bounded queue, in batches, and
-hands each batch to a `deliver` function (the relay's: lock the rows, publish
-with broker confirms, mark). The thread starts lazily in the process that
-submits, so a process forked after the parent built it (gunicorn with
-preload, Celery's prefork pool) starts its own and never shares the parent's
-queue, thread or broker connection. When the queue is full the rows are left
-to the outbox sweep; at exit `close_all` flushes for a bounded time.
+Daemon threads (two by default) take what is pending from a bounded queue, in
+batches, and hand each batch to a `deliver` function (the relay's: lock the
+rows, publish with broker confirms, mark). They start lazily in the process
+that submits, so a process forked after its parent built the publisher
+(gunicorn with preload, Celery's prefork pool) starts its own and never uses
+the parent's queue, threads or broker connections. When the queue is full the
+rows are left to the outbox sweep; at exit `close_all` flushes for a bounded
+time.
 """
 
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import os
 import queue
@@ -99,16 +101,24 @@ class BackgroundPublisher:
                 log.warning("outbox publisher could not connect yet", extra={"error": repr(exc)})
         while True:
             try:
-                items = [pending.get(timeout=self.IDLE_POLL)]
+                first = pending.get(timeout=self.IDLE_POLL)
             except queue.Empty:
+                first = None
+            if first is None:  # idle, or close()'s wake-up, queued after every row submitted before close()
                 if stopping.is_set():
                     return
                 continue
+            items = [first]
             while len(items) < self.batch:
                 try:
-                    items.append(pending.get_nowait())
+                    item = pending.get_nowait()
                 except queue.Empty:
                     break
+                if item is None:  # another thread's wake-up: leave it for that thread
+                    with contextlib.suppress(queue.Full):
+                        pending.put_nowait(None)
+                    break
+                items.append(item)
             try:
                 self.deliver(items)
             except Exception:  # the thread must survive anything: the sweep covers what was not marked
@@ -129,6 +139,11 @@ class BackgroundPublisher:
         timeout = self.flush_seconds if timeout is None else timeout
         deadline = time.monotonic() + timeout
         self._stopping.set()
+        for _ in workers:  # wake idle threads now rather than after IDLE_POLL
+            try:
+                self._queue.put_nowait(None)
+            except queue.Full:
+                break
         for worker in workers:
             worker.join(max(0.0, deadline - time.monotonic()))
         if any(worker.is_alive() for worker in workers):
