@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 PORT ?= 8000
 export PORT
 
-.PHONY: install system-packages run test test-fast lint services db clean bench-identity bench-orders bench-catalog bench-imports bench-ops
+.PHONY: install system-packages run test test-fast lint services db clean bench-identity bench-orders bench-catalog bench-imports bench-ops bench-publisher
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -66,6 +66,9 @@ lint: install
 
 bench-imports: install  ## 1M-row feed through the SFTP inbox, against a raw COPY + upsert floor
 	$(BIN)/python -m bench.imports
+
+bench-publisher: install  ## registration p95 and registration->email p95, inline vs background publisher, quiet and busy disk
+	$(BIN)/python -m bench.publisher
 
 bench-ops: install  ## task metrics' cost in a worker, and a /metrics scrape against /healthz (BENCH_TASKS, BENCH_SCRAPES)
 	$(BIN)/python bench/ops.py

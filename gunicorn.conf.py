@@ -38,6 +38,13 @@ def on_starting(server):
     os.makedirs(path, exist_ok=True)
 
 
+def worker_exit(server, worker):
+    """A stopping worker publishes what its outbox publisher still holds (OUTBOX_FLUSH_SECONDS at most)."""
+    from models.publishing import close_all
+
+    close_all()
+
+
 def child_exit(server, worker):
     from prometheus_client import multiprocess
 

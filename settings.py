@@ -86,6 +86,14 @@ class Settings:
     OUTBOX_SWEEP_INTERVAL: float = 10.0
     OUTBOX_REPUBLISH_AFTER: float = 15.0
     OUTBOX_RETENTION_DAYS: int = 7
+    # Outbox rows are published by a background thread per process (a response never waits for the
+    # broker's confirm); "inline" publishes in the request thread after commit, as before.
+    OUTBOX_PUBLISHER: str = "background"
+    OUTBOX_QUEUE_SIZE: int = 10000
+    OUTBOX_PUBLISH_BATCH: int = 100
+    OUTBOX_PUBLISHER_THREADS: int = 2
+    OUTBOX_FLUSH_SECONDS: float = 5.0
+    OUTBOX_CONFIRM_TIMEOUT: float = 30.0
     TASK_QUEUE_TYPE: str = "quorum"
     TASK_DELIVERY_LIMIT: int = 10
     BEAT_SCHEDULE_FILE: str = "var/celerybeat-schedule"
@@ -275,6 +283,8 @@ class Settings:
                 raise ConfigError(f"{name} must be quorum or classic")
         if self.BACKUP_REPO_TYPE not in ("posix", "s3"):
             raise ConfigError(f"BACKUP_REPO_TYPE must be posix or s3, not {self.BACKUP_REPO_TYPE!r}")
+        if self.OUTBOX_PUBLISHER not in ("background", "inline"):
+            raise ConfigError(f"OUTBOX_PUBLISHER must be background or inline, not {self.OUTBOX_PUBLISHER!r}")
 
     def problems(self) -> list[str]:
         """What makes these settings unfit for production, one line each."""

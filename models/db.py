@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -45,12 +47,25 @@ def make_engine(url: str, pool_size: int = 5, connect_timeout: float = 5.0) -> E
     )
 
 
+def _forget_pool_after_fork(engine: Engine) -> None:
+    """A forked child (gunicorn --preload, Celery prefork) opens its own connections instead of sharing the
+    parent's sockets; `close=False` leaves the parent's connections open for the parent."""
+    ref = weakref.ref(engine)
+
+    def forget() -> None:
+        if (alive := ref()) is not None:
+            alive.dispose(close=False)
+
+    os.register_at_fork(after_in_child=forget)
+
+
 class Database:
     """One engine and its session factory, built from a URL."""
 
     def __init__(self, url: str, pool_size: int = 5, connect_timeout: float = 5.0):
         self.engine = make_engine(url, pool_size, connect_timeout)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
+        _forget_pool_after_fork(self.engine)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

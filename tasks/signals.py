@@ -22,6 +22,8 @@ def connect(shop) -> None:
         (signals.worker_init, _check_task_names),
         (signals.worker_init, lambda sender=None, **_: _declare_queues(sender, settings)),
         (signals.worker_process_init, lambda **_: shop.after_fork()),
+        (signals.worker_process_shutdown, _flush_outbox),
+        (signals.worker_shutdown, _flush_outbox),
         (signals.task_prerun, _bind_ids),
         (signals.task_postrun, _unbind_ids),
     )
@@ -53,6 +55,13 @@ def _declare_queues(sender, settings):
         for queue in celeryconfig.make_task_queues(settings) + celeryconfig.make_dead_letter_queues(settings):
             queue.bind(channel).declare()
     log.info("task and dead-letter queues declared")
+
+
+def _flush_outbox(**_):
+    """A stopping pool process (or solo worker) publishes what its outbox publisher still holds, briefly."""
+    from models.publishing import close_all
+
+    close_all()
 
 
 def _bind_ids(task_id=None, task=None, **_):

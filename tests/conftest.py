@@ -231,6 +231,7 @@ def app(settings):
     app = create_app(settings)
     app.config["TESTING"] = True
     yield app
+    app.extensions["shop"].relay.close()
     app.extensions["shop"].db.dispose()
 
 

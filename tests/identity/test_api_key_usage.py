@@ -181,10 +181,11 @@ def test_a_flush_holding_a_batch_others_applied_and_passed_counts_nothing(app, c
     assert rows(db, "SELECT use_count FROM api_keys") == [(2,)]
 
 
-def test_the_flush_is_a_beat_job(settings):
+def test_the_flush_is_a_beat_job(settings, celery_app):
     import tasks.maintenance  # noqa: F401  (registers the task)
     from scheduler import beat_schedule
-    from tasks import app as celery
+
+    celery = celery_app
 
     job = beat_schedule(settings)["api-keys-flush-usage"]
     assert job["task"] == "tasks.maintenance.flush_api_key_usage" in celery.tasks
