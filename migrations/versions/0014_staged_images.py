@@ -1,14 +1,14 @@
 """Catalog: uploaded images staged in the database until a worker has stored them in object storage.
 
 Revision ID: 0014
-Revises: 0011
+Revises: 0012
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0014"
-down_revision = "0011"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 

@@ -1,14 +1,14 @@
 """API keys: a use count and the highest usage batch applied, so usage counted in Redis is flushed exactly once.
 
 Revision ID: 0015
-Revises: 0011
+Revises: 0014
 """
 
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0015"
-down_revision = "0011"
+down_revision = "0014"
 branch_labels = None
 depends_on = None
 
