@@ -44,6 +44,9 @@ WORKER_PROCESSES = os.environ.get("BENCH_WORKER_PROCESSES", "4")
 PG = os.environ.get("BENCH_PG_SERVER", "postgresql+psycopg2://postgres@127.0.0.1:5432")
 MAIL = Path(tempfile.mkdtemp(prefix="bench-mail-"))
 TICK = os.sysconf("SC_CLK_TCK")
+# BENCH_PROFILE=<dir>: py-spy samples the web and the worker during each run into <dir> (flame-graph input;
+# the figures of a profiled run include py-spy's own CPU).
+PROFILE = Path(os.environ["BENCH_PROFILE"]) if os.environ.get("BENCH_PROFILE") else None
 ENV = {
     "APP_ENV": "development", "LOG_LEVEL": "WARNING", "DATABASE_URL": f"{PG}/{NAME}",
     "CELERY_BROKER_URL": f"amqp://guest:guest@127.0.0.1:5672/{NAME}",
@@ -218,9 +221,16 @@ def run(label: str, base: str, files: list[str], connections: int, rate: float, 
     web_cpu, worker_cpu = session_cpu(web.pid), session_cpu(worker.pid)
     busy = machine_busy()
     since = time.time()
+    spy = [str(Path(sys.executable).parent / "py-spy"), "record", "--subprocesses", "--nonblocking", "-r", "50",
+           "-d", f"{SECONDS:.0f}", "-f", "raw"]
+    spies = [subprocess.Popen([*spy, "-o", str(PROFILE / f"{name}-{rate:g}.txt"), "-p", str(proc.pid)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for name, proc in (("web", web), ("worker", worker))] if PROFILE else []
     found = run_wrk(base, connections, SECONDS, [*files, str(rate), str(connections)], "orders.lua")
     until = time.time()
     web_cpu = session_cpu(web.pid) - web_cpu
+    for spy in spies:
+        spy.wait()
     delays, last = drain(engine, since, until, found["pays"])
     worker_cpu = session_cpu(worker.pid) - worker_cpu
     paid = len(delays)
