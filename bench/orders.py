@@ -219,7 +219,7 @@ def wait_worker(timeout: float = 60) -> None:
 def run(label: str, base: str, files: list[str], connections: int, rate: float, web, worker, engine) -> dict:
     """One wrk run and its drain: the row of the table."""
     web_cpu, worker_cpu = session_cpu(web.pid), session_cpu(worker.pid)
-    busy = machine_busy()
+    busy, commits = machine_busy(), database_commits(engine)
     since = time.time()
     spy = [str(Path(sys.executable).parent / "py-spy"), "record", "--subprocesses", "--nonblocking", "-r", "50",
            "-d", f"{SECONDS:.0f}", "-f", "raw"]
@@ -233,13 +233,27 @@ def run(label: str, base: str, files: list[str], connections: int, rate: float, 
         spy.wait()
     delays, last = drain(engine, since, until, found["pays"])
     worker_cpu = session_cpu(worker.pid) - worker_cpu
+    commits = database_commits(engine) - commits
     paid = len(delays)
+    with engine.connect() as conn:  # every task goes through the outbox: its rows are the tasks queued
+        tasks = dict(conn.execute(text("SELECT task, count(*) FROM outbox WHERE created_at >= "
+                                       "(to_timestamp(:since) AT TIME ZONE 'UTC') GROUP BY task"),
+                                  {"since": since}).all())
     per = 1000 / max(paid, 1)
     return {"label": label, "connections": connections, **found, "paid": paid,
             "paid_rps": paid / max(SECONDS, last - since), "delays": delays,
             "web_ms": web_cpu * per, "worker_ms": worker_cpu * per, "wrk_ms": found["wrk_cpu"] * per,
             "wrk_share": found["wrk_cpu"] / max(found["machine_cpu"], 1e-9),
-            "machine_ms": (machine_busy() - busy) * per, "load": os.getloadavg()[0]}
+            "machine_ms": (machine_busy() - busy) * per, "load": os.getloadavg()[0],
+            "commits": commits / max(paid, 1),
+            "tasks": {k.rsplit(".", 1)[1]: v / max(paid, 1) for k, v in tasks.items()}}
+
+
+def database_commits(engine) -> int:
+    """Transactions committed in the bench database so far (every process: web, worker, publishers)."""
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+                                 )).scalar()
 
 
 def main() -> None:
@@ -298,6 +312,9 @@ def main() -> None:
               f"{percentile(r['delays'], 50):.2f} / {percentile(r['delays'], 95):.2f} s | "
               f"{r['web_ms']:.0f} / {r['worker_ms']:.0f} / {r['wrk_ms']:.1f} / {r['machine_ms']:.0f} ms | "
               f"{r['wrk_share']:.1%} | {r['load']:.1f} |")
+    for r in rows:
+        tasks = ", ".join(f"{name} {n:.2f}" for name, n in sorted(r["tasks"].items()))
+        print(f"{r['label']}: per paid order {r['commits']:.1f} commits in the database, tasks queued: {tasks}")
 
 
 if __name__ == "__main__":
