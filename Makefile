@@ -58,8 +58,9 @@ test-fast: install
 
 bench-identity: install  ## what sign-in, tokens, API keys and PII encryption cost per request / value
 	$(BIN)/python -m bench.identity
-bench-orders: install  ## checkout-and-pay throughput and latency (BENCH_SECONDS, BENCH_CLIENTS)
-	$(BIN)/python bench/orders.py
+bench-orders: install  ## checkout-and-pay under wrk: max paid orders/s, latency at 50 orders/s (BENCH_SECONDS, BENCH_RATE)
+	@command -v wrk >/dev/null || (apt-get install -y -q wrk || (apt-get update -q && apt-get install -y -q wrk))
+	$(BIN)/python -m bench.orders
 
 lint: install
 	$(BIN)/ruff check .
@@ -71,7 +72,7 @@ bench-publisher: install  ## registration p95 and registration->email p95, inlin
 	$(BIN)/python -m bench.publisher
 
 bench-ops: install  ## task metrics' cost in a worker, and a /metrics scrape against /healthz (BENCH_TASKS, BENCH_SCRAPES)
-	$(BIN)/python bench/ops.py
+	$(BIN)/python -m bench.ops
 
 clean:
 	rm -rf $(VENV) var

@@ -1,21 +1,27 @@
-"""Checkout-and-pay benchmark: gunicorn, a worker and the sandbox gateway, driven for a fixed time.
+"""Checkout-and-pay benchmark: gunicorn, a worker and the sandbox gateway, loaded by wrk for a fixed time.
 
-    make bench-orders [BENCH_SECONDS=20 BENCH_CLIENTS=8]
+    make bench-orders [BENCH_SECONDS=20 BENCH_CONNECTIONS=8 BENCH_RATE=50 BENCH_RATE_CONNECTIONS=32]
 
-Uses its own scratch database, RabbitMQ virtual host and Redis database.
-Prints orders per second end to end (paid and confirmation email written),
-checkout latency percentiles, creation-to-email percentiles, and a bare
-Flask endpoint's throughput measured in the same run for the ratio.
+Uses its own scratch database, RabbitMQ virtual host and Redis database (all emptied afterwards).
+wrk runs bench/orders.lua: one connection (and thread) per customer, each posting an order, reading its id
+and paying it. Two runs: closed loop (every connection as fast as it is answered: the maximum) and a fixed
+offered load (BENCH_RATE orders/s, paced per connection with wrk's delay()). For each it prints paid orders
+per second end to end (payment succeeded and confirmation email written), checkout latency percentiles,
+creation-to-email percentiles from the database and the .eml files' times, the CPU spent per paid order by
+the web, the worker and wrk, wrk's share of the machine's CPU, and a bare Flask endpoint's throughput under
+the same gunicorn settings measured in the same run.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import resource
+import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 import uuid
 from datetime import UTC
@@ -27,50 +33,71 @@ sys.path.insert(0, str(ROOT))
 NAME = os.environ.get("BENCH_NAME", "shop_bench_orders")
 SECONDS = float(os.environ.get("BENCH_SECONDS", "20"))
 WEB_WORKERS = os.environ.get("BENCH_WEB_WORKERS", "2")
-# Enough clients to keep every sync gunicorn worker busy with one request queued behind it; many more
-# would only measure time spent waiting in the listen queue.
-CLIENTS = int(os.environ.get("BENCH_CLIENTS", str(4 * int(WEB_WORKERS))))
+# Closed loop: a few connections per sync gunicorn worker keep each busy with requests queued behind it.
+CONNECTIONS = int(os.environ.get("BENCH_CONNECTIONS", str(4 * int(WEB_WORKERS))))
+RATE = float(os.environ.get("BENCH_RATE", "50"))
+# Paced: each connection starts an order every RATE_CONNECTIONS / RATE seconds (0.64 s by default), far
+# longer than a checkout and its payment, so the schedule and not the latency sets the rate.
+RATE_CONNECTIONS = int(os.environ.get("BENCH_RATE_CONNECTIONS", "32"))
 # The tasks mostly wait on PostgreSQL, Redis and RabbitMQ, so more processes than cores keep the CPUs busy.
 WORKER_PROCESSES = os.environ.get("BENCH_WORKER_PROCESSES", "4")
 PG = os.environ.get("BENCH_PG_SERVER", "postgresql+psycopg2://postgres@127.0.0.1:5432")
 MAIL = Path(tempfile.mkdtemp(prefix="bench-mail-"))
+TICK = os.sysconf("SC_CLK_TCK")
+# BENCH_PROFILE=<dir>: py-spy samples the web and the worker during each run into <dir> (flame-graph input;
+# the figures of a profiled run include py-spy's own CPU).
+PROFILE = Path(os.environ["BENCH_PROFILE"]) if os.environ.get("BENCH_PROFILE") else None
 ENV = {
     "APP_ENV": "development", "LOG_LEVEL": "WARNING", "DATABASE_URL": f"{PG}/{NAME}",
     "CELERY_BROKER_URL": f"amqp://guest:guest@127.0.0.1:5672/{NAME}",
     "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7"),
     "EMAIL_OUTBOX_DIR": str(MAIL), "FULFILLMENT_EMAIL": "", "PAYMENTS_PROVIDER": "sandbox",
     "WEB_CONCURRENCY": WEB_WORKERS, "DATABASE_POOL_SIZE": "4",
-    # Each client is one customer ordering far faster than a person: the per-user budget (still checked in
-    # Redis on every request) must not be what limits the run.
+    # Each connection is one customer ordering far faster than a person: the per-user budget (still checked
+    # in Redis on every request) must not be what limits the run.
     "RATE_LIMIT_DEFAULT": "1000000 per minute",
 }
 os.environ.update(ENV)
 
 import requests  # noqa: E402
 
-from bench.stack import free_port, fresh_database, fresh_vhost, seed_teapot_and_customers  # noqa: E402
+from bench.stack import free_port, fresh_database, fresh_vhost, rabbitmqctl, seed_teapot_and_customers  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 
 def prepare_services() -> None:
+    from bootstrap import bootstrap
+
+    bootstrap()  # the migrations encrypt with the process's PII key ring, which the composition root configures
     fresh_database(PG, NAME, ENV["DATABASE_URL"], ENV["REDIS_URL"])
     fresh_vhost(NAME)
 
 
-def seed(clients: int) -> tuple[str, list[dict]]:
-    """One variant with plenty of stock, and a customer (with auth headers) per client."""
+def clean_up_services() -> None:
+    import redis
+
+    engine = create_engine(f"{PG}/postgres", isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)'))
+    engine.dispose()
+    rabbitmqctl("delete_vhost", NAME, check=False)
+    redis.Redis.from_url(ENV["REDIS_URL"]).flushdb()
+    shutil.rmtree(MAIL, ignore_errors=True)
+
+
+def seed(customers: int) -> tuple[str, list[str]]:
+    """One variant with plenty of stock, and a customer (with an access token) per connection."""
     from web import create_app
     from web.auth.tokens import access_token
 
     app = create_app()
     with app.extensions["shop"].db.session() as session:
-        variant, users = seed_teapot_and_customers(session, clients, "bench")
+        variant, users = seed_teapot_and_customers(session, customers, "bench")
         variant_id = str(variant.id)
         with app.app_context():
-            headers = [{"Authorization": "Bearer " + access_token(u.id, "customer", mfa=False, session_id=uuid.uuid4())}
-                       for u in users]
+            tokens = [access_token(u.id, "customer", mfa=False, session_id=uuid.uuid4()) for u in users]
     app.extensions["shop"].db.dispose()
-    return variant_id, headers
+    return variant_id, tokens
 
 
 def start(command: list[str], log: Path, **env) -> subprocess.Popen:
@@ -89,78 +116,92 @@ def wait_http(url: str, timeout: float = 30) -> None:
     raise RuntimeError(f"{url} did not answer")
 
 
-def drive(seconds: float, clients: int, work) -> list:
-    """Run `work(n, session)` in `clients` threads until `seconds` pass; collect what it returns."""
-    results, lock, stop = [], threading.Lock(), time.monotonic() + seconds
-
-    def loop(n):
-        session = requests.Session()
-        while time.monotonic() < stop:
-            found = work(n, session)
-            with lock:
-                results.append(found)
-
-    threads = [threading.Thread(target=loop, args=(n,)) for n in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results
-
-
 def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] if ordered else float("nan")
 
 
-def measure_bare(port: int, logs: Path) -> float:
+def session_cpu(sid: int) -> float:
+    """CPU seconds (user + system) of the live processes of session `sid` (a server and its children)."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid:  # fields after the name: state, ppid, pgrp, session, ..., utime (12), stime (13)
+            total += int(fields[11]) + int(fields[12])
+    return total / TICK
+
+
+def machine_busy() -> float:
+    """CPU seconds every core spent not idle (nor waiting on I/O) since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return (sum(values) - values[3] - values[4]) / TICK
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_wrk(url: str, connections: int, seconds: float, args: list[str], script: str | None = None) -> dict:
+    """wrk for `seconds` with one connection per thread; its summary, its CPU seconds and the machine's."""
+    command = ["wrk", "-t", str(connections), "-c", str(connections), "-d", f"{seconds:.0f}s", "--timeout", "10s"]
+    if script:
+        command += ["-s", str(ROOT / "bench" / script)]
+    command += [url, "--", *args]
+    cpu, busy = children_cpu(), machine_busy()
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    result = {"wrk_cpu": children_cpu() - cpu, "machine_cpu": machine_busy() - busy}
+    for line in out.splitlines():
+        if line.startswith("RESULT "):
+            result.update(json.loads(line[7:]))
+        elif line.startswith("Requests/sec:"):
+            result["rps"] = float(line.split()[1])
+    return result
+
+
+def measure_bare(port: int, logs: Path) -> dict:
     proc = start([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "--chdir", str(ROOT / "bench"),
                   "bare:app"], logs / "bare.log", PORT=str(port))
     try:
         wait_http(f"http://127.0.0.1:{port}/bare")
-        seconds = min(SECONDS, 10)
-        done = drive(seconds, CLIENTS, lambda n, s: s.get(f"http://127.0.0.1:{port}/bare").status_code)
-        return len(done) / seconds
+        return run_wrk(f"http://127.0.0.1:{port}/bare", CONNECTIONS, min(SECONDS, 10), [])
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait()
 
 
-def checkout_and_pay(base: str, variant_id: str, headers: list[dict]):
-    body = {"items": [{"variantId": variant_id, "quantity": 1}],
-            "shippingAddress": {"firstName": "B", "lastName": "M", "line1": "1 Road", "city": "Paris",
-                                "postalCode": "75001", "country": "FR"}}
-
-    def work(n, session):
-        started = time.perf_counter()
-        created = session.post(f"{base}/api/v1/orders", json=body, headers=headers[n])
-        latency = time.perf_counter() - started
-        if created.status_code != 201:
-            return ("error", created.status_code, latency)
-        paid = session.post(f"{base}/api/v1/orders/{created.json()['id']}/pay",
-                            json={"paymentMethod": "sandbox_success"}, headers=headers[n])
-        return ("ok" if paid.status_code == 202 else "error", paid.status_code, latency)
-    return work
+def confirmed(engine, since: float, until: float) -> dict[str, float]:
+    """Confirmation message id -> its order's creation time, for orders created in [since, until] and paid."""
+    query = text("SELECT m.id::text, o.created_at FROM email_messages m "
+                 "JOIN orders o ON o.id = (m.context->>'order_id')::uuid "
+                 "JOIN payments p ON p.order_id = o.id AND p.status = 'succeeded' "
+                 "WHERE m.template = 'order_confirmation' "
+                 "AND o.created_at >= (to_timestamp(:since) AT TIME ZONE 'UTC') "
+                 "AND o.created_at <= (to_timestamp(:until) AT TIME ZONE 'UTC')")
+    with engine.connect() as conn:
+        return {mid: created.replace(tzinfo=UTC).timestamp()
+                for mid, created in conn.execute(query, {"since": since, "until": until}).all()}
 
 
-def email_delays(expected: int, deadline: float) -> tuple[list[float], float]:
-    """Seconds from order creation to its confirmation .eml, once every paid order has one (or time is up)."""
-    engine = create_engine(ENV["DATABASE_URL"])
-    query = text("SELECT m.id::text, o.created_at FROM email_messages m JOIN orders o "
-                 "ON o.id = (m.context->>'order_id')::uuid WHERE m.template = 'order_confirmation'")
+def drain(engine, since: float, until: float, expected: int, timeout: float = 60) -> tuple[list[float], float]:
+    """Creation-to-email seconds once every paid order of the window has its .eml (or time is up); last email."""
+    deadline = time.monotonic() + timeout
     while True:
         files = {p.stem.split("-", 1)[1]: p.stat().st_mtime for p in MAIL.glob("*.eml")}
-        if len(files) >= expected or time.monotonic() > deadline:
+        created = confirmed(engine, since, until)
+        written = [mid for mid in created if mid in files]
+        if len(written) >= expected or time.monotonic() > deadline:
             break
-        time.sleep(0.5)
-    with engine.connect() as conn:
-        created = dict(conn.execute(query).all())
-    engine.dispose()
-    delays = [files[mid] - created[mid].replace(tzinfo=UTC).timestamp() for mid in created if mid in files]
-    if len(delays) < expected:
-        print(f"note: {len(files)} emails written, {len(created)} confirmations queued, {expected} orders paid")
-    last = max(files.values()) if files else time.time()
-    return delays, last
+        time.sleep(0.25)
+    if len(written) < expected:
+        print(f"note: {len(written)} confirmations written of {expected} orders paid")
+    delays = [files[mid] - created[mid] for mid in written]
+    return delays, max((files[mid] for mid in written), default=until)
 
 
 def wait_worker(timeout: float = 60) -> None:
@@ -175,11 +216,60 @@ def wait_worker(timeout: float = 60) -> None:
     raise RuntimeError("the worker did not start")
 
 
+def run(label: str, base: str, files: list[str], connections: int, rate: float, web, worker, engine) -> dict:
+    """One wrk run and its drain: the row of the table."""
+    web_cpu, worker_cpu = session_cpu(web.pid), session_cpu(worker.pid)
+    busy, commits = machine_busy(), database_commits(engine)
+    since = time.time()
+    spy = [str(Path(sys.executable).parent / "py-spy"), "record", "--subprocesses", "--nonblocking", "-r", "50",
+           "-d", f"{SECONDS:.0f}", "-f", "raw"]
+    spies = [subprocess.Popen([*spy, "-o", str(PROFILE / f"{name}-{rate:g}.txt"), "-p", str(proc.pid)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for name, proc in (("web", web), ("worker", worker))] if PROFILE else []
+    found = run_wrk(base, connections, SECONDS, [*files, str(rate), str(connections)], "orders.lua")
+    until = time.time()
+    web_cpu = session_cpu(web.pid) - web_cpu
+    for spy in spies:
+        spy.wait()
+    delays, last = drain(engine, since, until, found["pays"])
+    worker_cpu = session_cpu(worker.pid) - worker_cpu
+    commits = database_commits(engine) - commits
+    paid = len(delays)
+    with engine.connect() as conn:  # every task goes through the outbox: its rows are the tasks queued
+        tasks = dict(conn.execute(text("SELECT task, count(*) FROM outbox WHERE created_at >= "
+                                       "(to_timestamp(:since) AT TIME ZONE 'UTC') GROUP BY task"),
+                                  {"since": since}).all())
+    per = 1000 / max(paid, 1)
+    return {"label": label, "connections": connections, **found, "paid": paid,
+            "paid_rps": paid / max(SECONDS, last - since), "delays": delays,
+            "web_ms": web_cpu * per, "worker_ms": worker_cpu * per, "wrk_ms": found["wrk_cpu"] * per,
+            "wrk_share": found["wrk_cpu"] / max(found["machine_cpu"], 1e-9),
+            "machine_ms": (machine_busy() - busy) * per, "load": os.getloadavg()[0],
+            "commits": commits / max(paid, 1),
+            "tasks": {k.rsplit(".", 1)[1]: v / max(paid, 1) for k, v in tasks.items()}}
+
+
+def database_commits(engine) -> int:
+    """Transactions committed in the bench database so far (every process: web, worker, publishers)."""
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+                                 )).scalar()
+
+
 def main() -> None:
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed (make bench-orders installs it)")
     logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
     prepare_services()
-    variant_id, headers = seed(CLIENTS)
-    bare_rps = measure_bare(free_port(), logs)
+    load_start = os.getloadavg()[0]
+    variant_id, tokens = seed(max(CONNECTIONS, RATE_CONNECTIONS))
+    token_file, body_file = logs / "tokens.txt", logs / "checkout.json"
+    token_file.write_text("\n".join(tokens) + "\n")
+    body_file.write_text(json.dumps({
+        "items": [{"variantId": variant_id, "quantity": 1}],
+        "shippingAddress": {"firstName": "B", "lastName": "M", "line1": "1 Road", "city": "Paris",
+                            "postalCode": "75001", "country": "FR"}}))
+    bare = measure_bare(free_port(), logs)
     port = free_port()
     web = start([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], logs / "web.log",
                 PORT=str(port))
@@ -190,35 +280,41 @@ def main() -> None:
                     "--prefetch-multiplier", "4", "--without-mingle",
                     "--without-gossip", "-n", f"bench-{uuid.uuid4().hex[:6]}@%h", "--loglevel", "WARNING"],
                    logs / "worker.log")
+    engine = create_engine(ENV["DATABASE_URL"])
+    rows = []
     try:
         base = f"http://127.0.0.1:{port}"
         wait_http(f"{base}/healthz")
         wait_worker()
-        started_wall = time.time()
-        results = drive(SECONDS, CLIENTS, checkout_and_pay(base, variant_id, headers))
-        ok = [r for r in results if r[0] == "ok"]
-        delays, last_email = email_delays(len(ok), time.monotonic() + 60)
+        files = [str(token_file), str(body_file)]
+        rows.append(run("closed loop (max)", base, files, CONNECTIONS, 0, web, worker, engine))
+        rows.append(run(f"offered {RATE:g} orders/s", base, files, RATE_CONNECTIONS, RATE, web, worker, engine))
     finally:
         for proc in (web, worker):
             os.killpg(proc.pid, signal.SIGTERM)
         for proc in (web, worker):
             proc.wait()
-    latencies = [r[2] * 1000 for r in results]
-    checkout_rps = len(results) / SECONDS
-    paid_rps = len(delays) / max(SECONDS, last_email - started_wall)
-    print(f"\nOrders benchmark: {SECONDS:.0f} s, {CLIENTS} client threads, "
-          f"{ENV['WEB_CONCURRENCY']} gunicorn workers, 1 worker ({WORKER_PROCESSES} processes), {os.cpu_count()} CPUs, "
-          f"load average (1 min) at the end: {os.getloadavg()[0]:.1f}; logs in {logs}")
-    print("| what | figure |\n|---|---|")
-    print(f"| bare Flask endpoint | {bare_rps:,.0f} req/s |")
-    print(f"| checkout + pay requests | {checkout_rps:,.1f} orders/s ({checkout_rps / bare_rps:.1%} of bare) |")
-    print(f"| paid orders end to end (confirmation email written) | {paid_rps:,.1f} orders/s "
-          f"({len(delays)} of {len(ok)} within the drain window) |")
-    print(f"| errors | {len(results) - len(ok)} |")
-    print(f"| checkout latency p50 / p95 / p99 | {percentile(latencies, 50):.0f} / "
-          f"{percentile(latencies, 95):.0f} / {percentile(latencies, 99):.0f} ms |")
-    print(f"| creation to email p50 / p95 / p99 | {percentile(delays, 50):.2f} / {percentile(delays, 95):.2f} / "
-          f"{percentile(delays, 99):.2f} s |")
+        engine.dispose()
+        clean_up_services()
+    print(f"\nOrders benchmark ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}): {SECONDS:.0f} s per run, "
+          f"{WEB_WORKERS} gunicorn workers, 1 worker ({WORKER_PROCESSES} processes), {os.cpu_count()} CPUs, "
+          f"load average (1 min) {load_start:.1f} at the start; logs in {logs}")
+    print(f"bare Flask endpoint (wrk, {CONNECTIONS} connections): {bare['rps']:,.0f} req/s, "
+          f"wrk {bare['wrk_cpu'] / max(bare['machine_cpu'], 1e-9):.0%} of the machine's CPU")
+    print("| run | conns | checkout + pay | paid end to end | errors | checkout p50 / p95 / p99 "
+          "| creation->email p50 / p95 | CPU per paid order: web / worker / wrk / machine | wrk CPU share | load |")
+    print("|---|---:|---|---|---:|---|---|---|---:|---:|")
+    for r in rows:
+        pairs = r["pays"] / r["seconds"]
+        print(f"| {r['label']} | {r['connections']} | {pairs:,.1f} orders/s ({2 * pairs / bare['rps']:.1%} of bare "
+              f"req/s) | {r['paid_rps']:,.1f} orders/s ({r['paid']} of {r['pays']}) | "
+              f"{r['errors'] + r['socket_errors']} | {r['p50']:.0f} / {r['p95']:.0f} / {r['p99']:.0f} ms | "
+              f"{percentile(r['delays'], 50):.2f} / {percentile(r['delays'], 95):.2f} s | "
+              f"{r['web_ms']:.0f} / {r['worker_ms']:.0f} / {r['wrk_ms']:.1f} / {r['machine_ms']:.0f} ms | "
+              f"{r['wrk_share']:.1%} | {r['load']:.1f} |")
+    for r in rows:
+        tasks = ", ".join(f"{name} {n:.2f}" for name, n in sorted(r["tasks"].items()))
+        print(f"{r['label']}: per paid order {r['commits']:.1f} commits in the database, tasks queued: {tasks}")
 
 
 if __name__ == "__main__":

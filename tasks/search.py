@@ -6,6 +6,7 @@ import logging
 
 import redis
 from celery import shared_task
+from sqlalchemy import text
 
 from integrations.errors import TransientError
 from integrations.search import SearchBackend
@@ -17,6 +18,10 @@ from tasks.base import ShopTask
 
 log = logging.getLogger(__name__)
 
+# Orders coalesce their stock changes per product (models.orders.stock.queue_stock_indexing): the mark is
+# removed, and committed, before the product is read, so a change this run does not see queues another.
+UNMARK_PENDING = text("DELETE FROM search_pending WHERE product_id = ANY(CAST(:ids AS uuid[]))")
+
 
 @shared_task(base=ShopTask, bind=True, name=names.INDEX_PRODUCTS)
 def index_products(self, product_ids: list[str]) -> dict:
@@ -25,6 +30,8 @@ def index_products(self, product_ids: list[str]) -> dict:
     Idempotent: it writes each product's current state, however often it runs.
     """
     try:
+        with self.session() as session:  # committed first: changes made after it queue a new task
+            session.execute(UNMARK_PENDING, {"ids": product_ids})
         with self.session() as session:
             refresh_variant_facts(session, product_ids)  # repairs a writer that skipped queue_indexing
         backend = self.shop.search

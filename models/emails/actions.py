@@ -6,8 +6,9 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.attributes import set_committed_value
 
 from models import outbox, task_names
 from models.emails.tables import FAILED, QUEUED, SENDING, SENT, SKIPPED, EmailMessage
@@ -58,9 +59,16 @@ def attempt_age(session: Session, message: EmailMessage) -> float | None:
 
 def mark_attempt(session: Session, message: EmailMessage) -> datetime:
     """Record that an attempt begins (commit it before calling the provider); its mark, to finish it with."""
-    message.status = SENDING
-    message.attempted_at = session.scalar(select(func.clock_timestamp().cast(EmailMessage.attempted_at.type)))
-    return message.attempted_at
+    session.flush()
+    # one statement: the mark comes back from the UPDATE instead of a SELECT before it
+    attempt = session.execute(update(EmailMessage).where(EmailMessage.id == message.id)
+                              .values(status=SENDING,
+                                      attempted_at=func.clock_timestamp().cast(EmailMessage.attempted_at.type))
+                              .returning(EmailMessage.attempted_at)
+                              .execution_options(synchronize_session=False)).scalar_one()
+    set_committed_value(message, "status", SENDING)
+    set_committed_value(message, "attempted_at", attempt)
+    return attempt
 
 
 def _locked_attempt(session: Session, message_id: str, attempt: datetime) -> EmailMessage | None:
@@ -72,10 +80,16 @@ def _locked_attempt(session: Session, message_id: str, attempt: datetime) -> Ema
 
 
 def finish_attempt(session: Session, message_id: str, attempt: datetime, provider_message_id: str | None) -> None:
-    """The provider accepted the email of attempt `attempt`: mark it sent."""
-    message = _locked_attempt(session, message_id, attempt)
-    if message is not None:
-        mark_sent(message, provider_message_id)
+    """The provider accepted the email of attempt `attempt`: mark it sent.
+
+    One conditional UPDATE: it changes the row only if it is still in that attempt (no other delivery settled
+    it), which locking the row and checking first did in two round trips.
+    """
+    session.execute(update(EmailMessage)
+                    .where(EmailMessage.id == uuid.UUID(message_id), EmailMessage.status == SENDING,
+                           EmailMessage.attempted_at == attempt)
+                    .values(status=SENT, provider_message_id=provider_message_id, sent_at=func.now())
+                    .execution_options(synchronize_session=False))
 
 
 def clear_attempt(session: Session, message_id: str, attempt: datetime) -> None:

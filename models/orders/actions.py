@@ -177,12 +177,25 @@ def payment_error(session: Session, payment: Payment, error: str) -> None:
 
 
 def lock_payment(session: Session, payment_id: uuid.UUID) -> Payment | None:
-    """The payment locked after its order (the order first, in the same order cancel takes them)."""
-    order_id = session.scalar(select(Payment.order_id).where(Payment.id == payment_id))
-    if order_id is None:
+    """The payment locked after its order (the order first, in the same order cancel takes them).
+
+    Locked once per transaction: a second call in the same transaction (the sandbox's event processed
+    inside `start_payment`) returns the rows this transaction already holds and has kept up to date.
+    """
+    held = session.info.setdefault("locked_payments", {})
+    transaction = session.get_transaction()
+    if transaction is not None and held.get(payment_id, (None,))[0] is transaction:
+        return held[payment_id][2]
+    # one round trip for the order (found through the payment) instead of two
+    order = session.scalar(select(Order).where(Order.id == select(Payment.order_id).where(Payment.id == payment_id)
+                                               .scalar_subquery())
+                           .with_for_update().execution_options(populate_existing=True))
+    if order is None:
         return None
-    session.get(Order, order_id, with_for_update=True)
-    return session.get(Payment, payment_id, with_for_update=True, populate_existing=True)
+    payment = session.get(Payment, payment_id, with_for_update=True, populate_existing=True)
+    if payment is not None:  # the rows are kept referenced, so the identity map keeps them for this transaction
+        held[payment_id] = (session.get_transaction(), order, payment)
+    return payment
 
 
 def payment_outcome(session: Session, payment_id: uuid.UUID, succeeded: bool, reference: str, why: str = "",

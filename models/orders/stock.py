@@ -10,13 +10,24 @@ import uuid
 from collections import Counter
 from collections.abc import Iterable
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 from sqlalchemy.orm import Session, joinedload
 
-from models.catalog.indexing import queue_indexing
+from models import task_names
+from models.catalog.indexing import refresh_variant_facts
 from models.catalog.tables import ProductVariant
 from models.errors import Conflict, NotFound
 from models.orders.tables import Order
+from models.outbox import enqueue
+
+# Marks the products pending; returns the ones that were not pending yet. DO UPDATE (not DO NOTHING) so that
+# the row stays locked by this transaction until it commits: the indexing task's DELETE of the row waits for
+# it, so the task reads this change; a mark made after that DELETE inserts a new row and queues a new task.
+MARK_PENDING = text("""
+    INSERT INTO search_pending (product_id) SELECT unnest(CAST(:ids AS uuid[]))
+    ON CONFLICT (product_id) DO UPDATE SET since = search_pending.since
+    RETURNING product_id::text, xmax = 0 AS inserted
+""")
 
 
 def lock_variants(session: Session, variant_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ProductVariant]:
@@ -84,4 +95,21 @@ def restock(session: Session, order: Order) -> None:
 
 def _changed(session: Session, variants: Iterable[ProductVariant]) -> None:
     session.flush()
-    queue_indexing(session, {variant.product_id for variant in variants})
+    queue_stock_indexing(session, {variant.product_id for variant in variants})
+
+
+def queue_stock_indexing(session: Session, product_ids: Iterable[uuid.UUID | str]) -> None:
+    """Like `queue_indexing`, coalesced per product: one task for every change made until it starts.
+
+    The products' variant facts are refreshed in this transaction as always; an `index_products` task
+    goes through the outbox only for products not already pending, so at a hundred checkouts a second of
+    one product the worker indexes it once per task run instead of once per order.
+    """
+    ids = sorted({str(product_id) for product_id in product_ids})
+    if not ids:
+        return
+    marked = session.execute(MARK_PENDING, {"ids": ids}).all()
+    refresh_variant_facts(session, ids)
+    new = sorted(product_id for product_id, inserted in marked if inserted)
+    if new:
+        enqueue(session, task_names.INDEX_PRODUCTS, product_ids=new)

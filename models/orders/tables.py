@@ -204,3 +204,16 @@ class WebhookEvent(Base):
     payload: Mapped[dict] = mapped_column(JSONB)
     received_at: Mapped[datetime] = mapped_column(server_default=text("now()"), index=True)
     processed_at: Mapped[datetime | None]
+
+
+class PendingIndexing(Base):
+    """A product whose stock orders changed and whose search document a queued task has not refreshed yet.
+
+    Orders change stock on every checkout; one indexing task per product covers every change made while this
+    row exists (see `models.orders.stock.queue_stock_indexing`).
+    """
+
+    __tablename__ = "search_pending"
+
+    product_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    since: Mapped[datetime] = mapped_column(server_default=text("now()"))
