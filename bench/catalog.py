@@ -67,9 +67,14 @@ def migrate() -> None:
     """Bring the scratch database to the newest revision (a no-op when it is there)."""
     from alembic import command
 
+    from bootstrap import bootstrap
     from web.cli import alembic_config
 
-    command.upgrade(alembic_config(scratch_url()), "head")
+    shop = bootstrap(replace(Settings.from_env(), DATABASE_URL=scratch_url(), REDIS_URL=REDIS_URL))  # key ring
+    try:
+        command.upgrade(alembic_config(scratch_url()), "head")
+    finally:
+        shop.close()
 
 
 def recreate_database() -> None:
