@@ -180,7 +180,7 @@ def search_products(session: Session, backend: SearchBackend, text: str, filters
         result = backend.search(SearchQuery(
             text=text, category_ids=[str(i) for i in category_ids] if category_ids is not None else None,
             min_price=filters.min_price, max_price=filters.max_price, in_stock=filters.in_stock,
-            limit=limit, after=after))
+            limit=limit, after=after), connection=session.connection())
     except (ValueError, TypeError, IndexError):
         if after is None:
             raise
