@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import uuid
 from contextlib import contextmanager
+from functools import wraps
 
-from flask import request
+from flask import g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
 from sqlalchemy.orm import Session
@@ -95,7 +96,7 @@ def cached_read(lookup, put, snapshot, render):
     if not reads_shared_pages():
         read_along_answer()  # read along with the rate limit but not theirs to use
         return json_response(render())
-    version_seen, body = read_along_answer() or lookup()
+    version_seen, body = g.pop("catalog_read", None) or read_along_answer() or lookup()
     if body is not None:
         return json_response(body)
     try:
@@ -108,9 +109,27 @@ def cached_read(lookup, put, snapshot, render):
     return json_response(body)
 
 
+def shared_page_first(view):
+    """Serve a hit in the shared cache before the query string is parsed and validated.
+
+    A listing page is written to the cache only after a render that took these exact arguments (the key is
+    the query string), so they were valid; a miss goes on to the parser and the view as before.
+    """
+    @wraps(view)
+    def served(*args, **kwargs):
+        if reads_shared_pages() and (found := read_along_answer()) is not None:
+            if found[1] is not None:
+                return json_response(found[1])
+            g.catalog_read = found  # the version seen, for the render's write
+        return view(*args, **kwargs)
+
+    return served
+
+
 @blp.route("")
 class Products(MethodView):
     @requires("products:view")
+    @shared_page_first
     @blp.arguments(ProductQuerySchema, location="query", as_kwargs=True)
     @blp.response(200, ProductPageSchema, **STALE_DOC)
     def get(self, q=None, category=None, min_price=None, max_price=None, in_stock=False, sort=None, limit=20,
