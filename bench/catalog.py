@@ -10,6 +10,14 @@ a table with each figure's ratio to the bare endpoint. Uncached rows are
 sent with a staff token: staff are never served from the page cache, so they
 measure PostgreSQL. Cached rows (guests, and signed-in customers, who share
 the guests' pages) are measured after requesting each path once.
+
+Each row also gives the server's CPU time per request (gunicorn's master and
+workers, from /proc): the figure to compare on a machine shared with other
+work. With `--open-loop`, each search row's maximum throughput (the closed
+loop above) is then halved and offered at that fixed rate, so a request never waits for an earlier
+answer (bench/open_loop.py: each request on its own connection, its latency
+counted from when it was due), and the bare endpoint at the same rate beside
+it; their p50/p95/p99 are the latency at half load.
 """
 
 from __future__ import annotations
@@ -67,9 +75,14 @@ def migrate() -> None:
     """Bring the scratch database to the newest revision (a no-op when it is there)."""
     from alembic import command
 
+    from bootstrap import bootstrap
     from web.cli import alembic_config
 
-    command.upgrade(alembic_config(scratch_url()), "head")
+    shop = bootstrap(replace(Settings.from_env(), DATABASE_URL=scratch_url(), REDIS_URL=REDIS_URL))  # key ring
+    try:
+        command.upgrade(alembic_config(scratch_url()), "head")
+    finally:
+        shop.close()
 
 
 def recreate_database() -> None:
@@ -215,13 +228,35 @@ def warm(url: str, path_file: Path) -> None:
         list(pool.map(fetch, path_file.read_text().split()))
 
 
-def load(url: str, path_file: Path, seconds: int, connections: int, threads: int, authorization: str = "") -> dict:
+def server_cpu(process: subprocess.Popen) -> float:
+    """CPU seconds used so far by gunicorn's master and its live workers."""
+    tick = os.sysconf("SC_CLK_TCK")
+    pids = [process.pid]
+    try:
+        pids += [int(p) for p in Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()]
+    except OSError:
+        pass
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / tick  # utime, stime
+    return total
+
+
+def load(url: str, path_file: Path, seconds: int, connections: int, threads: int, authorization: str = "",
+         server: subprocess.Popen | None = None) -> dict:
+    """wrk's closed loop: each connection sends its next request when its answer came."""
     command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "-s",
                str(ROOT / "bench" / "wrk.lua"), url, "--", str(path_file), authorization]
+    cpu = server_cpu(server) if server else None
     output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
     line = next(line for line in output.splitlines() if line.startswith("RESULT "))
     result = json.loads(line[len("RESULT "):])
     result["rps"] = result["requests"] / result["seconds"]
+    result["cpu_ms"] = (server_cpu(server) - cpu) * 1000 / max(result["requests"], 1) if server else None
     return result
 
 
@@ -247,20 +282,30 @@ def measure(args, categories) -> list[tuple[str, dict]]:
                  ("bare Flask, again at the end", bare_url, "bare", "")]
     if args.only:
         scenarios = [s for s in scenarios if s[2] == "bare" or any(word in s[0] for word in args.only)]
-    results = []
+    results, open_loop = [], []
     try:
         for label, url, name, authorization in scenarios:
+            server = bare if url == bare_url else app
             if "cache" in label:
                 warm(url, work / name)  # as a guest: signed-in customers read the same pages
             load(url, work / name, args.warmup, args.connections, args.threads, authorization)
             results.append((label, load(url, work / name, args.seconds, args.connections, args.threads,
-                                        authorization)))
+                                        authorization, server)))
+        if args.open_loop:
+            from bench.open_loop import run
+
+            for (label, url, name, authorization), (_, closed) in zip(scenarios, results):
+                if name != "search":
+                    continue
+                rate, found = closed["rps"] / 2, (work / name).read_text().split()
+                open_loop.append((label, rate, run(url, found, rate, args.seconds, authorization)))
+                open_loop.append(("bare Flask at the same rate", rate, run(bare_url, ["/"], rate, args.seconds)))
     finally:
         for process in (bare, app):
             process.terminate()
             process.wait(20)
         shutil.rmtree(work, ignore_errors=True)
-    return results
+    return results, open_loop
 
 
 def table(results: list[tuple[str, dict]], args, count: int) -> str:
@@ -271,11 +316,23 @@ def table(results: list[tuple[str, dict]], args, count: int) -> str:
              f"{args.connections} connections, {args.seconds} s per row after {args.warmup} s warm-up; "
              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the end",
              "",
-             "| endpoint | req/s | p50 ms | p95 ms | p99 ms | errors | ratio to bare |",
-             "|---|---|---|---|---|---|---|"]
+             "| endpoint | req/s | p50 ms | p95 ms | p99 ms | errors | server CPU ms/req | ratio to bare |",
+             "|---|---|---|---|---|---|---|---|"]
     for label, r in results:
         lines.append(f"| {label} | {r['rps']:,.0f} | {r['p50']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | "
-                     f"{r['errors']} | {r['rps'] / base:.2f} |")
+                     f"{r['errors']} | {r['cpu_ms']:.2f} | {r['rps'] / base:.2f} |")
+    return "\n".join(lines)
+
+
+def open_table(open_loop: list[tuple[str, float, dict]], args) -> str:
+    lines = [f"Open loop: half of each search row's maximum offered at a fixed rate for {args.seconds} s, "
+             f"latency from when each request was due; load average {os.getloadavg()[0]:.2f} at the end",
+             "",
+             "| endpoint | offered req/s | answered req/s | p50 ms | p95 ms | p99 ms | errors | late sends |",
+             "|---|---|---|---|---|---|---|---|"]
+    for label, rate, r in open_loop:
+        lines.append(f"| {label} | {rate:,.0f} | {r['rps']:,.0f} | {r['p50']:.1f} | {r['p95']:.1f} | "
+                     f"{r['p99']:.1f} | {r['errors']} | {r['late']} of {r['sent']} |")
     return "\n".join(lines)
 
 
@@ -289,6 +346,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--reseed", action="store_true", help="seed again even if the scratch database is ready")
     parser.add_argument("--only", nargs="*", help="rows whose label holds one of these words (and the bare row)")
+    parser.add_argument("--open-loop", action="store_true",
+                        help="then offer each search row half its maximum at a fixed rate (p95 at half load)")
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed (make bench-catalog installs it)")
@@ -305,7 +364,12 @@ def main() -> None:
     engine.dispose()
     import redis
     redis.Redis.from_url(REDIS_URL).flushdb()
-    print(table(measure(args, categories), args, args.products))
+    print(f"load average {os.getloadavg()[0]:.2f} at the start", flush=True)
+    results, open_loop = measure(args, categories)
+    print(table(results, args, args.products))
+    if open_loop:
+        print()
+        print(open_table(open_loop, args))
 
 
 if __name__ == "__main__":

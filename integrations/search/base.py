@@ -63,8 +63,12 @@ class SearchBackend(ABC):
         """Drop these products; unknown ids are not an error."""
 
     @abstractmethod
-    def search(self, query: SearchQuery) -> SearchPage:
-        """Matching product ids, best first."""
+    def search(self, query: SearchQuery, connection=None) -> SearchPage:
+        """Matching product ids, best first.
+
+        `connection`: an open SQLAlchemy connection to the catalog database that a backend reading it may
+        use instead of checking out one of its own (one checkout, one ping, per request); others ignore it.
+        """
 
     def index_ids(self, ids: list[str]) -> set[str] | None:
         """Index these products straight from the catalog tables; the ids found, or None if documents are needed."""

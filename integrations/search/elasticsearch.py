@@ -128,7 +128,7 @@ class ElasticsearchSearch(SearchBackend):
         self._call(run)
         return done
 
-    def search(self, query: SearchQuery) -> SearchPage:
+    def search(self, query: SearchQuery, connection=None) -> SearchPage:
         body = self._body(query)
         try:
             result = self._call(lambda: self.client.search(index=self.alias, **body))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from contextlib import nullcontext
 from itertools import islice
 
 from sqlalchemy import text
@@ -87,7 +88,7 @@ class PostgresSearch(SearchBackend):
     def delete(self, ids: list[str]) -> None:
         """Nothing to do: the vector goes with its row."""
 
-    def search(self, query: SearchQuery) -> SearchPage:
+    def search(self, query: SearchQuery, connection=None) -> SearchPage:
         """Hits whose name matches first (tier 1), then the rest (tier 0), each by rank then id.
 
         Tier 0 is only ranked when tier 1 runs out, so a broad word ranks the
@@ -98,7 +99,7 @@ class PostgresSearch(SearchBackend):
         """
         after_tier = int(query.after[0]) if query.after else 1
         rows: list = []
-        with self.engine.connect() as conn:
+        with nullcontext(connection) if connection is not None else self.engine.connect() as conn:
             for tier in (1, 0):
                 if tier > after_tier or len(rows) > query.limit:
                     continue

@@ -114,9 +114,28 @@ def _product_view(row) -> SimpleNamespace:
                            created_at=row.created_at, updated_at=row.updated_at)
 
 
+# PAGE_ROWS as a server-side prepared statement: planning it (two correlated aggregates) cost as much as
+# running it, on every page; prepared once per connection, PostgreSQL keeps its plan.
+PAGE_ROWS_PREPARED = "catalog_page_rows"
+PREPARE_PAGE_ROWS = (f"PREPARE {PAGE_ROWS_PREPARED} (uuid[]) AS "
+                     + str(PAGE_ROWS).replace("CAST(:ids AS uuid[])", "$1"))
+
+
+def _page_rows(session: Session, ids: list[str]):
+    connection = session.connection()
+    # The pool's connection outlives the session; its `info` says whether this server session holds the
+    # statement (PREPARE is not undone by a rollback; a new connection starts with a fresh `info`).
+    if not connection.info.get(PAGE_ROWS_PREPARED):
+        connection.exec_driver_sql(PREPARE_PAGE_ROWS)
+        connection.info[PAGE_ROWS_PREPARED] = True
+    return connection.exec_driver_sql(f"EXECUTE {PAGE_ROWS_PREPARED} (%(ids)s::uuid[])", {"ids": ids})
+
+
 def load_page(session: Session, ids: list[uuid.UUID]) -> list[SimpleNamespace]:
     """The products of `ids` in that order (missing ones left out), as ProductSchema reads them."""
-    found = {row.id: row for row in session.execute(PAGE_ROWS, {"ids": [str(i) for i in ids]})}
+    if not ids:
+        return []
+    found = {row.id: row for row in _page_rows(session, [str(i) for i in ids])}
     return [_product_view(found[i]) for i in ids if i in found]
 
 
@@ -161,7 +180,7 @@ def search_products(session: Session, backend: SearchBackend, text: str, filters
         result = backend.search(SearchQuery(
             text=text, category_ids=[str(i) for i in category_ids] if category_ids is not None else None,
             min_price=filters.min_price, max_price=filters.max_price, in_stock=filters.in_stock,
-            limit=limit, after=after))
+            limit=limit, after=after), connection=session.connection())
     except (ValueError, TypeError, IndexError):
         if after is None:
             raise

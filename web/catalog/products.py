@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import json
 import uuid
+from contextlib import contextmanager
+from functools import wraps
 
-from flask import request
+from flask import g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
+from sqlalchemy.orm import Session
 
 from models.catalog import actions
 from models.catalog.cache import CatalogCache, query_key
-from models.catalog.listing import Filters, list_products, search_products
+from models.catalog.listing import Filters, list_products, load_page, search_products
+from models.errors import NotFound
 from web.auth.guard import current_actor, requires
 from web.catalog import services
+from web.catalog.bodies import product_body
 from web.catalog.cli import register as register_cli
 from web.catalog.http import OUTAGE, STALE_HEADER, json_response, reads_shared_pages, unavailable
 from web.catalog.schemas import (
@@ -61,12 +66,21 @@ def with_urls(product):
     return product
 
 
-# Built once: a schema instance (with its nested ones) costs more to build than to dump a product.
-PRODUCT = ProductSchema()
-
-
 def dump_product(product) -> dict:
-    return PRODUCT.dump(with_urls(product))
+    """The product's detail body, as ProductSchema dumps it (web.catalog.bodies; tested equal)."""
+    return product_body(product, services().storage.url)
+
+
+@contextmanager
+def read_session():
+    """A session for rendering a read: one connection in autocommit, so no BEGIN and no COMMIT round trips.
+
+    Each statement reads its own snapshot; a page's ids and rows may straddle a write, which at worst leaves
+    out a product deleted in between (load_page skips missing ids), as a later read would.
+    """
+    with db().engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection, \
+            Session(bind=connection) as session:
+        yield session
 
 
 def _encode(payload: dict) -> bytes:
@@ -82,7 +96,7 @@ def cached_read(lookup, put, snapshot, render):
     if not reads_shared_pages():
         read_along_answer()  # read along with the rate limit but not theirs to use
         return json_response(render())
-    version_seen, body = read_along_answer() or lookup()
+    version_seen, body = g.pop("catalog_read", None) or read_along_answer() or lookup()
     if body is not None:
         return json_response(body)
     try:
@@ -95,9 +109,27 @@ def cached_read(lookup, put, snapshot, render):
     return json_response(body)
 
 
+def shared_page_first(view):
+    """Serve a hit in the shared cache before the query string is parsed and validated.
+
+    A listing page is written to the cache only after a render that took these exact arguments (the key is
+    the query string), so they were valid; a miss goes on to the parser and the view as before.
+    """
+    @wraps(view)
+    def served(*args, **kwargs):
+        if reads_shared_pages() and (found := read_along_answer()) is not None:
+            if found[1] is not None:
+                return json_response(found[1])
+            g.catalog_read = found  # the version seen, for the render's write
+        return view(*args, **kwargs)
+
+    return served
+
+
 @blp.route("")
 class Products(MethodView):
     @requires("products:view")
+    @shared_page_first
     @blp.arguments(ProductQuerySchema, location="query", as_kwargs=True)
     @blp.response(200, ProductPageSchema, **STALE_DOC)
     def get(self, q=None, category=None, min_price=None, max_price=None, in_stock=False, sort=None, limit=20,
@@ -107,7 +139,7 @@ class Products(MethodView):
         cache, key = services().cache, query_key(request.args.items(multi=True))
 
         def render() -> bytes:
-            with db().session() as session:
+            with read_session() as session:
                 if q:
                     page = search_products(session, services().search, q, filters, limit, cursor)
                 else:
@@ -139,8 +171,11 @@ class ProductItem(MethodView):
         cache, pid = services().cache, str(product_id)
 
         def render() -> bytes:
-            with db().session() as session:
-                return _encode(dump_product(actions.get_product(session, product_id)))
+            with read_session() as session:
+                # The listing's one prepared query (the same body, tested), not the ORM's four.
+                if not (found := load_page(session, [product_id])):
+                    raise NotFound("product not found")
+                return _encode(dump_product(found[0]))
 
         return cached_read(lambda: cache.lookup_detail(pid), lambda v, body: cache.put_detail(pid, v, body),
                            lambda: cache.snapshot_detail(pid), render)
