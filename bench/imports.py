@@ -370,7 +370,8 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     from tests.twins.sshd import SSHDTwin
 
-    print(f"worker processes: {WORKER_PROCESSES}, indexer: {'1 process' if INDEXER else 'none'}, IMPORT_MERGE_PARALLEL: {env.get('IMPORT_MERGE_PARALLEL', '2')}, "
+    print(f"worker processes: {WORKER_PROCESSES}, indexer: {'1 process' if INDEXER else 'none'}, "
+          f"IMPORT_MERGE_PARALLEL: {env.get('IMPORT_MERGE_PARALLEL', '2')}, "
           f"IMPORT_CHUNK_ROWS: {env.get('IMPORT_CHUNK_ROWS', '20000')}", flush=True)
     sshd = SSHDTwin().start()
     results = []

@@ -83,15 +83,15 @@ def test_a_chunk_read_for_its_skus_alone_rebuilds_the_register_as_a_whole_read()
     from imports.feed import read_feed
     from imports.validate import SeenSkus, remember
 
-    feed = ("sku,product_handle,product_name,price,currency,stock\n"
-            " A-1 ,h,n,1,EUR,1\n"
-            "\n"
-            "'=B,h,n,1,EUR,1\n"
-            "C,h,n,1,EUR,1,extra\n"
-            ",h,no sku,1,EUR,1\n"
-            "D,h,n,1,EUR,1\n"
-            "A-1,h,again,1,EUR,1\n"
-            "\"E\nF\",h,n,1,EUR,1\n").encode()
+    feed = (b"sku,product_handle,product_name,price,currency,stock\n"
+            b" A-1 ,h,n,1,EUR,1\n"
+            b"\n"
+            b"'=B,h,n,1,EUR,1\n"
+            b"C,h,n,1,EUR,1,extra\n"
+            b",h,no sku,1,EUR,1\n"
+            b"D,h,n,1,EUR,1\n"
+            b"A-1,h,again,1,EUR,1\n"
+            b"\"E\nF\",h,n,1,EUR,1\n")
 
     def register(**options):
         seen = SeenSkus()
