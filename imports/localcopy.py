@@ -13,12 +13,14 @@ the size the scan recorded.
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import tempfile
 import time
 from pathlib import Path
 from typing import BinaryIO
 
+from integrations.errors import TransientError
 from integrations.storage import Storage
 
 BLOCK = 1024 * 1024
@@ -44,7 +46,19 @@ def fetch(storage: Storage, key: str, job_id, limit: int, seconds: float) -> Pat
     folder().mkdir(mode=0o700, parents=True, exist_ok=True)
     part = done.with_suffix(".part")
     started = time.monotonic()
-    with storage.open(key) as remote, open(part, "ab") as local:
+    with open(part, "ab") as local:
+        try:  # one writer: a second delivery of the scan while the first still copies waits its turn
+            fcntl.flock(local.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise TransientError(f"the local copy of {key} is being written by another task") from None
+        if done.exists():  # finished by the task that held the lock
+            part.unlink(missing_ok=True)
+            return done
+        return _append(storage, key, local, part, done, limit, started + seconds)
+
+
+def _append(storage: Storage, key: str, local, part: Path, done: Path, limit: int, deadline: float) -> Path | None:
+    with storage.open(key) as remote:
         offset = local.tell()
         if offset:
             _skip(remote, offset)
@@ -53,7 +67,7 @@ def fetch(storage: Storage, key: str, job_id, limit: int, seconds: float) -> Pat
             offset += len(block)
             if offset > limit:
                 break
-            if time.monotonic() - started > seconds:
+            if time.monotonic() > deadline:
                 local.flush()
                 os.fsync(local.fileno())
                 return None

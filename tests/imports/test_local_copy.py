@@ -108,3 +108,18 @@ def test_without_the_copy_the_parts_read_the_inbox(database, local_settings, inb
     localcopy.remove(job_id)  # the parts run on another machine
     job = run_steps(database, local_settings, job_id)
     assert (job.status, job.rows_imported) == ("succeeded", 5)
+
+
+def test_a_second_writer_of_the_same_copy_waits_its_turn(temp_dir):
+    import fcntl
+
+    from integrations.errors import TransientError
+
+    remote = Remote(b"z" * 100)
+    localcopy.folder().mkdir(parents=True)
+    with open(localcopy.path_of("job-4").with_suffix(".part"), "ab") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        with pytest.raises(TransientError):
+            localcopy.fetch(remote, "a.csv", "job-4", limit=1000, seconds=60)
+    assert remote.served == 0
+    assert localcopy.fetch(remote, "a.csv", "job-4", limit=1000, seconds=60).read_bytes() == b"z" * 100
