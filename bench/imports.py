@@ -237,6 +237,8 @@ def stages(worker_logs: list[Path], dropped: float) -> list[tuple[str, str, str]
     index_seconds, index_tasks = 0.0, 0
 
     def seen(stage: str, at: float) -> None:
+        if at < 0:
+            return  # an earlier case's line: the cases share the log folder
         span = spans.setdefault(stage, [at, at, 0])
         span[0], span[1], span[2] = min(span[0], at), max(span[1], at), span[2] + 1
 
