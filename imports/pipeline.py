@@ -27,7 +27,7 @@ from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import Session
 
-from imports import inboxes
+from imports import inboxes, localcopy
 from imports.feed import Chunk, FeedError, RowError, format_of, read_feed
 from imports.load import copy_in, merge, reserved_conflicts, stage
 from imports.readahead import ReadAhead
@@ -174,7 +174,10 @@ def _scan(db: Database, settings: Settings, storage: Storage, job: ImportJob) ->
         fmt = format_of(job.filename, job.format)
         if size is not None and size > settings.IMPORT_MAX_BYTES:
             raise FeedError(f"the file has {size} bytes, more than the {settings.IMPORT_MAX_BYTES} allowed")
-        with storage.open(processing_key(job)) as stream:
+        source = _scan_source(settings, storage, job)
+        if source is None:
+            return _queue(db, SCAN, job.id)  # the local copy goes on in a new task
+        with source as stream:
             result = _check_rows(db, settings, _Hashing(stream, settings.IMPORT_MAX_BYTES), fmt, job.id)
     except (FeedError, ObjectMissing, PermanentError) as exc:
         message = f"the file disappeared before it was read: {exc}" if isinstance(exc, ObjectMissing) else str(exc)
@@ -202,6 +205,20 @@ def _scan(db: Database, settings: Settings, storage: Storage, job: ImportJob) ->
     return "scanned"
 
 
+def _scan_source(settings: Settings, storage: Storage, job: ImportJob):
+    """The stream the scan reads: a local copy of a remote file (None while it is still being made), else the file.
+
+    The copy is what the load parts on this machine read too, so the file
+    crosses the network once, and a scan resumed after a kill or a slice
+    re-reads the chunks already checked from the local disk.
+    """
+    if not localcopy.worth_copying(storage):
+        return storage.open(processing_key(job))
+    copy = localcopy.fetch(storage, processing_key(job), job.id, settings.IMPORT_MAX_BYTES,
+                           settings.IMPORT_TASK_SECONDS)
+    return None if copy is None else open(copy, "rb")  # noqa: SIM115  (closed by the caller's with)
+
+
 class _ScanResult:
     def __init__(self, rows: int, failed: int, chunks: int, checksum: str, size: int):
         self.rows, self.failed, self.chunks, self.checksum, self.size = rows, failed, chunks, checksum, size
@@ -218,7 +235,9 @@ def _check_rows(db: Database, settings: Settings, stream: _Hashing, fmt: str,
     with db.session() as session:
         done = set(session.scalars(select(ImportScanChunk.chunk).where(ImportScanChunk.job_id == job_id)))
     seen, checked, started = SeenSkus(), 0, time.monotonic()
-    with ReadAhead(read_feed(stream, fmt, settings.IMPORT_CHUNK_ROWS)) as chunks:
+    # The chunks recorded are read for their SKUs alone (CSV): a resumed scan reaches its first chunk to check
+    # in a fifth of the time, so a worker killed every few seconds still gets past it (docs/imports.md).
+    with ReadAhead(read_feed(stream, fmt, settings.IMPORT_CHUNK_ROWS, skus_only=frozenset(done))) as chunks:
         for number, chunk in enumerate(chunks):
             if number in done:
                 remember(chunk.frame, seen)
@@ -236,6 +255,7 @@ def _check_rows(db: Database, settings: Settings, stream: _Hashing, fmt: str,
             rows = set(chunk.frame["row_no"].tolist()) | {error.row_no for error in chunk.errors}
             if not _record_scanned(db, job_id, number, len(rows), errors):
                 return None
+            log.info("import chunk scanned", extra={"job_id": str(job_id), "chunk": number, "at": time.time()})
     checksum = stream.drain()
     with db.session() as session:
         rows, failed, count = session.execute(
@@ -293,6 +313,7 @@ def reap_stuck(db: Database, settings: Settings) -> int:
     worker killed on every delivery until `x-delivery-limit`) leaves its job
     queued or running; this gives it a final state, a report and an email.
     """
+    localcopy.prune(settings.IMPORT_STUCK_AFTER)
     cutoff = datetime.now(UTC).replace(tzinfo=None) - timedelta(seconds=settings.IMPORT_STUCK_AFTER)
     reaped = 0
     with db.session() as session:
@@ -352,14 +373,16 @@ def load(db: Database, settings: Settings, job_id: str, part: int = 0, parts: in
     skip = frozenset(done | {number for number in range(total) if part_of(number, total, parts) != part})
     if len(skip) >= total:
         return "part merged"
-    storage = inboxes.open_storage(settings, inboxes.find_inbox(settings, job.inbox).location)
+    local = localcopy.open_copy(job.id, job.size)  # the scan's copy, when it was made on this machine
+    storage = None if local else inboxes.open_storage(settings, inboxes.find_inbox(settings, job.inbox).location)
     try:
-        return _load(db, settings, storage, job, skip, part, parts)
+        return _load(db, settings, local or storage.open(processing_key(job)), job, skip, part, parts)
     except (FeedError, ObjectMissing, PermanentError) as exc:
         why = "the file was removed while it was being imported" if isinstance(exc, ObjectMissing) else str(exc)
         return _refuse(db, job.id, FAILED, why)
     finally:
-        inboxes.close(storage)
+        if storage is not None:
+            inboxes.close(storage)
 
 
 def part_of(chunk: int, chunks: int, parts: int) -> int:
@@ -371,17 +394,19 @@ def part_of(chunk: int, chunks: int, parts: int) -> int:
     return chunk * parts // chunks
 
 
-def _load(db: Database, settings: Settings, storage: Storage, job: ImportJob, skip: frozenset[int], part: int,
+def _load(db: Database, settings: Settings, source, job: ImportJob, skip: frozenset[int], part: int,
           parts: int) -> str:
     started = None  # the slice counts from the first chunk merged (as the scan's, see _check_rows)
     last = max(set(range(job.chunks_total)) - skip)
-    with storage.open(processing_key(job)) as stream, \
+    with source as stream, \
             ReadAhead(_validated(read_feed(stream, job.format, settings.IMPORT_CHUNK_ROWS, skip))) as chunks:
         for number, item in enumerate(chunks):
             if item is None:
                 continue
             started = started or time.monotonic()
             merged = _load_chunk(db, job.id, number, *item)
+            log.info("import chunk merged", extra={"job_id": str(job.id), "chunk": number, "part": part,
+                                                   "at": time.time()})
             if merged is STOPPED:
                 return "stopped"
             if merged is ALL_MERGED:
@@ -573,6 +598,7 @@ def _finalize(db: Database, job_id: uuid.UUID, status: str, report_key: str | No
         locked.finished_at = func.now()
         locked.started_at = locked.started_at or func.now()
         _email_summary(session, locked, status, url)
+    localcopy.remove(job_id)  # on this machine; copies left on others are pruned by inbox polling
     return status
 
 

@@ -30,7 +30,7 @@ def test_compose_gives_the_app_only_real_settings():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     known = {field.name for field in fields(Settings)}
     app_services = [s for s in compose["services"].values() if s.get("image") == "shop-backend"]
-    assert len(app_services) == 7  # migrate, backups-setup, web, worker, beat, flower, realtime
+    assert len(app_services) == 8  # migrate, backups-setup, web, worker, indexer, beat, flower, realtime
     for service in app_services:
         assert set(service["environment"]) <= known
 

@@ -1,5 +1,6 @@
 """Reading feeds and checking where files and images may come from: parsing only, no services."""
 
+import io
 import threading
 from dataclasses import replace
 
@@ -74,3 +75,31 @@ def test_read_ahead_keeps_the_order_raises_where_reading_failed_and_stops_when_l
     count = len(read)
     assert count <= 3  # the one taken, one queued, one waiting to be
     assert not any(t.name == "feed-read-ahead" and t.is_alive() for t in threading.enumerate())
+
+
+def test_a_chunk_read_for_its_skus_alone_rebuilds_the_register_as_a_whole_read():
+    """What a resumed scan keeps of the chunks already checked: the same SKUs on the same records, for a file
+    with stripped and formula-quoted SKUs, blank lines, a line with too many fields and a duplicate."""
+    from imports.feed import read_feed
+    from imports.validate import SeenSkus, remember
+
+    feed = (b"sku,product_handle,product_name,price,currency,stock\n"
+            b" A-1 ,h,n,1,EUR,1\n"
+            b"\n"
+            b"'=B,h,n,1,EUR,1\n"
+            b"C,h,n,1,EUR,1,extra\n"
+            b",h,no sku,1,EUR,1\n"
+            b"D,h,n,1,EUR,1\n"
+            b"A-1,h,again,1,EUR,1\n"
+            b"\"E\nF\",h,n,1,EUR,1\n")
+
+    def register(**options):
+        seen = SeenSkus()
+        for chunk in read_feed(io.BytesIO(feed), "csv", 2, **options):
+            remember(chunk.frame, seen)
+        return seen
+
+    whole = register()
+    assert whole == {"A-1": 2, "=B": 4, "D": 7, "E\nF": 9}
+    assert register(skus_only=frozenset(range(10))) == whole
+    assert register(skus_only=frozenset({1, 3})) == whole
