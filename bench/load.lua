@@ -1,16 +1,18 @@
 -- The spec's mixed load at a fixed offered rate; per-class latency and status counts written to a file.
--- LOAD_OUT=OUT_FILE wrk -t T -c C -d Ds -s bench/load.lua URL -- DATA_FILE INTERVAL_MS mix|bare FIRSTS
+-- LOAD_OUT=OUT_FILE wrk -t T -c C -d Ds -s bench/load.lua URL -- DATA_FILE SCHEDULE mix|bare FIRSTS C
+-- SCHEDULE is "seconds:rate,seconds:rate,...": offered req/s over all C connections, phase after phase.
 --
 -- DATA_FILE lines: "R <path>" a catalog read, "T <bearer token>" a customer, "B <checkout JSON body>".
--- Each connection waits about INTERVAL_MS (uniform 0.5x..1.5x) after an answer before its next request,
--- so C connections offer C * 1000 / INTERVAL_MS requests per second while answers come faster than that.
+-- Each connection waits about C * 1000 / rate ms (uniform 0.5x..1.5x) after an answer before its next
+-- request, so C connections offer `rate` requests per second while answers come faster than that.
 -- Requests per 100: 65 guest reads, 25 signed-in reads (a fifth of them the customer's own orders),
 -- 5 order creations and 5 payments (each created order is paid by the next request its wrk thread sends).
 -- wrk opens every connection at the start and would let it idle until its first request; gunicorn's
 -- gthread hands a new connection straight to a thread, which waits up to 5 s for its request (a sync
 -- worker waits longer), so each connection's first request (the first FIRSTS of a thread) goes out at
--- once and is counted apart, as class "first": a burst of CONNECTIONS requests at the start.
--- With "bare" every request is GET / (bench/bare.py) and only wrk's own summary counts.
+-- once and is counted apart, as class "first": a burst of C requests at the start, which the first phase
+-- (a warm-up) absorbs; the connections then stay open (keep-alive) through every later phase.
+-- With "bare" every request is GET / (bench/bare.py behind bench.load:bare, which echoes X-Request-ID).
 -- Latency is from handing the request to wrk to its answer, matched by the X-Request-ID the app echoes.
 local ffi = require("ffi")
 ffi.cdef [[
@@ -32,7 +34,7 @@ end
 
 -- Each thread writes "Q class milliseconds" per request and "A class status microseconds" per answer to OUT.<thread>
 -- (wrk's thread:get cannot copy tables out of a thread); done() writes wrk's own summary to OUT.
-local reads, tokens, checkout, interval, bare = {}, {}, nil, 1000, false
+local reads, tokens, checkout, bare, phases, started = {}, {}, nil, false, {}, 0
 local pending, payq, out, counter, firsts, first_delays, second_delays = {}, {}, nil, 0, 0, 0, 0
 
 function init(args)
@@ -42,12 +44,26 @@ function init(args)
     elseif kind == "T" then tokens[#tokens + 1] = value
     elseif kind == "B" then checkout = value end
   end
-  interval = tonumber(args[2])
+  local ends = 0
+  for seconds, rate in args[2]:gmatch("(%d+):(%d+)") do
+    ends = ends + tonumber(seconds) * 1000
+    phases[#phases + 1] = { ends, tonumber(rate) }
+  end
+  started = now_us() / 1000
   bare = args[3] == "bare"
   firsts, first_delays, second_delays = tonumber(args[4]), tonumber(args[4]), tonumber(args[4])
+  connections = tonumber(args[5])
   out = io.open(os.getenv("LOAD_OUT") .. "." .. tid, "w")
   out:setvbuf("full", 65536)
   math.randomseed(os.time() * 1000 + tid)
+end
+
+local function interval()
+  local elapsed = now_us() / 1000 - started
+  for _, phase in ipairs(phases) do
+    if elapsed < phase[1] then return connections * 1000 / phase[2] end
+  end
+  return connections * 1000 / phases[#phases][2]
 end
 
 function delay()
@@ -57,9 +73,9 @@ function delay()
   end
   if second_delays > 0 then -- then spread evenly over one interval, so the offered rate is steady at once
     second_delays = second_delays - 1
-    return math.floor(interval * math.random())
+    return math.floor(interval() * math.random())
   end
-  return math.floor(interval * (0.5 + math.random()))
+  return math.floor(interval() * (0.5 + math.random()))
 end
 
 function request()
@@ -99,7 +115,7 @@ function response(status, headers, body)
   if not p then return end
   pending[rid] = nil
   local cls = p[1]
-  out:write("A ", cls, " ", status, " ", math.floor(now_us() - p[2]), "\n")
+  out:write("A ", cls, " ", status, " ", math.floor(now_us() - p[2]), " ", math.floor(p[2] / 1000), "\n")
   if p[4] == "order" and status == 201 then
     local id = body:match('"id": *"([0-9a-f-]+)", *"items"')
     if id then payq[#payq + 1] = { id, p[3] } end
@@ -111,7 +127,5 @@ function done(summary, latency, requests)
   local e = summary.errors
   file:write(string.format("S %d %d %d %d %d %d %d\n", summary.requests, summary.duration, e.connect, e.read,
     e.write, e.status, e.timeout))
-  -- wrk's own percentiles, all classes together (bench/bare.py echoes no X-Request-ID, so "bare" uses these)
-  file:write(string.format("P %d %d %d\n", latency:percentile(50), latency:percentile(95), latency:percentile(99)))
   file:close()
 end

@@ -52,6 +52,7 @@ WARMUP = int(os.environ.get("BENCH_WARMUP", "10"))
 RATES = [int(r) for r in os.environ.get("BENCH_RATES", "200,300,400,500,700,1000,1500").split(",")]
 CONFIGS = os.environ.get("BENCH_WORKER_CLASS", "sync:2,sync:4,gthread:2x8,gthread:4x4,gthread:3x16").split(",")
 WRK_THREADS = int(os.environ.get("BENCH_WRK_THREADS", "2"))
+TAIL = 5  # seconds at the last rate after the last phase, so its requests can be answered
 P95_GOAL_MS, SPEC_RATE = 50.0, 100
 MAIL = Path(tempfile.mkdtemp(prefix="bench-load-mail-"))
 os.environ.update({
@@ -191,85 +192,100 @@ def percentile(ordered: list[int], p: float) -> float:
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] / 1000
 
 
-def run(url: str, rate: int, seconds: int, data: Path, servers: list[int], bare: bool = False) -> dict:
-    """One wrk run at `rate` offered req/s; per-class and overall figures."""
-    out = data.with_suffix(f".{rate}.out")
-    interval = CONNECTIONS * 1000 / rate
+def run(url: str, schedule: list[tuple[int, int]], data: Path, servers: list[int], bare: bool = False) -> list[dict]:
+    """One wrk run through `schedule` ((seconds, offered req/s) phases, a tail added); figures per phase.
+
+    A request belongs to the phase it was sent in. The first phase absorbs the burst of each
+    connection's first request; a 5 s tail at the last rate lets the last phase's requests be answered.
+    """
+    schedule = [*schedule, (TAIL, schedule[-1][1])]
+    out = data.with_suffix(".out")
+    seconds = sum(s for s, _ in schedule)
     command = ["wrk", "-t", str(WRK_THREADS), "-c", str(CONNECTIONS), "-d", f"{seconds}s", "--timeout", "10s",
-               "-s", str(ROOT / "bench" / "load.lua"), url, "--", str(data), f"{interval:.0f}"]
-    command += ["bare" if bare else "mix", str(CONNECTIONS // WRK_THREADS)]
+               "-s", str(ROOT / "bench" / "load.lua"), url, "--", str(data),
+               ",".join(f"{s}:{r}" for s, r in schedule), "bare" if bare else "mix",
+               str(CONNECTIONS // WRK_THREADS), str(CONNECTIONS)]
     settle(url + ("/" if bare else "/healthz"))
-    cpu_before = [session_cpu(sid) for sid in servers]
+    cpu = [[session_cpu(sid) for sid in servers]]
     usage_before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    wall = time.monotonic()
     start_ms = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1_000_000
-    subprocess.run(command, check=True, capture_output=True, text=True, env={**os.environ, "LOAD_OUT": str(out)})
-    wall = time.monotonic() - wall
+    wrk = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                           env={**os.environ, "LOAD_OUT": str(out)})
+    loads = []
+    for _ in schedule:  # CPU time of the servers at each phase's end
+        time.sleep(max(0.0, start_ms / 1000 + sum(s for s, _ in schedule[:len(cpu)]) - time.monotonic()))
+        cpu.append([session_cpu(sid) for sid in servers])
+        loads.append(os.getloadavg()[0])
+    wrk.communicate()
+    if wrk.returncode:
+        raise RuntimeError(f"wrk failed ({wrk.returncode})")
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cpu = [session_cpu(sid) - before for sid, before in zip(servers, cpu_before, strict=True)]
-    lines = dict(line.split(" ", 1) for line in out.read_text().splitlines())
-    summary, wrk_percentiles = [int(v) for v in lines["S"].split()], [int(v) for v in lines["P"].split()]
-    latencies, counts, codes, sends = {}, {}, {}, []
+    wrk_cpu = (usage.ru_utime - usage_before.ru_utime) + (usage.ru_stime - usage_before.ru_stime)
+    summary = [int(v) for v in out.read_text().split()[1:]]
+    bounds = [start_ms + 1000 * sum(s for s, _ in schedule[:i + 1]) for i in range(len(schedule))]
+    phases = [{"counts": {}, "latencies": {}, "codes": {}, "sends": []} for _ in schedule]
+
+    def phase_of(sent_ms: int) -> dict:
+        return phases[min(len(bounds) - 1, sum(1 for b in bounds if sent_ms >= b))]
+
     for part in sorted(out.parent.glob(out.name + ".*")):
         for line in part.read_text().splitlines():
             fields = line.split()
-            count = counts.setdefault(fields[1], [0, 0, 0])
-            if fields[0] == "Q":
-                count[0] += 1
+            if fields[0] == "Q" and len(fields) == 3:
+                phase = phase_of(int(fields[2]))
+                phase["counts"].setdefault(fields[1], [0, 0, 0])[0] += 1
                 if fields[1] != "first":
-                    sends.append(int(fields[2]))
-            elif fields[0] == "A" and len(fields) == 4:
-                latencies.setdefault(fields[1], []).append(int(fields[3]))
+                    phase["sends"].append(int(fields[2]))
+            elif fields[0] == "A" and len(fields) == 5:
+                phase = phase_of(int(fields[4]))
+                count = phase["counts"].setdefault(fields[1], [0, 0, 0])
+                phase["latencies"].setdefault(fields[1], []).append(int(fields[3]))
                 if fields[2].startswith("2"):
                     count[1] += 1
                 else:
                     count[2] += 1
-                    codes[f"{fields[1]} {fields[2]}"] = codes.get(f"{fields[1]} {fields[2]}", 0) + 1
+                    key = f"{fields[1]} {fields[2]}"
+                    phase["codes"][key] = phase["codes"].get(key, 0) + 1
         part.unlink()
     out.unlink()
-    classes = {}
-    for cls, (sent, ok, bad) in counts.items():
-        if sent:
-            values = sorted(latencies.get(cls, []))
+    results = []
+    for i, ((phase_seconds, rate), phase) in enumerate(zip(schedule[:-1], phases, strict=False)):
+        classes = {}
+        for cls, (sent, ok, bad) in sorted(phase["counts"].items()):
+            values = sorted(phase["latencies"].get(cls, []))
             classes[cls] = {"sent": sent, "ok": ok, "non2xx": bad, "unanswered": sent - ok - bad,
                             "p50": percentile(values, 50), "p95": percentile(values, 95), "p99": percentile(values, 99)}
-    if bare:  # wrk's own figures: every answer is GET /, non-2xx ones counted by wrk as status errors
-        errors = sum(summary[2:5]) + summary[6]  # socket errors and timeouts (status ones are non2xx)
-        classes["bare"] = {"sent": summary[0], "ok": summary[0] - summary[5], "non2xx": summary[5], "unanswered": 0,
-                           **dict(zip(("p50", "p95", "p99"), (v / 1000 for v in wrk_percentiles), strict=True))}
-        latencies = {"bare": []}
-    # Each connection's first request is sent at the start, all at once: reported apart, left out of the totals.
-    paced = {cls: c for cls, c in classes.items() if cls != "first"}
-    every = sorted(v for cls, values in latencies.items() if cls != "first" for v in values)
-    sent = sum(c["sent"] for c in paced.values())
-    answered = sum(c["ok"] + c["non2xx"] for c in paced.values())
-    duration = summary[1] / 1e6
-    # Offered load runs from the first paced request to the end of the run: the rate answers came back at.
-    window = duration - (min(sends) - start_ms) / 1000 if sends else duration
-    wrk_cpu = (usage.ru_utime - usage_before.ru_utime) + (usage.ru_stime - usage_before.ru_stime)
-    return {"rate": rate, "seconds": duration, "achieved": answered / window, "sent": sent, "answered": answered,
-            "errors": sent - sum(c["ok"] for c in paced.values()) + (errors if bare else 0),
-            "socket": summary[2:5], "timeouts": summary[6],
-            **({k: classes["bare"][k] for k in ("p50", "p95", "p99")} if bare else
-               {"p50": percentile(every, 50), "p95": percentile(every, 95), "p99": percentile(every, 99)}),
-            "classes": classes, "codes": codes, "wrk_cpu": wrk_cpu / wall,
-            "cpu_ms": [1000 * c / max(answered, 1) for c in cpu], "load": os.getloadavg()[0]}
+        # Each connection's first request is sent at the start, all at once: reported apart, left out of the totals.
+        paced = {cls: c for cls, c in classes.items() if cls != "first"}
+        every = sorted(v for cls, values in phase["latencies"].items() if cls != "first" for v in values)
+        sent = sum(c["sent"] for c in paced.values())
+        answered = sum(c["ok"] + c["non2xx"] for c in paced.values())
+        window = phase_seconds
+        if i == 0 and phase["sends"]:  # paced requests start after the first answers
+            window = (bounds[0] - min(phase["sends"])) / 1000
+        work = [after - before for before, after in zip(cpu[i], cpu[i + 1], strict=True)]
+        results.append({"rate": rate, "seconds": phase_seconds, "achieved": answered / max(window, 0.001),
+                        "sent": sent, "answered": answered, "errors": sent - sum(c["ok"] for c in paced.values()),
+                        "p50": percentile(every, 50), "p95": percentile(every, 95), "p99": percentile(every, 99),
+                        "classes": classes, "codes": phase["codes"],
+                        "cpu_ms": [1000 * w / max(answered + classes.get("first", {}).get("ok", 0), 1) for w in work],
+                        "wrk_cpu": wrk_cpu / seconds, "load": loads[i],
+                        "socket": summary[2:5], "timeouts": summary[6]})
+    return results
 
 
 def passes(r: dict) -> bool:
     return r["p95"] < P95_GOAL_MS and r["errors"] <= 0.01 * max(r["sent"], 1) and r["achieved"] >= 0.9 * r["rate"]
 
 
-def search(url: str, data: Path, servers: list[int], bare: bool = False) -> tuple[list[dict], int]:
-    steps, best = [], 0
-    for rate in RATES:
-        result = run(url, rate, STEP_SECONDS, data, servers, bare)
-        steps.append(result)
-        print("   ", line(f"step {rate}", result), flush=True)
-        if not passes(result):
+def best_rate(steps: list[dict]) -> int:
+    """The highest rate of the steps before the first that fails (later ones carry its backlog)."""
+    best = 0
+    for step in steps:
+        if not passes(step):
             break
-        best = rate
-    return steps, best
+        best = step["rate"]
+    return best
 
 
 def line(label: str, r: dict) -> str:
@@ -288,9 +304,9 @@ def per_class(r: dict) -> str:
     for cls, c in r["classes"].items():
         rows.append(f"| {cls} | {c['sent']:,} | {c['ok']:,} | {c['non2xx']} | {c['unanswered']} | {c['p50']:.0f} | "
                     f"{c['p95']:.0f} | {c['p99']:.0f} |")
-    extra = f"socket errors connect/read/write {r['socket']}, timeouts {r['timeouts']}"
+    extra = f"whole wrk run: socket errors connect/read/write {r['socket']}, timeouts (> 10 s) {r['timeouts']}"
     if r["codes"]:
-        extra += ", statuses " + ", ".join(f"{k}: {n}" for k, n in sorted(r["codes"].items()))
+        extra += "; statuses " + ", ".join(f"{k}: {n}" for k, n in sorted(r["codes"].items()))
     return "\n".join(rows) + "\n" + extra
 
 
@@ -299,27 +315,46 @@ def measure(config: str, data: Path, bare_data: Path, worker: subprocess.Popen, 
 
     redis.Redis.from_url(REDIS_URL).flushdb()  # every configuration starts with a cold page cache
     web, url = serve(config, "wsgi:app", logs)
+    final = None
     try:
         servers = [web.pid, worker.pid]
-        run(url, SPEC_RATE, WARMUP, data, servers)
-        spec = run(url, SPEC_RATE, SECONDS, data, servers)
-        print(f"\n### {config}: {SPEC_RATE} req/s for {SECONDS} s\n\n{HEADER}\n{line('spec rate', spec)}\n\n"
-              f"{per_class(spec)}\n\nrate search ({STEP_SECONDS} s steps):", flush=True)
-        steps, best = search(url, data, servers)
-        final = run(url, best, SECONDS, data, servers) if best else None
-        if final:
-            print(f"\nhighest rate with p95 < {P95_GOAL_MS:.0f} ms, re-run for {SECONDS} s:\n\n{HEADER}\n"
+        phases = run(url, [(WARMUP, SPEC_RATE), (SECONDS, SPEC_RATE), *((STEP_SECONDS, r) for r in RATES)],
+                     data, servers)
+        spec, steps = phases[1], phases[2:]
+        print(f"\n### {config}: {SPEC_RATE} req/s for {SECONDS} s (after {WARMUP} s of warm-up)\n\n{HEADER}\n"
+              f"{line('spec rate', spec)}\n\n{per_class(spec)}\n\nrate steps ({STEP_SECONDS} s each, one wrk run):"
+              f"\n\n{HEADER}", flush=True)
+        for step in steps:
+            print(line(f"step {step['rate']}", step), flush=True)
+        best = best_rate(steps)
+        if best:
+            final = run(url, [(WARMUP, best), (SECONDS, best)], data, servers)[1]
+            print(f"\nhighest rate with p95 < {P95_GOAL_MS:.0f} ms, run again for {SECONDS} s:\n\n{HEADER}\n"
                   f"{line('max rate', final)}\n\n{per_class(final)}", flush=True)
     finally:
         stop(web)
-    bare, bare_url = serve(config, "bench.bare:app", logs)
+    bare, bare_url = serve(config, "bench.load:bare", logs)
     try:
-        print("bare Flask rate search:", flush=True)
-        bare_steps, bare_best = search(bare_url, bare_data, [bare.pid], bare=True)
+        bare_steps = run(bare_url, [(WARMUP, SPEC_RATE), *((STEP_SECONDS, r) for r in RATES)], bare_data,
+                         [bare.pid], bare=True)[1:]
+        print(f"\nbare Flask, same steps:\n\n{HEADER}", flush=True)
+        for step in bare_steps:
+            print(line(f"bare {step['rate']}", step), flush=True)
     finally:
         stop(bare)
-    return {"config": config, "spec": spec, "best": best, "final": final, "bare_best": bare_best,
-            "bare_steps": bare_steps}
+    return {"config": config, "spec": spec, "best": best, "final": final, "bare_best": best_rate(bare_steps)}
+
+
+def bare(environ, start_response):
+    """bench/bare.py's app, echoing X-Request-ID as the shop does, so wrk's answers are matched the same way."""
+    from bench.bare import app
+
+    request_id = environ.get("HTTP_X_REQUEST_ID")
+
+    def start(status, headers, exc_info=None):
+        return start_response(status, [*headers, ("X-Request-ID", request_id)] if request_id else headers, exc_info)
+
+    return app(environ, start)
 
 
 def summary(results: list[dict]) -> str:
