@@ -15,10 +15,17 @@ os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(_settings.path("var/promet
 
 bind = f"{_settings.HOST}:{_settings.PORT}"
 workers = _settings.WEB_CONCURRENCY
-worker_class = "sync"
+# gthread (docs/load.md): each worker's main thread holds the idle keep-alive connections and WEB_THREADS
+# threads run requests; sync serves one request per process and closes every connection after it.
+worker_class = _settings.WEB_WORKER_CLASS
+threads = _settings.WEB_THREADS if worker_class == "gthread" else 1  # more than 1 would turn sync into gthread
+worker_connections = 1000  # per gthread worker; more wait in the listen backlog
+backlog = 2048
 timeout = 30
 graceful_timeout = 20
-keepalive = 5
+# Seconds an idle keep-alive connection stays open (gthread): longer than a client's pause between two
+# requests, and than a load balancer's idle timeout (60 s is common), so neither finds it closed under it.
+keepalive = _settings.WEB_KEEPALIVE
 accesslog = None  # the app writes one JSON line per request itself (web/middleware.py)
 logconfig_dict = {
     "version": 1,

@@ -56,6 +56,9 @@ class Settings:
     HOST: str = "127.0.0.1"
     PORT: int = 8000
     WEB_CONCURRENCY: int = 2
+    WEB_WORKER_CLASS: str = "gthread"
+    WEB_THREADS: int = 8
+    WEB_KEEPALIVE: int = 75
 
     DATABASE_URL: str = "postgresql+psycopg2://postgres@127.0.0.1:5432/shop"
     DATABASE_POOL_SIZE: int = 5
@@ -283,6 +286,8 @@ class Settings:
                 raise ConfigError(f"{name} must be quorum or classic")
         if self.BACKUP_REPO_TYPE not in ("posix", "s3"):
             raise ConfigError(f"BACKUP_REPO_TYPE must be posix or s3, not {self.BACKUP_REPO_TYPE!r}")
+        if self.WEB_WORKER_CLASS not in ("sync", "gthread"):
+            raise ConfigError(f"WEB_WORKER_CLASS must be sync or gthread, not {self.WEB_WORKER_CLASS!r}")
         if self.OUTBOX_PUBLISHER not in ("background", "inline"):
             raise ConfigError(f"OUTBOX_PUBLISHER must be background or inline, not {self.OUTBOX_PUBLISHER!r}")
 
