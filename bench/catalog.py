@@ -26,6 +26,7 @@ import argparse
 import csv
 import io
 import json
+import contextlib
 import os
 import random
 import shutil
@@ -232,10 +233,8 @@ def server_cpu(process: subprocess.Popen) -> float:
     """CPU seconds used so far by gunicorn's master and its live workers."""
     tick = os.sysconf("SC_CLK_TCK")
     pids = [process.pid]
-    try:
+    with contextlib.suppress(OSError):
         pids += [int(p) for p in Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()]
-    except OSError:
-        pass
     total = 0.0
     for pid in pids:
         try:
@@ -294,7 +293,7 @@ def measure(args, categories) -> list[tuple[str, dict]]:
         if args.open_loop:
             from bench.open_loop import run
 
-            for (label, url, name, authorization), (_, closed) in zip(scenarios, results):
+            for (label, url, name, authorization), (_, closed) in zip(scenarios, results, strict=False):
                 if name != "search":
                     continue
                 rate, found = closed["rps"] / 2, (work / name).read_text().split()

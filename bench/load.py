@@ -70,7 +70,7 @@ os.environ.update({
 from sqlalchemy import create_engine, text  # noqa: E402
 
 from bench import catalog  # noqa: E402  (reads BENCH_DATABASE, BENCH_PG_SERVER, BENCH_REDIS_URL set above)
-from bench.stack import free_port, fresh_vhost, rabbitmqctl, seed_teapot_and_customers  # noqa: E402
+from bench.stack import free_port, fresh_vhost, rabbitmqctl, seed_teapot_and_customers, session_cpu  # noqa: E402
 
 
 def raise_file_limit() -> None:
@@ -137,20 +137,6 @@ def stop(process: subprocess.Popen) -> None:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait()
 
-
-def session_cpu(sid: int) -> float:
-    """CPU seconds (user + system) of the live processes of session `sid` (a server and its workers)."""
-    total, tick = 0.0, os.sysconf("SC_CLK_TCK")
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == sid:  # fields after "(comm)": state ppid pgrp session ...
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
 
 
 def serve(config: str, app: str, logs: Path) -> tuple[subprocess.Popen, str]:

@@ -61,7 +61,7 @@ os.environ.update(ENV)
 
 import requests  # noqa: E402
 
-from bench.stack import free_port, fresh_database, fresh_vhost, rabbitmqctl, seed_teapot_and_customers  # noqa: E402
+from bench.stack import free_port, fresh_database, fresh_vhost, rabbitmqctl, seed_teapot_and_customers, session_cpu  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 
@@ -120,20 +120,6 @@ def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] if ordered else float("nan")
 
-
-def session_cpu(sid: int) -> float:
-    """CPU seconds (user + system) of the live processes of session `sid` (a server and its children)."""
-    total = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[3]) == sid:  # fields after the name: state, ppid, pgrp, session, ..., utime (12), stime (13)
-            total += int(fields[11]) + int(fields[12])
-    return total / TICK
 
 
 def machine_busy() -> float:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
+from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
@@ -58,3 +60,18 @@ def seed_teapot_and_customers(session, count: int, email_prefix: str):
     session.add_all([variant, *users])
     session.flush()
     return variant, users
+
+
+def session_cpu(sid: int) -> float:
+    """CPU seconds (user + system) of the live processes of session `sid` (a server and its children)."""
+    total = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid:  # fields after the name: state, ppid, pgrp, session, ..., utime (12), stime (13)
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
