@@ -135,10 +135,16 @@ def bearer(app, user, mfa: bool = True) -> dict:
 
 
 class Statements:
-    """Counts the SQL statements an engine runs inside the `with` block (`seen` holds their text)."""
+    """Counts the SQL statements an engine runs inside the `with` block (`seen` holds their text).
+
+    Only this thread's: the test client serves a request on the caller's thread, while the process's
+    background publisher may deliver an earlier request's outbox rows on its own at any moment.
+    """
 
     def __init__(self, engine):
-        self.engine, self.seen = engine, []
+        import threading
+
+        self.engine, self.seen, self._thread = engine, [], threading.get_ident()
 
     def __enter__(self):
         from sqlalchemy import event
@@ -152,4 +158,7 @@ class Statements:
         event.remove(self.engine, "before_cursor_execute", self._count)
 
     def _count(self, conn, cursor, statement, *_args):
-        self.seen.append(statement)
+        import threading
+
+        if threading.get_ident() == self._thread:
+            self.seen.append(statement)
