@@ -35,12 +35,19 @@ class Timestamps:
 
 
 def make_engine(url: str, pool_size: int = 5, connect_timeout: float = 5.0) -> Engine:
-    """A pooled engine whose connections fail fast when the server is away."""
+    """A pooled engine whose connections fail fast when the server is away.
+
+    No pre-ping: a `SELECT 1` before every checkout cost a round trip per request (6-7 % of a checkout's
+    time) to guard against what happens once per server restart. Disconnects are handled optimistically
+    instead: the statement that meets a dead connection fails (an OperationalError, which the web answers
+    with 503 + Retry-After and a task retries), and SQLAlchemy then invalidates the whole pool, so every
+    other connection opened before the restart is replaced at its next checkout rather than failing too.
+    """
     return create_engine(
         url,
         pool_size=pool_size,
         max_overflow=pool_size * 2,
-        pool_pre_ping=True,
+        pool_pre_ping=False,
         pool_recycle=1800,
         connect_args={"connect_timeout": max(1, int(connect_timeout)),
                       "options": "-c timezone=UTC"},

@@ -15,7 +15,7 @@ import logging
 
 import redis
 from flask import Flask
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import InterfaceError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from settings import Settings
@@ -23,7 +23,9 @@ from web.errors import error_body
 
 log = logging.getLogger(__name__)
 
-DATABASE_DOWN = (OperationalError, PoolTimeout)
+# InterfaceError: psycopg2's "connection already closed", met on a connection the server dropped (the pool
+# does not pre-ping; models.db says why).
+DATABASE_DOWN = (OperationalError, InterfaceError, PoolTimeout)
 REDIS_DOWN = (redis.ConnectionError, redis.TimeoutError)
 
 

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 
-from sqlalchemy import text
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
 
 from tests.orders.conftest import ADDRESS, ORDERS, place, stock_of
 
@@ -132,3 +133,28 @@ def test_an_idempotency_key_is_forgotten_after_its_ttl(app, client, people, make
         conn.execute(text("UPDATE idempotency_keys SET created_at = now() - interval '25 hours'"))
     later = place(client, headers, variant, 2, **{"Idempotency-Key": "old"})
     assert later.status_code == 201 and later.json["id"] != first
+
+
+def test_connections_the_server_dropped_cost_one_503_then_the_pool_reconnects(app, client, people, make_variant):
+    """What a PostgreSQL restart leaves in a pool that does not pre-ping: sockets the server has closed."""
+    variant = make_variant(stock=10)
+    _, headers = people["customer"]
+    engine = app.extensions["shop"].db.engine
+    held = [engine.connect() for _ in range(3)]  # three pooled connections, all to be dropped at once
+    pids = [conn.connection.dbapi_connection.get_backend_pid() for conn in held]
+    for conn in held:
+        conn.close()
+    assert place(client, headers, variant).status_code == 201
+    outside = create_engine(engine.url, poolclass=NullPool)  # not one of the connections being dropped
+    with outside.begin() as other:
+        other.execute(text("SELECT pg_terminate_backend(pid) FROM unnest(CAST(:pids AS int[])) AS pid"),
+                      {"pids": pids})
+    outside.dispose()
+    answers = [place(client, headers, variant) for _ in range(3)]
+    refused = [a for a in answers if a.status_code != 201]
+    # One request meets a dead socket and answers 503 + Retry-After; SQLAlchemy then invalidates the whole
+    # pool, so the other dropped connections are replaced at checkout instead of failing a request each.
+    assert len(refused) <= 1 and all(a.status_code == 503 and a.headers.get("Retry-After") for a in refused), \
+        [(a.status_code, a.json) for a in answers]
+    assert sum(a.status_code == 201 for a in answers) >= 2
+    assert stock_of(app, variant) == (10, 1 + sum(a.status_code == 201 for a in answers))
