@@ -60,6 +60,18 @@ def enqueue(session: Session, task: str, **kwargs) -> OutboxMessage:
     return row
 
 
+def enqueue_values(session: Session, task: str, **kwargs) -> dict:
+    """Like `enqueue`, for a caller that inserts the row itself with Core (in a statement that writes more).
+
+    Returns the row's column values; the caller must insert them into `OutboxMessage.__table__` in this
+    transaction. The row is published after the commit as `enqueue`'s are.
+    """
+    values = {"id": uuid.uuid4(), "task": task, "request_id": request_id_var.get(),
+              "kwargs": {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in kwargs.items()}}
+    session.info.setdefault("outbox", []).append(Pending(values["id"], task, values["kwargs"], values["request_id"]))
+    return values
+
+
 class Relay:
     """Publishes outbox rows after commit, and sweeps up the ones that failed.
 
@@ -84,11 +96,13 @@ class Relay:
         event.listen(db.sessionmaker, "after_rollback", self._after_rollback)
 
     def _after_commit(self, session: Session) -> None:
-        rows = [r for r in session.info.pop("outbox", []) if inspect(r).persistent]
+        # ORM rows that were flushed, and rows written with Core (already Pending)
+        rows = [r for r in session.info.pop("outbox", []) if isinstance(r, Pending) or inspect(r).persistent]
         if not rows:
             return
         if self.publisher is not None:
-            self.publisher.submit([Pending(r.id, r.task, r.kwargs, r.request_id) for r in rows])
+            self.publisher.submit([r if isinstance(r, Pending) else Pending(r.id, r.task, r.kwargs, r.request_id)
+                                   for r in rows])
         elif time.monotonic() >= self._paused_until:
             self._publish_and_mark(rows)
 

@@ -32,10 +32,25 @@ JOB_FIELDS = ("status", "rows_total", "rows_imported", "rows_failed", "message")
 
 def order_event_body(row: OrderEvent) -> dict:
     """An order event as clients receive it (the REST history's fields, plus the order id)."""
-    return {"type": "order.event", "id": row.id, "orderId": str(row.order_id), "kind": row.kind,
-            "fromStatus": str(row.from_status) if row.from_status else None,
-            "toStatus": str(row.to_status) if row.to_status else None, "reason": row.reason, "data": row.data,
-            "createdAt": _iso(inspect(row).dict.get("created_at"))}
+    return _event_body(row.id, row.order_id, row.kind, row.from_status, row.to_status, row.reason, row.data,
+                       inspect(row).dict.get("created_at"))
+
+
+def _event_body(event_id, order_id, kind, from_status, to_status, reason, data, created_at) -> dict:
+    return {"type": "order.event", "id": event_id, "orderId": str(order_id), "kind": kind,
+            "fromStatus": str(from_status) if from_status else None,
+            "toStatus": str(to_status) if to_status else None, "reason": reason, "data": data,
+            "createdAt": _iso(created_at)}
+
+
+def announce_order_event(session: Session, user_id: uuid.UUID, order_id: uuid.UUID, row: dict) -> None:
+    """Publish an order event written with Core (no ORM object to watch) once this transaction commits.
+
+    `row` holds the event's columns as inserted, with its `id` and `created_at` from RETURNING.
+    """
+    body = _event_body(row["id"], order_id, row["kind"], row.get("from_status"), row.get("to_status"),
+                       row.get("reason", ""), row.get("data", {}), row.get("created_at"))
+    session.info.setdefault("realtime", {"events": [], "jobs": {}})["events"].append((user_id, order_id, body))
 
 
 def _iso(value) -> str | None:
@@ -63,9 +78,14 @@ class Broadcaster:
     def _after_flush(session: Session, _context) -> None:
         # Bodies are taken now, while ids and values are fresh; they are sent only after the commit.
         found = session.info.setdefault("realtime", {"events": [], "jobs": {}})
+        new_orders = None
         for obj in session.new:
             if isinstance(obj, OrderEvent):
                 order = session.identity_map.get(inspect(Order).identity_key_from_primary_key((obj.order_id,)))
+                if order is None:  # an order inserted in this same flush is not in the identity map yet
+                    if new_orders is None:
+                        new_orders = {o.id: o for o in session.new if isinstance(o, Order)}
+                    order = new_orders.get(obj.order_id)
                 found["events"].append((order.user_id if order is not None else None, obj.order_id,
                                         order_event_body(obj)))
         for obj in (*session.new, *session.dirty):

@@ -4,30 +4,59 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
-from datetime import timedelta
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 from decimal import Decimal
+from functools import lru_cache
+from types import SimpleNamespace
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, insert, select, true, update
 from sqlalchemy.orm import Session, selectinload
 
 from models import outbox, task_names
+from models.outbox import OutboxMessage
 from models.money import amount_text
 from models.errors import Conflict, InvalidRequest, NotFound
 from models.orders import effects
 from models.orders.history import actor_label, record
 from models.orders.machine import CANCELLED, DELIVERED, PENDING, PROCESSING, RETURNED, SHIPPED, move
 from models.orders.stock import reserve
-from models.orders.tables import (BillingAddress, Order, OrderItem, Payment, Refund, Return, Shipment,
-                                  ShippingAddress)
+from models.orders.tables import (BillingAddress, Order, OrderEvent, OrderItem, OrderStatus, Payment, Refund,
+                                  Return, Shipment, ShippingAddress)
+from models.realtime import announce_order_event
 from models.users.permissions import SYSTEM, Actor, authorize
 
 START_PAYMENT_TASK = task_names.START_PAYMENT
 BUY_LABEL_TASK = task_names.BUY_LABEL
 
 
+@dataclass(slots=True)
+class Placed:
+    """An order as checkout wrote it: what its response shows, without loading it back through the ORM."""
+
+    id: uuid.UUID
+    user_id: uuid.UUID
+    status: OrderStatus
+    currency: str
+    subtotal: Decimal
+    shipping_total: Decimal
+    tax_total: Decimal
+    total: Decimal
+    items: list[SimpleNamespace]
+    shipping_address: SimpleNamespace
+    billing_address: SimpleNamespace
+    current_payment: SimpleNamespace
+    created_at: datetime
+
+
 def checkout(session: Session, actor: Actor, items: list[dict], shipping_address: dict,
-             billing_address: dict | None, provider: str) -> Order:
-    """Place an order at database prices, reserving its stock; 409 naming variants that are short."""
+             billing_address: dict | None, provider: str) -> Placed:
+    """Place an order at database prices, reserving its stock; 409 naming variants that are short.
+
+    A few Core statements instead of the unit of work: the reservation (lock, check and update in one),
+    the products' search marks, and one INSERT … WITH for the order, its lines, addresses, payment and
+    `created` event; the event is handed to the real-time broadcaster as written.
+    """
     authorize(actor, "orders:create")
     wanted = Counter()
     for item in items:
@@ -36,33 +65,83 @@ def checkout(session: Session, actor: Actor, items: list[dict], shipping_address
     currencies = {variants[v].currency for v in wanted}
     if len(currencies) > 1:
         raise InvalidRequest("all items must be priced in one currency", {"items": ["mixed currencies"]})
-    lines = [OrderItem(product_id=variants[v].product_id, variant_id=v, sku=variants[v].sku,
-                       product_name=variants[v].product.name, unit_price=variants[v].price, quantity=quantity,
-                       line_total=variants[v].price * quantity) for v, quantity in wanted.items()]
-    subtotal = sum((line.line_total for line in lines), Decimal(0))
-    order = Order(id=uuid.uuid4(), user_id=actor.user_id, status=PENDING, currency=currencies.pop(),
-                  subtotal=subtotal, total=subtotal, items=lines,
-                  shipping_address=ShippingAddress(**shipping_address),
-                  billing_address=BillingAddress(**(billing_address or shipping_address)))
-    order.current_payment = Payment(id=uuid.uuid4(), order_id=order.id, provider=provider, amount=order.total,
-                                    currency=order.currency, status="pending")
-    session.add_all([order, order.current_payment])
-    record(session, order, "created", actor, to_status=PENDING, data={"total": str(order.total)})
-    session.flush()
-    return order
+    order_id, payment_id = uuid.uuid4(), uuid.uuid4()
+    lines = [{"order_id": order_id, "product_id": variants[v].product_id, "variant_id": v, "sku": variants[v].sku,
+              "product_name": variants[v].product_name, "unit_price": variants[v].price, "quantity": quantity,
+              "line_total": variants[v].price * quantity} for v, quantity in wanted.items()]
+    subtotal = sum((line["line_total"] for line in lines), Decimal(0))
+    currency = currencies.pop()
+    shipping = {name: shipping_address.get(name) for name in ADDRESS_FIELDS}
+    billing = {name: (billing_address or shipping_address).get(name) for name in ADDRESS_FIELDS}
+    event = {"order_id": order_id, "kind": "created", "actor": actor_label(actor), "from_status": None,
+             "to_status": PENDING, "reason": "", "data": {"total": str(subtotal)}}
+    # Parameter names never match a column's: SQLAlchemy would add such a key to a DML statement's columns.
+    row = session.execute(_place_statement(len(lines)), {
+        "placed_order": order_id, "placed_user": actor.user_id, "placed_currency": currency,
+        "placed_subtotal": subtotal, "placed_payment": payment_id, "placed_provider": provider,
+        **{f"line{n}_{name}": value for n, line in enumerate(lines) for name, value in line.items()
+           if name != "order_id"},
+        **{f"ship_{name}": value for name, value in shipping.items()},
+        **{f"bill_{name}": value for name, value in billing.items()},
+        "event_kind": event["kind"], "event_actor": event["actor"], "event_data": event["data"]}).one()
+    announce_order_event(session, actor.user_id, order_id, {**event, "id": row.event_id, "created_at": row.created_at})
+    payment = SimpleNamespace(id=payment_id, provider=provider, status="pending", method="", reference=None,
+                              amount=subtotal, currency=currency)
+    return Placed(id=order_id, user_id=actor.user_id, status=PENDING, currency=currency, subtotal=subtotal,
+                  shipping_total=row.shipping_total, tax_total=row.tax_total, total=subtotal,
+                  items=[SimpleNamespace(**line) for line in lines], shipping_address=SimpleNamespace(**shipping),
+                  billing_address=SimpleNamespace(**billing), current_payment=payment, created_at=row.created_at)
+
+
+ADDRESS_FIELDS = ("first_name", "last_name", "line1", "line2", "city", "region", "postal_code", "country", "phone")
+ITEM_FIELDS = ("product_id", "variant_id", "sku", "product_name", "unit_price", "quantity", "line_total")
+
+
+@lru_cache(maxsize=128)
+def _place_statement(line_count: int):
+    """The order and everything it is made of in one INSERT … WITH, built once per number of lines.
+
+    The foreign keys are checked at the end of the statement, when the order row exists. Bound parameters
+    carry the columns' types, so the addresses are encrypted as the ORM would.
+    """
+    orders, order_id = Order.__table__, bindparam("placed_order", type_=Order.id.type)
+    order = insert(orders).values(id=order_id, user_id=bindparam("placed_user"), status=PENDING,
+                                  currency=bindparam("placed_currency"), subtotal=bindparam("placed_subtotal"),
+                                  total=bindparam("placed_subtotal")) \
+        .returning(orders.c.created_at, orders.c.shipping_total, orders.c.tax_total).cte("placed_order")
+    items = insert(OrderItem.__table__).values([
+        {"order_id": order_id, **{name: bindparam(f"line{n}_{name}") for name in ITEM_FIELDS}}
+        for n in range(line_count)]).returning(OrderItem.__table__.c.id).cte("placed_items")
+    addresses = [insert(table).values(order_id=order_id, **{name: bindparam(f"{prefix}_{name}")
+                                                            for name in ADDRESS_FIELDS})
+                 .returning(table.c.order_id).cte(f"placed_{prefix}")
+                 for table, prefix in ((ShippingAddress.__table__, "ship"), (BillingAddress.__table__, "bill"))]
+    payments = Payment.__table__
+    payment = insert(payments).values(id=bindparam("placed_payment"), order_id=order_id,
+                                      provider=bindparam("placed_provider"), amount=bindparam("placed_subtotal"),
+                                      currency=bindparam("placed_currency"), status="pending") \
+        .returning(payments.c.id).cte("placed_payment")
+    event = _event_insert(order_id, PENDING).cte("placed_event")
+    return select(order.c.created_at, order.c.shipping_total, order.c.tax_total, event.c.id.label("event_id")) \
+        .select_from(order.join(event, true())).add_cte(items, *addresses, payment)
 
 
 def _visible(session: Session, actor: Actor, order_id: uuid.UUID, lock: bool = False) -> Order:
-    query = select(Order).where(Order.id == order_id)
-    if not actor.can("orders:view_all"):
-        authorize(actor, "orders:view_own")
-        query = query.where(Order.user_id == actor.user_id)
+    query = _visible_to(actor, select(Order).where(Order.id == order_id))
     if lock:
         query = query.with_for_update()
     order = session.scalar(query)
     if order is None:
         raise NotFound("no such order")
     return order
+
+
+def _visible_to(actor: Actor, query):
+    """`query` (of orders) narrowed to what the caller may see: another customer's order is not found."""
+    if not actor.can("orders:view_all"):
+        authorize(actor, "orders:view_own")
+        query = query.where(Order.user_id == actor.user_id)
+    return query
 
 
 def get_order(session: Session, actor: Actor, order_id: uuid.UUID) -> Order:
@@ -73,36 +152,86 @@ def get_order(session: Session, actor: Actor, order_id: uuid.UUID) -> Order:
 def list_orders(session: Session, actor: Actor, limit: int, after: tuple | None) -> list[Order]:
     """Newest first: the caller's own, or everyone's for staff and up."""
     query = select(Order).options(selectinload(Order.items)).order_by(Order.created_at.desc(), Order.id.desc())
-    if not actor.can("orders:view_all"):
-        authorize(actor, "orders:view_own")
-        query = query.where(Order.user_id == actor.user_id)
+    query = _visible_to(actor, query)
     if after is not None:
         query = query.where(func.row(Order.created_at, Order.id) < func.row(*after))
     return list(session.scalars(query.limit(limit)))
 
 
 def latest_payment(session: Session, order: Order) -> Payment | None:
-    return session.scalar(select(Payment).where(Payment.order_id == order.id)
-                          .order_by(Payment.created_at.desc()).limit(1))
+    return session.scalar(_latest_payment(order.id))
 
 
-def request_payment(session: Session, actor: Actor, order_id: uuid.UUID, method: str) -> Payment:
-    """Start (or, while one is in flight, return) the order's payment; the outcome arrives later."""
-    order = _visible(session, actor, order_id, lock=True)
-    if order.status != PENDING:
-        raise Conflict(f"an order that is {order.status} cannot be paid", {"status": [order.status]})
-    payment = latest_payment(session, order)
+def _latest_payment(order_id):
+    return select(Payment).where(Payment.order_id == order_id).order_by(Payment.created_at.desc()).limit(1)
+
+
+PAYMENT_FIELDS = ("id", "provider", "status", "method", "reference", "amount", "currency")
+
+
+def request_payment(session: Session, actor: Actor, order_id: uuid.UUID, method: str) -> SimpleNamespace:
+    """Start (or, while one is in flight, return) the order's payment; the outcome arrives later.
+
+    Two statements and the commit: the order locked with its latest payment read in the same trip, then
+    the payment's change, its `payment.requested` event and the outbox row in one INSERT … WITH.
+    """
+    latest = select(*(getattr(Payment, name) for name in PAYMENT_FIELDS)).where(Payment.order_id == Order.id) \
+        .order_by(Payment.created_at.desc()).limit(1).lateral("latest")
+    query = select(Order.status.label("order_status"), Order.total, Order.currency.label("order_currency"),
+                   Order.user_id, *latest.c).outerjoin(latest, true()).where(Order.id == order_id)
+    row = session.execute(_visible_to(actor, query).with_for_update(of=Order)).one_or_none()
+    if row is None:
+        raise NotFound("no such order")
+    if row.order_status != PENDING:
+        raise Conflict(f"an order that is {row.order_status} cannot be paid", {"status": [row.order_status]})
+    payment = SimpleNamespace(**{name: getattr(row, name) for name in PAYMENT_FIELDS})
     if payment.status == "processing":
         return payment
-    if payment.status == "failed":  # the last attempt was refused: a new attempt gets new idempotency keys
-        payment = Payment(id=uuid.uuid4(), order_id=order.id, provider=payment.provider, amount=order.total,
-                          currency=order.currency)
-        session.add(payment)
-    payment.status = "processing"
-    payment.method = method
-    record(session, order, "payment.requested", actor, data={"paymentId": str(payment.id), "method": method})
-    outbox.enqueue(session, START_PAYMENT_TASK, payment_id=payment.id)
+    retry = payment.status == "failed"  # the last attempt was refused: a new attempt gets new idempotency keys
+    if retry:
+        payment = SimpleNamespace(id=uuid.uuid4(), provider=payment.provider, reference=None, amount=row.total,
+                                  currency=row.order_currency)
+    payment.status, payment.method = "processing", method
+    event = {"kind": "payment.requested", "actor": actor_label(actor), "reason": "",
+             "data": {"paymentId": str(payment.id), "method": method}}
+    written = session.execute(_payment_statement(retry), {
+        **{f"payment_{name}": getattr(payment, name) for name in PAYMENT_FIELDS}, "payment_order": order_id,
+        "event_kind": event["kind"], "event_actor": event["actor"], "event_data": event["data"],
+        **{f"outbox_{name}": value
+           for name, value in outbox.enqueue_values(session, START_PAYMENT_TASK, payment_id=payment.id).items()},
+    }).one()
+    announce_order_event(session, row.user_id, order_id, {**event, "id": written.id, "created_at": written.created_at})
     return payment
+
+
+@lru_cache(maxsize=2)
+def _payment_statement(new_payment: bool):
+    """The payment marked processing (or a new attempt inserted), its event and outbox row: one statement."""
+    payments, order_id = Payment.__table__, bindparam("payment_order", type_=Payment.order_id.type)
+    if new_payment:
+        payment = insert(payments).values(order_id=order_id,
+                                          **{name: bindparam(f"payment_{name}") for name in PAYMENT_FIELDS})
+    else:
+        payment = update(payments).where(payments.c.id == bindparam("payment_id")) \
+            .values(status=bindparam("payment_status"), method=bindparam("payment_method"), updated_at=func.now())
+    payment = payment.returning(payments.c.id).cte("requested_payment")
+    messages = OutboxMessage.__table__
+    message = insert(messages).values(**{name: bindparam(f"outbox_{name}") for name in OUTBOX_FIELDS}) \
+        .returning(messages.c.id).cte("requested_outbox")
+    event = _event_insert(order_id).cte("requested_event")
+    return select(event.c.id, event.c.created_at).add_cte(payment, message)
+
+
+OUTBOX_FIELDS = ("id", "task", "kwargs", "request_id")
+
+
+def _event_insert(order_id, to_status=None):
+    """INSERT of one event of the order `order_id` (a bound parameter) from the bound `event_kind`, `event_actor`
+    and `event_data`; returns its id and created_at."""
+    events = OrderEvent.__table__
+    return insert(events).values(order_id=order_id, kind=bindparam("event_kind"), actor=bindparam("event_actor"),
+                                 to_status=to_status, reason="", data=bindparam("event_data")) \
+        .returning(events.c.id, events.c.created_at)
 
 
 def cancel(session: Session, actor: Actor, order_id: uuid.UUID, why: str) -> Order:

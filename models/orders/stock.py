@@ -9,13 +9,15 @@ from __future__ import annotations
 import uuid
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
 
-from sqlalchemy import select, text
+from sqlalchemy import Integer, String, Uuid, select, text
 from sqlalchemy.orm import Session, joinedload
 
 from models import task_names
-from models.catalog.indexing import refresh_variant_facts
-from models.catalog.tables import ProductVariant
+from models.catalog.indexing import REFRESH_FACTS
+from models.catalog.tables import Money, ProductVariant
 from models.errors import Conflict, NotFound
 from models.orders.tables import Order
 from models.outbox import enqueue
@@ -23,7 +25,10 @@ from models.outbox import enqueue
 # Marks the products pending; returns the ones that were not pending yet. DO UPDATE (not DO NOTHING) so that
 # the row stays locked by this transaction until it commits: the indexing task's DELETE of the row waits for
 # it, so the task reads this change; a mark made after that DELETE inserts a new row and queues a new task.
-MARK_PENDING = text("""
+# The products' variant facts are refreshed in the same statement (one round trip for both; a data-modifying
+# WITH runs whether or not it is read).
+MARK_PENDING = text(f"""
+    WITH refreshed AS ({REFRESH_FACTS.text.strip()})
     INSERT INTO search_pending (product_id) SELECT unnest(CAST(:ids AS uuid[]))
     ON CONFLICT (product_id) DO UPDATE SET since = search_pending.since
     RETURNING product_id::text, xmax = 0 AS inserted
@@ -39,19 +44,54 @@ def lock_variants(session: Session, variant_ids: Iterable[uuid.UUID]) -> dict[uu
     return {row.id: row for row in rows}
 
 
-def reserve(session: Session, wanted: Counter) -> dict[uuid.UUID, ProductVariant]:
-    """Raise `reserved` by the wanted quantities; 409 naming every variant that is short."""
-    variants = lock_variants(session, wanted)
+# Checkout's reservation in one round trip: lock the wanted variants in id order (so checkouts sharing
+# variants queue instead of deadlocking), read what the order copies from them, and raise `reserved` only
+# when every one exists and has enough (a short checkout rolls back anyway; this spares it the writes).
+# The UPDATE re-reads each row it changes at its newest version (the lock above already waited for it).
+RESERVE = text("""
+    WITH wanted AS (SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:quantities AS int[])) AS w(id, quantity)),
+    locked AS MATERIALIZED (
+        SELECT v.id, v.product_id, v.sku, v.price, v.currency, v.stock - v.reserved AS available, w.quantity
+        FROM product_variants v JOIN wanted w ON w.id = v.id
+        ORDER BY v.id FOR UPDATE OF v),
+    fits AS (SELECT count(*) = cardinality(CAST(:ids AS uuid[])) AND coalesce(bool_and(available >= quantity), false)
+             AS ok FROM locked),
+    reserved AS (UPDATE product_variants v SET reserved = v.reserved + l.quantity FROM locked l, fits
+                 WHERE v.id = l.id AND fits.ok RETURNING v.id)
+    SELECT l.id, l.product_id, l.sku, l.price, l.currency, l.available, p.name,
+           (SELECT count(*) FROM reserved) AS changed
+    FROM locked l JOIN products p ON p.id = l.product_id
+""").columns(id=Uuid(), product_id=Uuid(), sku=String(), price=Money, currency=String(), available=Integer(),
+             name=String(), changed=Integer())
+
+
+@dataclass(frozen=True, slots=True)
+class Reserved:
+    """What an order line copies from its variant, read under the variant's lock."""
+
+    id: uuid.UUID
+    product_id: uuid.UUID
+    sku: str
+    price: Decimal
+    currency: str
+    available: int
+    product_name: str
+
+
+def reserve(session: Session, wanted: Counter) -> dict[uuid.UUID, Reserved]:
+    """Raise `reserved` by the wanted quantities; 404 naming unknown variants, 409 naming short ones."""
+    ids = list(wanted)
+    rows = session.execute(RESERVE, {"ids": [str(v) for v in ids], "quantities": [wanted[v] for v in ids]}).all()
+    variants = {row.id: Reserved(row.id, row.product_id, row.sku, row.price, row.currency, row.available, row.name)
+                for row in rows}
     missing = [str(v) for v in wanted if v not in variants]
     if missing:
         raise NotFound("unknown variants", {"items": {v: ["no such variant"] for v in missing}})
-    short = {str(v): [f"only {variants[v].stock - variants[v].reserved} available"]
-             for v, quantity in wanted.items() if variants[v].stock - variants[v].reserved < quantity}
+    short = {str(v): [f"only {variants[v].available} available"]
+             for v, quantity in wanted.items() if variants[v].available < quantity}
     if short:
         raise Conflict("not enough stock", {"items": short})
-    for variant_id, quantity in wanted.items():
-        variants[variant_id].reserved += quantity
-    _changed(session, variants.values())
+    queue_stock_indexing(session, {variant.product_id for variant in variants.values()})
     return variants
 
 
@@ -108,8 +148,7 @@ def queue_stock_indexing(session: Session, product_ids: Iterable[uuid.UUID | str
     ids = sorted({str(product_id) for product_id in product_ids})
     if not ids:
         return
-    marked = session.execute(MARK_PENDING, {"ids": ids}).all()
-    refresh_variant_facts(session, ids)
+    marked = session.execute(MARK_PENDING, {"ids": ids}).all()  # and the variant facts refreshed
     new = sorted(product_id for product_id, inserted in marked if inserted)
     if new:
         enqueue(session, task_names.INDEX_PRODUCTS, product_ids=new)
