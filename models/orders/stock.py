@@ -81,7 +81,8 @@ class Reserved:
 def reserve(session: Session, wanted: Counter) -> dict[uuid.UUID, Reserved]:
     """Raise `reserved` by the wanted quantities; 404 naming unknown variants, 409 naming short ones."""
     ids = list(wanted)
-    rows = session.execute(RESERVE, {"ids": [str(v) for v in ids], "quantities": [wanted[v] for v in ids]}).all()
+    rows = session.connection().execute(RESERVE, {"ids": [str(v) for v in ids],
+                                                  "quantities": [wanted[v] for v in ids]}).all()
     variants = {row.id: Reserved(row.id, row.product_id, row.sku, row.price, row.currency, row.available, row.name)
                 for row in rows}
     missing = [str(v) for v in wanted if v not in variants]

@@ -41,7 +41,7 @@ def _decode_cursor(cursor: str | None) -> tuple | None:
 @blp.route("")
 class Orders(MethodView):
     @requires("orders:create")
-    @blp.arguments(CheckoutSchema)
+    @blp.arguments(CheckoutSchema())  # an instance: given the class, webargs builds a schema per request
     @blp.response(201, OrderSchema)
     @blp.alt_response(409, description="Too little stock; `errors.items` names the variants")
     @blp.alt_response(422, description="Invalid body, or an Idempotency-Key reused with another body")
@@ -111,7 +111,7 @@ class OrderEvents(MethodView):
 @blp.route("/<uuid:order_id>/pay")
 class Pay(MethodView):
     @requires("orders:view_own", "orders:view_all")
-    @blp.arguments(PaySchema)
+    @blp.arguments(PaySchema())
     @blp.response(202, PaymentOutSchema)
     @blp.alt_response(409, description="The order is not pending")
     def post(self, data, order_id):
