@@ -20,8 +20,9 @@ from integrations.errors import PermanentError, TransientError
 
 
 class SandboxEmailProvider:
-    def __init__(self, outbox_dir: Path):
+    def __init__(self, outbox_dir: Path, latency: float = 0.0):
         self.outbox_dir = Path(outbox_dir)
+        self.latency = latency
 
     def send(self, email: OutgoingEmail) -> str:
         domain = email.to.rpartition("@")[2].lower()
@@ -29,6 +30,8 @@ class SandboxEmailProvider:
             raise TransientError("sandbox: simulated provider outage", refused=True)
         if domain == "reject.invalid":
             raise PermanentError("sandbox: simulated rejected recipient", refused=True)
+        if self.latency:
+            time.sleep(self.latency)  # a vendor round trip, for crash tests
         msg = EmailMessage()
         msg["From"] = email.sender
         msg["To"] = email.to
