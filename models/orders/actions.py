@@ -8,7 +8,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from models import outbox, task_names
 from models.money import amount_text
@@ -180,8 +180,8 @@ def payment_error(session: Session, payment: Payment, error: str) -> None:
 def lock_payment(session: Session, payment_id: uuid.UUID) -> Payment | None:
     """The payment locked with its order, in one statement (the order's row first, as cancel takes them).
 
-    The order's customer comes in the same round trip, unlocked: the emails a payment's outcome queues
-    read their name and address, and find them in the session instead of asking again.
+    The order's customer and items come in the same round trip, unlocked: the emails a payment's outcome
+    queues read them, and find them in the session instead of asking again.
 
     Locked once per transaction: a second call in the same transaction (the sandbox's event processed
     inside `start_payment`) returns the rows this transaction already holds and has kept up to date.
@@ -193,8 +193,9 @@ def lock_payment(session: Session, payment_id: uuid.UUID) -> Payment | None:
     # FOR UPDATE OF orders, payments: PostgreSQL locks each result row's order, then its payment
     found = session.execute(select(Order, Payment, User).join(Payment, Payment.order_id == Order.id)
                             .outerjoin(User, User.id == Order.user_id).where(Payment.id == payment_id)
+                            .options(joinedload(Order.items))
                             .with_for_update(of=(Order, Payment))
-                            .execution_options(populate_existing=True)).first()
+                            .execution_options(populate_existing=True)).unique().first()
     if found is None:
         return None
     order, payment, user = found
