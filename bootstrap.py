@@ -79,7 +79,7 @@ class Shop:
 
         s = self.settings
         return make_provider(s.EMAIL_PROVIDER, outbox_dir=s.path(s.EMAIL_OUTBOX_DIR), api_key=s.SENDGRID_API_KEY,
-                             host=s.SENDGRID_HOST, timeout=s.SENDGRID_TIMEOUT)
+                             host=s.SENDGRID_HOST, timeout=s.SENDGRID_TIMEOUT, sandbox_latency=s.SANDBOX_EMAIL_LATENCY)
 
     @cached_property
     def payment_gateway(self):

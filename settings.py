@@ -79,6 +79,8 @@ class Settings:
     EMAIL_MAX_RETRIES: int = 3
     # Seconds after an attempt began before the provider's "not accepted" is believed (docs/faults.md).
     EMAIL_ACCEPTANCE_LAG: float = 600.0
+    # At most this many messages sent by one run of the emails task: its own and other queued ones.
+    EMAIL_BATCH_SIZE: int = 10
     SENDGRID_API_KEY: str = ""
     SENDGRID_HOST: str = "https://api.sendgrid.com"
     SENDGRID_TIMEOUT: float = 10.0
@@ -157,6 +159,7 @@ class Settings:
     STRIPE_TIMEOUT: float = 10.0
     SANDBOX_WEBHOOK_SECRET: str = "whsec_sandbox_development"  # noqa: S105  (sandbox: refused in production)
     SANDBOX_PAYMENT_LATENCY: float = 0.0
+    SANDBOX_EMAIL_LATENCY: float = 0.0
     SANDBOX_DELIVERY_AFTER: float = 0.0
     UPS_WSDL_DIR: str = "integrations/shipping/wsdl"
     UPS_ENDPOINT: str = "https://onlinetools.ups.com/webservices"

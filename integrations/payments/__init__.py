@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from integrations.payments.base import (Amount, Event, Intent, InvalidSignature, MalformedEvent, PaymentGateway,
-                                        RefundResult)
+                                        RefundResult, intent_from_object)
 
 __all__ = ["Amount", "Event", "Intent", "InvalidSignature", "MalformedEvent", "PaymentGateway", "RefundResult",
-           "make_gateway"]
+           "intent_from_object", "make_gateway"]
 
 
 def make_gateway(name: str, *, redis_url: str = "", sandbox_secret: str = "", sandbox_latency: float = 0.0,

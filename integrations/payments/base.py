@@ -32,6 +32,13 @@ class Intent:
         return self.status in ("requires_payment_method", "canceled")
 
 
+def intent_from_object(obj: dict) -> Intent:
+    """An Intent from Stripe's `payment_intent` object (an API answer, or an event's `data.object`)."""
+    error = obj.get("last_payment_error") or {}
+    return Intent(obj["id"], obj["status"], (obj.get("metadata") or {}).get("payment_id", ""),
+                  error.get("message", ""))
+
+
 @dataclass(frozen=True)
 class RefundResult:
     reference: str

@@ -16,7 +16,7 @@ import uuid
 import redis
 
 from integrations.errors import PermanentError
-from integrations.payments.base import Amount, Event, Intent, RefundResult
+from integrations.payments.base import Amount, Event, Intent, RefundResult, intent_from_object
 from integrations.payments.signing import sign, verify
 
 METHODS = {"sandbox_success": "succeeded", "sandbox_decline": "requires_payment_method"}
@@ -55,7 +55,7 @@ class SandboxGateway:
         raw = self.redis.get(self._key("pi", reference))
         if raw is None:
             raise PermanentError(f"sandbox: no PaymentIntent {reference}")
-        return _intent(json.loads(raw))
+        return intent_from_object(json.loads(raw))
 
     def cancel(self, payment_id: str, reference: str) -> Intent:
         intent = json.loads(self.redis.get(self._key("pi", reference)) or "null")
@@ -64,7 +64,7 @@ class SandboxGateway:
         if intent["status"] != "succeeded":
             intent["status"] = "canceled"
             self._store(reference, intent)
-        return _intent(intent)
+        return intent_from_object(intent)
 
     def refund(self, refund_id: str, reference: str, amount: Amount) -> RefundResult:
         return RefundResult(f"re_sbx_{uuid.uuid5(uuid.NAMESPACE_URL, 'refund:' + refund_id).hex}", "succeeded")
@@ -81,8 +81,3 @@ class SandboxGateway:
     def parse_event(self, payload: bytes, signature: str) -> Event:
         return verify(payload, signature, self.secret)
 
-
-def _intent(obj: dict) -> Intent:
-    error = obj.get("last_payment_error") or {}
-    return Intent(obj["id"], obj["status"], (obj.get("metadata") or {}).get("payment_id", ""),
-                  error.get("message", ""))

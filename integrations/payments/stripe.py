@@ -5,8 +5,7 @@ from __future__ import annotations
 import stripe as stripe_lib
 
 from integrations.errors import PermanentError, TransientError
-from integrations.payments.base import Amount, Event, Intent, RefundResult
-from integrations.payments.sandbox import _intent
+from integrations.payments.base import Amount, Event, Intent, RefundResult, intent_from_object
 from integrations.payments.signing import verify
 
 
@@ -30,10 +29,11 @@ class StripeGateway:
                                {"payment_method": method}, {"idempotency_key": f"payment-{payment_id}-confirm"})
             except Declined:  # the intent now says why; the payment_failed event follows
                 return self.retrieve(intent.id)
-        return _intent(intent.to_dict())
+        return intent_from_object(intent.to_dict())
 
     def retrieve(self, reference: str) -> Intent:
-        return _intent(_call(lambda p, o: self.client.v1.payment_intents.retrieve(reference), {}, {}).to_dict())
+        found = _call(lambda p, o: self.client.v1.payment_intents.retrieve(reference), {}, {})
+        return intent_from_object(found.to_dict())
 
     def cancel(self, payment_id: str, reference: str) -> Intent:
         try:
@@ -41,7 +41,7 @@ class StripeGateway:
                            {"idempotency_key": f"payment-{payment_id}-cancel"})
         except PermanentError:  # not cancellable any more (it succeeded meanwhile): say how it stands
             return self.retrieve(reference)
-        return _intent(intent.to_dict())
+        return intent_from_object(intent.to_dict())
 
     def refund(self, refund_id: str, reference: str, amount: Amount) -> RefundResult:
         refund = _call(self.client.v1.refunds.create,

@@ -6,7 +6,8 @@ import uuid
 from collections.abc import Callable
 from datetime import datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import column, func, select, update
+from sqlalchemy import values as sa_values
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
@@ -59,24 +60,70 @@ def attempt_age(session: Session, message: EmailMessage) -> float | None:
 
 def mark_attempt(session: Session, message: EmailMessage) -> datetime:
     """Record that an attempt begins (commit it before calling the provider); its mark, to finish it with."""
+    return mark_attempts(session, [message])[message.id]
+
+
+def claim_others(session: Session, own_id: uuid.UUID, limit: int) -> list[EmailMessage]:
+    """Up to `limit` other messages queued and never attempted, oldest first, locked for a batch.
+
+    SKIP LOCKED: a message whose own delivery (or another batch) holds it is left to that one.
+    """
+    if limit <= 0:
+        return []
+    return list(session.scalars(select(EmailMessage)
+                                .where(EmailMessage.status == QUEUED, EmailMessage.attempted_at.is_(None),
+                                       EmailMessage.id != own_id)
+                                .order_by(EmailMessage.created_at).limit(limit)
+                                .with_for_update(skip_locked=True)))
+
+
+def mark_attempts(session: Session, messages: list[EmailMessage]) -> dict[uuid.UUID, datetime]:
+    """`mark_attempt` for several messages in one statement (the marks come back from the UPDATE instead of
+    a SELECT before it); each one's mark by id."""
     session.flush()
-    # one statement: the mark comes back from the UPDATE instead of a SELECT before it
-    attempt = session.execute(update(EmailMessage).where(EmailMessage.id == message.id)
-                              .values(status=SENDING,
-                                      attempted_at=func.clock_timestamp().cast(EmailMessage.attempted_at.type))
-                              .returning(EmailMessage.attempted_at)
-                              .execution_options(synchronize_session=False)).scalar_one()
-    set_committed_value(message, "status", SENDING)
-    set_committed_value(message, "attempted_at", attempt)
-    return attempt
+    marks = dict(session.execute(update(EmailMessage).where(EmailMessage.id.in_([m.id for m in messages]))
+                                 .values(status=SENDING,
+                                         attempted_at=func.clock_timestamp().cast(EmailMessage.attempted_at.type))
+                                 .returning(EmailMessage.id, EmailMessage.attempted_at)
+                                 .execution_options(synchronize_session=False)).all())
+    for message in messages:
+        set_committed_value(message, "status", SENDING)
+        set_committed_value(message, "attempted_at", marks[message.id])
+    return marks
 
 
-def _locked_attempt(session: Session, message_id: str, attempt: datetime) -> EmailMessage | None:
-    """The message, locked, if it is still in the attempt marked `attempt` (no other delivery settled it)."""
-    message = session.get(EmailMessage, uuid.UUID(message_id), with_for_update=True)
-    if message is None or message.status != SENDING or message.attempted_at != attempt:
-        return None
-    return message
+def hold_attempts(session: Session, attempts: dict[uuid.UUID, datetime]) -> set[uuid.UUID]:
+    """Lock the messages of a batch whose attempts were committed, while the batch sends them; the ids still
+    in those attempts. A delivery of one of them waits on the lock and then finds it settled."""
+    rows = session.execute(select(EmailMessage.id, EmailMessage.status, EmailMessage.attempted_at)
+                           .where(EmailMessage.id.in_(list(attempts))).order_by(EmailMessage.id)
+                           .with_for_update()).all()
+    return {row.id for row in rows if row.status == SENDING and row.attempted_at == attempts[row.id]}
+
+
+def finish_attempts(session: Session, sent: dict[uuid.UUID, tuple[datetime, str | None]]) -> None:
+    """`finish_attempt` for several messages in one statement: id -> (attempt mark, provider's id)."""
+    if not sent:
+        return
+    values = sa_values(column("id", EmailMessage.id.type), column("attempt", EmailMessage.attempted_at.type),
+                       column("provider_id", EmailMessage.provider_message_id.type), name="sent"
+                       ).data([(message_id, attempt, provider_id) for message_id, (attempt, provider_id)
+                               in sent.items()])
+    session.execute(update(EmailMessage)
+                    .where(EmailMessage.id == values.c.id, EmailMessage.status == SENDING,
+                           EmailMessage.attempted_at == values.c.attempt)
+                    .values(status=SENT, provider_message_id=values.c.provider_id, sent_at=func.now())
+                    .execution_options(synchronize_session=False))
+
+
+def clear_attempts(session: Session, attempts: dict[uuid.UUID, datetime]) -> None:
+    """Attempts that never reached the provider: the messages go back to queued, for their own deliveries."""
+    for message_id, attempt in attempts.items():
+        session.execute(update(EmailMessage)
+                        .where(EmailMessage.id == message_id, EmailMessage.status == SENDING,
+                               EmailMessage.attempted_at == attempt)
+                        .values(status=QUEUED, attempted_at=None)
+                        .execution_options(synchronize_session=False))
 
 
 def finish_attempt(session: Session, message_id: str, attempt: datetime, provider_message_id: str | None) -> None:
@@ -85,19 +132,12 @@ def finish_attempt(session: Session, message_id: str, attempt: datetime, provide
     One conditional UPDATE: it changes the row only if it is still in that attempt (no other delivery settled
     it), which locking the row and checking first did in two round trips.
     """
-    session.execute(update(EmailMessage)
-                    .where(EmailMessage.id == uuid.UUID(message_id), EmailMessage.status == SENDING,
-                           EmailMessage.attempted_at == attempt)
-                    .values(status=SENT, provider_message_id=provider_message_id, sent_at=func.now())
-                    .execution_options(synchronize_session=False))
+    finish_attempts(session, {uuid.UUID(message_id): (attempt, provider_message_id)})
 
 
 def clear_attempt(session: Session, message_id: str, attempt: datetime) -> None:
     """The provider answered that it did not accept attempt `attempt`: the message was never sent."""
-    message = _locked_attempt(session, message_id, attempt)
-    if message is not None:
-        message.status = QUEUED
-        message.attempted_at = None
+    clear_attempts(session, {uuid.UUID(message_id): attempt})
 
 
 def prepare_context(session: Session, message: EmailMessage) -> dict | None:

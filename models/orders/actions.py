@@ -11,7 +11,7 @@ from functools import lru_cache
 from types import SimpleNamespace
 
 from sqlalchemy import ARRAY, bindparam, cast, func, insert, select, true, update
-from sqlalchemy.orm import Session, selectinload
+from sqlalchemy.orm import Session, joinedload, selectinload
 
 from models import outbox, task_names
 from models.outbox import OutboxMessage
@@ -25,6 +25,7 @@ from models.orders.tables import (BillingAddress, Order, OrderEvent, OrderItem, 
                                   Return, Shipment, ShippingAddress)
 from models.realtime import announce_order_event
 from models.users.permissions import SYSTEM, Actor, authorize
+from models.users.tables import User
 
 START_PAYMENT_TASK = task_names.START_PAYMENT
 BUY_LABEL_TASK = task_names.BUY_LABEL
@@ -323,7 +324,10 @@ def payment_error(session: Session, payment: Payment, error: str) -> None:
 
 
 def lock_payment(session: Session, payment_id: uuid.UUID) -> Payment | None:
-    """The payment locked after its order (the order first, in the same order cancel takes them).
+    """The payment locked with its order, in one statement (the order's row first, as cancel takes them).
+
+    The order's customer and items come in the same round trip, unlocked: the emails a payment's outcome
+    queues read them, and find them in the session instead of asking again.
 
     Locked once per transaction: a second call in the same transaction (the sandbox's event processed
     inside `start_payment`) returns the rows this transaction already holds and has kept up to date.
@@ -332,15 +336,17 @@ def lock_payment(session: Session, payment_id: uuid.UUID) -> Payment | None:
     transaction = session.get_transaction()
     if transaction is not None and held.get(payment_id, (None,))[0] is transaction:
         return held[payment_id][2]
-    # one round trip for the order (found through the payment) instead of two
-    order = session.scalar(select(Order).where(Order.id == select(Payment.order_id).where(Payment.id == payment_id)
-                                               .scalar_subquery())
-                           .with_for_update().execution_options(populate_existing=True))
-    if order is None:
+    # FOR UPDATE OF orders, payments: PostgreSQL locks each result row's order, then its payment
+    found = session.execute(select(Order, Payment, User).join(Payment, Payment.order_id == Order.id)
+                            .outerjoin(User, User.id == Order.user_id).where(Payment.id == payment_id)
+                            .options(joinedload(Order.items))
+                            .with_for_update(of=(Order, Payment))
+                            .execution_options(populate_existing=True)).unique().first()
+    if found is None:
         return None
-    payment = session.get(Payment, payment_id, with_for_update=True, populate_existing=True)
-    if payment is not None:  # the rows are kept referenced, so the identity map keeps them for this transaction
-        held[payment_id] = (session.get_transaction(), order, payment)
+    order, payment, user = found
+    # the rows are kept referenced, so the identity map keeps them for this transaction
+    held[payment_id] = (session.get_transaction(), order, payment, user)
     return payment
 
 

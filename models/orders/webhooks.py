@@ -18,10 +18,16 @@ def store_event(session: Session, provider: str, event_id: str, event_type: str,
                 queue: bool = True) -> bool:
     """Keep a verified event and queue its processing; False when it was seen before (a no-op).
 
-    `queue=False` leaves the processing to the caller, in this same transaction.
+    `queue=False` stores it already marked processed and leaves the processing to the caller, in this same
+    transaction: no other transaction sees the row before this one commits (a concurrent insert of the same
+    event waits on the key, then finds it), so it needs neither a lock nor a second write to be marked.
+
+    The insert goes through the session's connection, not the ORM: it needs nothing the session holds, so
+    it does not flush the session's pending changes early (they are written once, at commit).
     """
-    inserted = session.execute(insert(WebhookEvent).values(
-        provider=provider, event_id=event_id, type=event_type, payload=payload)
+    inserted = session.connection().execute(insert(WebhookEvent).values(
+        provider=provider, event_id=event_id, type=event_type, payload=payload,
+        processed_at=None if queue else func.now())
         .on_conflict_do_nothing().returning(WebhookEvent.event_id)).scalar()
     if inserted is None:
         return False
@@ -40,8 +46,15 @@ def mark_processed(event: WebhookEvent) -> None:
     event.processed_at = func.now()
 
 
-def payment_by_reference(session: Session, provider: str, reference: str, payment_id: str = "") -> Payment | None:
-    """Our payment for a provider's PaymentIntent (by reference, else by the id we put in its metadata)."""
+def payment_by_reference(session: Session, provider: str, reference: str, payment_id: str = "",
+                         held: Payment | None = None) -> Payment | None:
+    """Our payment for a provider's PaymentIntent (by reference, else by the id we put in its metadata).
+
+    `held`: a payment the caller already holds (locked); when it is the one named, no query is needed.
+    """
+    if held is not None and held.provider == provider and (held.reference == reference
+                                                           or str(held.id) == payment_id):
+        return held
     payment = session.scalar(select(Payment).where(Payment.provider == provider, Payment.reference == reference))
     if payment is None and payment_id:
         payment = session.get(Payment, uuid.UUID(payment_id))
