@@ -9,6 +9,7 @@ with `Retry-After` and the `X-RateLimit-*` headers.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
 from flask import Flask, current_app, g, has_request_context, request
 from flask_limiter import Limiter
@@ -62,6 +63,24 @@ def revocation_answer() -> list | None:
     return g.pop("revocation_values", None)
 
 
+# Where a trip already taken for this request waits for the limiter (web.catalog.fast takes it before Flask).
+TRIP_TAKEN = "shop.rate_limit_trip"
+
+
+@dataclass(frozen=True)
+class Trip:
+    """One rate-limit round trip's answer: the count in the window and what was read along with it."""
+
+    key: str  # the limit's key (RateLimitItem.key_for), so a trip is used only for the limit it counted
+    count: int
+    ttl_ms: int
+    revocation: list | None  # the revocation keys' values, when some were read
+    page: tuple[str, bytes | None] | None  # (version, page), when a cached page was read
+
+    def window(self, item) -> WindowStats:
+        return WindowStats(time.time() + max(self.ttl_ms, 0) / 1000, max(0, item.amount - self.count))
+
+
 class OneTripFixedWindow(FixedWindowRateLimiter):
     """A fixed window whose hit also reads the window's state, so the headers need no further round trip.
 
@@ -74,23 +93,33 @@ class OneTripFixedWindow(FixedWindowRateLimiter):
         super().__init__(storage)
         self._script = storage.get_connection().register_script(HIT_AND_READ)
 
+    def trip(self, item, key: str, revocation: tuple[str, ...] = (), along: tuple[str, str, str] | None = None,
+             cost: int = 1) -> Trip:
+        """Count a hit on `key` and read the revocation keys and the versioned page along: one round trip."""
+        keys, args = [self.storage.prefixed_key(key), *revocation], [item.get_expiry(), cost, len(revocation)]
+        if along:
+            keys.append(along[0])
+            args += along[1:]
+        count, ttl_ms, revocation_values, *page = self._script(keys, args)
+        return Trip(key, int(count), ttl_ms, revocation_values if revocation else None,
+                    (page[0].decode(), page[1]) if along else None)
+
     def hit(self, item, *identifiers: str, cost: int = 1) -> bool:
         if not has_request_context():
             return super().hit(item, *identifiers, cost=cost)
         key = item.key_for(*identifiers)
         revocation = g.pop("revocation_keys", ())
-        keys, args = [self.storage.prefixed_key(key), *revocation], [item.get_expiry(), cost, len(revocation)]
-        if along := g.pop("read_along", None):
-            keys.append(along[0])
-            args += along[1:]
-        count, ttl_ms, revocation_values, *page = self._script(keys, args)
+        along = g.pop("read_along", None)
+        # A trip the WSGI layer in front already took for this request and limit is not counted twice.
+        taken = request.environ.pop(TRIP_TAKEN, None)
+        trip = taken if taken is not None and taken.key == key and cost == 1 else \
+            self.trip(item, key, revocation, along, cost)
         if revocation:
-            g.revocation_values = revocation_values
+            g.revocation_values = trip.revocation
         if along:
-            g.read_along_answer = (page[0].decode(), page[1])
-        g.setdefault("rate_windows", {})[key] = WindowStats(time.time() + max(ttl_ms, 0) / 1000,
-                                                            max(0, item.amount - int(count)))
-        return int(count) <= item.amount
+            g.read_along_answer = trip.page
+        g.setdefault("rate_windows", {})[key] = trip.window(item)
+        return trip.count <= item.amount
 
     def get_window_stats(self, item, *identifiers: str) -> WindowStats:
         seen = g.get("rate_windows", {}).get(item.key_for(*identifiers)) if has_request_context() else None
