@@ -166,10 +166,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def serve(app: str, workers: int, log: Path) -> tuple[subprocess.Popen, str]:
-    """gunicorn with the project's config (sync workers) serving `app` on a free loopback port."""
+def serve(app: str, workers: int, log: Path, worker_class: str = "") -> tuple[subprocess.Popen, str]:
+    """gunicorn with the project's config (`make run`'s worker class unless one is given) serving `app`."""
     port = free_port()
     env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": str(workers),
+           **({"WEB_WORKER_CLASS": worker_class} if worker_class else {}),
            "DATABASE_URL": scratch_url(), "REDIS_URL": REDIS_URL, "LOG_LEVEL": "WARNING",
            # The limiter still counts every request (its cost is measured) but never refuses one.
            "RATE_LIMIT_DEFAULT": "1000000000 per minute",
@@ -267,8 +268,8 @@ def measure(args, categories) -> list[tuple[str, dict]]:
     for name, items in chosen.items():
         (work / name).write_text("\n".join(items) + "\n")
     (work / "bare").write_text("/\n")
-    bare, bare_url = serve("bench.bare:app", args.workers, work / "bare.log")
-    app, app_url = serve("wsgi:app", args.workers, work / "app.log")
+    bare, bare_url = serve("bench.bare:app", args.workers, work / "bare.log", args.worker_class)
+    app, app_url = serve("wsgi:app", args.workers, work / "app.log", args.worker_class)
     scenarios = [("bare Flask, constant JSON", bare_url, "bare", ""),
                  ("search (q=…, uncached: staff)", app_url, "search", staff),
                  ("search, guest (Redis cache)", app_url, "search", ""),
@@ -311,7 +312,7 @@ def table(results: list[tuple[str, dict]], args, count: int) -> str:
     # The machine's load drifts during a run: ratios are to the mean of the bare rows (first and last).
     bares = [r["rps"] for label, r in results if label.startswith("bare")]
     base = sum(bares) / len(bares)
-    lines = [f"{count:,} products; gunicorn {args.workers} sync workers; wrk {args.threads} threads, "
+    lines = [f"{count:,} products; gunicorn {args.workers} {worker_class(args)} workers; wrk {args.threads} threads, "
              f"{args.connections} connections, {args.seconds} s per row after {args.warmup} s warm-up; "
              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the end",
              "",
@@ -321,6 +322,13 @@ def table(results: list[tuple[str, dict]], args, count: int) -> str:
         lines.append(f"| {label} | {r['rps']:,.0f} | {r['p50']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | "
                      f"{r['errors']} | {r['cpu_ms']:.2f} | {r['rps'] / base:.2f} |")
     return "\n".join(lines)
+
+
+def worker_class(args) -> str:
+    """The gunicorn worker class the run used, as gunicorn.conf.py reads it (with threads for gthread)."""
+    settings = Settings.from_env()
+    chosen = args.worker_class or settings.WEB_WORKER_CLASS
+    return f"gthread ({settings.WEB_THREADS} threads)" if chosen == "gthread" else chosen
 
 
 def open_table(open_loop: list[tuple[str, float, dict]], args) -> str:
@@ -343,6 +351,8 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--worker-class", choices=["sync", "gthread"], default="",
+                        help="gunicorn's worker class (default: WEB_WORKER_CLASS, what make run uses)")
     parser.add_argument("--reseed", action="store_true", help="seed again even if the scratch database is ready")
     parser.add_argument("--only", nargs="*", help="rows whose label holds one of these words (and the bare row)")
     parser.add_argument("--open-loop", action="store_true",
