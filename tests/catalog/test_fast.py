@@ -157,7 +157,10 @@ def test_staff_api_keys_and_odd_requests_go_to_the_app(client, headers, pages, p
     assert client.get(pages[0], headers={"Authorization": "Bearer forged"}).status_code == 401
     assert client.get(pages[0].upper().replace("/API/V1/PRODUCTS/", "/api/v1/products/")).status_code == 200
     assert client.head(pages[0]).status_code == 200
-    assert passes.count == 7
+    assert client.get(pages[0], data=b"x" * 10).status_code == 200  # a body: the app reads (and checks) it
+    assert passes.count == 8
+    assert client.get(pages[0], headers={"Content-Length": "0"}).status_code == 200  # no body: served here
+    assert passes.count == 8
 
 
 def test_the_limit_is_the_apps_counter_and_its_429_is_the_apps(settings, create_product):

@@ -48,7 +48,7 @@ log = logging.getLogger(__name__)
 LISTING = "/api/v1/products"
 DETAIL = re.compile(r"/api/v1/products/([0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})")
 # Request headers that send a request to the app: they change who the caller is or what the answer holds.
-TO_THE_APP = ("HTTP_X_API_KEY", "CONTENT_LENGTH", "HTTP_TRANSFER_ENCODING")
+TO_THE_APP = ("HTTP_X_API_KEY", "HTTP_TRANSFER_ENCODING")
 NUL = "\x00"
 
 
@@ -92,7 +92,8 @@ class CachedPages:
 
     def _serve(self, environ, path: str, match) -> tuple[str, list, bytes] | None:
         """The answer to a cache hit, or None to hand the request to the app (with the trip, if one was taken)."""
-        if any(environ.get(name) for name in TO_THE_APP) or (self.cors and environ.get("HTTP_ORIGIN")):
+        if (any(environ.get(name) for name in TO_THE_APP) or environ.get("CONTENT_LENGTH") not in (None, "", "0")
+                or (self.cors and environ.get("HTTP_ORIGIN"))):
             return None
         query = environ.get("QUERY_STRING", "")
         if NUL in path or any(NUL in value for name, value in environ.items()
@@ -121,7 +122,9 @@ class CachedPages:
         caller_key = f"user:{actor.user_id}" if claims is not None else f"ip:{environ.get('REMOTE_ADDR')}"
         revocation = revocation_keys(claims) if claims is not None else ()
         try:
-            trip = strategy.trip(item, item.key_for(prefix, caller_key, scope), revocation, along)
+            # The key flask-limiter builds: [prefix,] caller, scope (Limiter.__evaluate_limits).
+            key = item.key_for(*([prefix] if prefix else []), caller_key, scope)
+            trip = strategy.trip(item, key, revocation, along)
         except Exception:  # noqa: BLE001  (Redis failing: the app's limiter fails open, its guard closed)
             return None
         page = trip.page[1] if trip.page else None
