@@ -193,3 +193,11 @@ def test_a_product_that_does_not_exist_is_the_apps_404(client, passes):
     passes.count = 0
     missing = client.get(f"{API}/products/{uuid.uuid4()}")
     assert missing.status_code == 404 and missing.get_json()["code"] == 404 and passes.count == 1
+
+
+def test_a_script_redis_forgot_is_loaded_again_and_the_hit_counted_once(client, pages, passes):
+    before = client.get(pages[0])
+    limiter.storage.get_connection().script_flush()  # as after a Redis restart
+    after = client.get(pages[0])
+    assert after.status_code == 200 and after.data == before.data
+    assert int(before.headers["X-RateLimit-Remaining"]) == int(after.headers["X-RateLimit-Remaining"]) + 1
