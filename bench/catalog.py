@@ -345,6 +345,44 @@ def open_table(open_loop: list[tuple[str, float, dict]], args) -> str:
     return "\n".join(lines)
 
 
+def in_process(rounds: int) -> str:
+    """CPU per cached hit in one process: answered in front of Flask, by the app behind it, and a bare endpoint.
+
+    The kinds are taken in turn (bench.stack.interleaved), so a load that drifts weighs on each alike; with
+    Flask's test client, so the HTTP server's own work (parsing, writing) is in none of them.
+    """
+    from werkzeug.test import Client
+
+    from bench.bare import app as bare_app
+    from bench.stack import interleaved
+    from web import create_app
+
+    app = create_app(replace(Settings.from_env(), DATABASE_URL=scratch_url(), REDIS_URL=REDIS_URL,
+                             LOG_LEVEL="WARNING", RATE_LIMIT_DEFAULT="1000000000 per minute"))
+    customer = {"Authorization": bearer("customer")}
+    front, behind, bare = app.test_client(), Client(app.wsgi_app.app), bare_app.test_client()
+    engine = create_engine(scratch_url())
+    with engine.connect() as conn:
+        product = conn.scalar(text("SELECT id FROM products ORDER BY id LIMIT 1"))
+    engine.dispose()
+    pages = {"detail": f"/api/v1/products/{product}", "search": "/api/v1/products?q=mug"}
+    for path in pages.values():
+        assert front.get(path).status_code == 200  # rendered once: the rest are hits
+    calls = {"bare Flask, constant JSON": lambda: bare.get("/")}
+    for name, path in pages.items():
+        for who, headers in (("guest", {}), ("signed in customer", customer)):
+            for where, client in (("in front of Flask", front), ("Flask app", behind)):
+                calls[f"{name}, {who}: {where}"] = lambda c=client, p=path, h=headers: c.get(p, headers=h)
+    results = interleaved(calls, rounds)
+    app.extensions["shop"].db.dispose()
+    base = results["bare Flask, constant JSON"][1]
+    lines = [f"In process: {rounds:,} requests of each kind taken in turn (test client, no HTTP server); "
+             f"load average {os.getloadavg()[0]:.2f} at the end", "",
+             "| request | median wall µs | median CPU µs | CPU / bare |", "|---|---|---|---|"]
+    lines += [f"| {name} | {wall:,.0f} | {cpu:,.0f} | {cpu / base:.2f} |" for name, (wall, cpu) in results.items()]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--products", type=int, default=100_000)
@@ -355,6 +393,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--worker-class", choices=["sync", "gthread"], default="",
                         help="gunicorn's worker class (default: WEB_WORKER_CLASS, what make run uses)")
+    parser.add_argument("--in-process", type=int, metavar="ROUNDS", default=0,
+                        help="instead: CPU per cached hit in one process, in front of Flask vs the app vs bare")
     parser.add_argument("--reseed", action="store_true", help="seed again even if the scratch database is ready")
     parser.add_argument("--only", nargs="*", help="rows whose label holds one of these words (and the bare row)")
     parser.add_argument("--open-loop", action="store_true",
@@ -375,6 +415,9 @@ def main() -> None:
     engine.dispose()
     import redis
     redis.Redis.from_url(REDIS_URL).flushdb()
+    if args.in_process:
+        print(in_process(args.in_process))
+        return
     print(f"load average {os.getloadavg()[0]:.2f} at the start", flush=True)
     results, open_loop = measure(args, categories)
     print(table(results, args, args.products))
