@@ -166,10 +166,11 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def serve(app: str, workers: int, log: Path) -> tuple[subprocess.Popen, str]:
-    """gunicorn with the project's config (sync workers) serving `app` on a free loopback port."""
+def serve(app: str, workers: int, log: Path, worker_class: str = "") -> tuple[subprocess.Popen, str]:
+    """gunicorn with the project's config (`make run`'s worker class unless one is given) serving `app`."""
     port = free_port()
     env = {**os.environ, "HOST": "127.0.0.1", "PORT": str(port), "WEB_CONCURRENCY": str(workers),
+           **({"WEB_WORKER_CLASS": worker_class} if worker_class else {}),
            "DATABASE_URL": scratch_url(), "REDIS_URL": REDIS_URL, "LOG_LEVEL": "WARNING",
            # The limiter still counts every request (its cost is measured) but never refuses one.
            "RATE_LIMIT_DEFAULT": "1000000000 per minute",
@@ -267,8 +268,8 @@ def measure(args, categories) -> list[tuple[str, dict]]:
     for name, items in chosen.items():
         (work / name).write_text("\n".join(items) + "\n")
     (work / "bare").write_text("/\n")
-    bare, bare_url = serve("bench.bare:app", args.workers, work / "bare.log")
-    app, app_url = serve("wsgi:app", args.workers, work / "app.log")
+    bare, bare_url = serve("bench.bare:app", args.workers, work / "bare.log", args.worker_class)
+    app, app_url = serve("wsgi:app", args.workers, work / "app.log", args.worker_class)
     scenarios = [("bare Flask, constant JSON", bare_url, "bare", ""),
                  ("search (q=…, uncached: staff)", app_url, "search", staff),
                  ("search, guest (Redis cache)", app_url, "search", ""),
@@ -297,6 +298,8 @@ def measure(args, categories) -> list[tuple[str, dict]]:
                 if name != "search":
                     continue
                 rate, found = closed["rps"] / 2, (work / name).read_text().split()
+                if "cache" in label:  # the closed rows took longer than CATALOG_CACHE_TTL: hits, not renders
+                    warm(url, work / name)
                 open_loop.append((label, rate, run(url, found, rate, args.seconds, authorization)))
                 open_loop.append(("bare Flask at the same rate", rate, run(bare_url, ["/"], rate, args.seconds)))
     finally:
@@ -311,7 +314,7 @@ def table(results: list[tuple[str, dict]], args, count: int) -> str:
     # The machine's load drifts during a run: ratios are to the mean of the bare rows (first and last).
     bares = [r["rps"] for label, r in results if label.startswith("bare")]
     base = sum(bares) / len(bares)
-    lines = [f"{count:,} products; gunicorn {args.workers} sync workers; wrk {args.threads} threads, "
+    lines = [f"{count:,} products; gunicorn {args.workers} {worker_class(args)} workers; wrk {args.threads} threads, "
              f"{args.connections} connections, {args.seconds} s per row after {args.warmup} s warm-up; "
              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the end",
              "",
@@ -321,6 +324,13 @@ def table(results: list[tuple[str, dict]], args, count: int) -> str:
         lines.append(f"| {label} | {r['rps']:,.0f} | {r['p50']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | "
                      f"{r['errors']} | {r['cpu_ms']:.2f} | {r['rps'] / base:.2f} |")
     return "\n".join(lines)
+
+
+def worker_class(args) -> str:
+    """The gunicorn worker class the run used, as gunicorn.conf.py reads it (with threads for gthread)."""
+    settings = Settings.from_env()
+    chosen = args.worker_class or settings.WEB_WORKER_CLASS
+    return f"gthread ({settings.WEB_THREADS} threads)" if chosen == "gthread" else chosen
 
 
 def open_table(open_loop: list[tuple[str, float, dict]], args) -> str:
@@ -335,6 +345,44 @@ def open_table(open_loop: list[tuple[str, float, dict]], args) -> str:
     return "\n".join(lines)
 
 
+def in_process(rounds: int) -> str:
+    """CPU per cached hit in one process: answered in front of Flask, by the app behind it, and a bare endpoint.
+
+    The kinds are taken in turn (bench.stack.interleaved), so a load that drifts weighs on each alike; with
+    Flask's test client, so the HTTP server's own work (parsing, writing) is in none of them.
+    """
+    from werkzeug.test import Client
+
+    from bench.bare import app as bare_app
+    from bench.stack import interleaved
+    from web import create_app
+
+    app = create_app(replace(Settings.from_env(), DATABASE_URL=scratch_url(), REDIS_URL=REDIS_URL,
+                             LOG_LEVEL="WARNING", RATE_LIMIT_DEFAULT="1000000000 per minute"))
+    customer = {"Authorization": bearer("customer")}
+    front, behind, bare = app.test_client(), Client(app.wsgi_app.app), bare_app.test_client()
+    engine = create_engine(scratch_url())
+    with engine.connect() as conn:
+        product = conn.scalar(text("SELECT id FROM products ORDER BY id LIMIT 1"))
+    engine.dispose()
+    pages = {"detail": f"/api/v1/products/{product}", "search": "/api/v1/products?q=mug"}
+    for path in pages.values():
+        assert front.get(path).status_code == 200  # rendered once: the rest are hits
+    calls = {"bare Flask, constant JSON": lambda: bare.get("/")}
+    for name, path in pages.items():
+        for who, headers in (("guest", {}), ("signed in customer", customer)):
+            for where, client in (("in front of Flask", front), ("Flask app", behind)):
+                calls[f"{name}, {who}: {where}"] = lambda c=client, p=path, h=headers: c.get(p, headers=h)
+    results = interleaved(calls, rounds)
+    app.extensions["shop"].db.dispose()
+    base = results["bare Flask, constant JSON"][1]
+    lines = [f"In process: {rounds:,} requests of each kind taken in turn (test client, no HTTP server); "
+             f"load average {os.getloadavg()[0]:.2f} at the end", "",
+             "| request | median wall µs | median CPU µs | CPU / bare |", "|---|---|---|---|"]
+    lines += [f"| {name} | {wall:,.0f} | {cpu:,.0f} | {cpu / base:.2f} |" for name, (wall, cpu) in results.items()]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--products", type=int, default=100_000)
@@ -343,6 +391,10 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=10)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--worker-class", choices=["sync", "gthread"], default="",
+                        help="gunicorn's worker class (default: WEB_WORKER_CLASS, what make run uses)")
+    parser.add_argument("--in-process", type=int, metavar="ROUNDS", default=0,
+                        help="instead: CPU per cached hit in one process, in front of Flask vs the app vs bare")
     parser.add_argument("--reseed", action="store_true", help="seed again even if the scratch database is ready")
     parser.add_argument("--only", nargs="*", help="rows whose label holds one of these words (and the bare row)")
     parser.add_argument("--open-loop", action="store_true",
@@ -363,6 +415,9 @@ def main() -> None:
     engine.dispose()
     import redis
     redis.Redis.from_url(REDIS_URL).flushdb()
+    if args.in_process:
+        print(in_process(args.in_process))
+        return
     print(f"load average {os.getloadavg()[0]:.2f} at the start", flush=True)
     results, open_loop = measure(args, categories)
     print(table(results, args, args.products))

@@ -31,6 +31,7 @@ os.environ.update({"DATABASE_URL": f"{PG}/{DB}", "REDIS_URL": os.environ.get("BE
 from alembic import command  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
+from bench.stack import interleaved  # noqa: E402
 from models.crypto import KeyRing  # noqa: E402
 from models.users.key_access import KeyAccess  # noqa: E402
 from settings import DEV_PII_KEYS, Settings  # noqa: E402
@@ -50,25 +51,6 @@ def timed(fn, rounds: int = ROUNDS) -> float:
         fn()
         samples.append(time.perf_counter() - started)
     return statistics.median(samples) * 1e6
-
-
-def interleaved(calls: dict, rounds: int = ROUNDS) -> dict[str, tuple[float, float]]:
-    """Median wall and CPU microseconds per call of each of `calls`, taken in turn, so drifting load hits all alike.
-
-    CPU time is this process's only (Redis's own work is not in it); on a loaded machine it is the
-    steadier figure, as wall time then mostly measures waiting for a core.
-    """
-    for fn in calls.values():
-        for _ in range(min(50, rounds)):
-            fn()
-    walls, cpus = {name: [] for name in calls}, {name: [] for name in calls}
-    for _ in range(rounds):
-        for name, fn in calls.items():
-            started, cpu = time.perf_counter(), time.process_time()
-            fn()
-            walls[name].append(time.perf_counter() - started)
-            cpus[name].append(time.process_time() - cpu)
-    return {name: (statistics.median(walls[name]) * 1e6, statistics.median(cpus[name]) * 1e6) for name in calls}
 
 
 def main() -> None:
@@ -104,7 +86,7 @@ def main() -> None:
         "GET product detail (cached), guest": lambda: client.get(detail),
         "GET product detail (cached), customer's bearer token": lambda: client.get(detail, headers=customer_token),
         "GET product detail (cached), API key (products:view)": lambda: client.get(detail, headers=reader_key),
-    })
+    }, ROUNDS)
     guest = callers["GET permissions, guest (rate limit only)"]
     guest_detail = callers["GET product detail (cached), guest"]
     rows = [(name, micros, guest_detail if "detail" in name else guest) for name, micros in callers.items()]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import socket
+import statistics
 import subprocess
+import time
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
@@ -75,3 +77,22 @@ def session_cpu(sid: int) -> float:
         if int(fields[3]) == sid:  # fields after the name: state, ppid, pgrp, session, ..., utime (12), stime (13)
             total += int(fields[11]) + int(fields[12])
     return total / os.sysconf("SC_CLK_TCK")
+
+
+def interleaved(calls: dict, rounds: int = 2000) -> dict[str, tuple[float, float]]:
+    """Median wall and CPU microseconds per call of each of `calls`, taken in turn, so drifting load hits all alike.
+
+    CPU time is this process's only (Redis's own work is not in it); on a loaded machine it is the
+    steadier figure, as wall time then mostly measures waiting for a core.
+    """
+    for fn in calls.values():
+        for _ in range(min(50, rounds)):
+            fn()
+    walls, cpus = {name: [] for name in calls}, {name: [] for name in calls}
+    for _ in range(rounds):
+        for name, fn in calls.items():
+            started, cpu = time.perf_counter(), time.process_time()
+            fn()
+            walls[name].append(time.perf_counter() - started)
+            cpus[name].append(time.process_time() - cpu)
+    return {name: (statistics.median(walls[name]) * 1e6, statistics.median(cpus[name]) * 1e6) for name in calls}

@@ -58,6 +58,8 @@ def create_app(settings: Settings | None = None, shop: Shop | None = None) -> Fl
     register_queues_cli(app)
     from web.backups.cli import register as register_backups_cli
     register_backups_cli(app)
+    from web.catalog import fast
+    fast.install(app)  # cached product pages answered in front of Flask (docs/catalog.md)
     return app
 
 

@@ -45,6 +45,8 @@ class Product(Timestamps, Base):
         Index("ix_products_name_vector", "name_vector", postgresql_using="gin"),
         Index("ix_products_created_at_id", "created_at", "id"),
         Index("ix_products_name_id", "name", "id"),
+        # A category's listing in the default order, walked within the category (migration 0021).
+        Index("ix_products_category_created_at_id", "category_id", "created_at", "id"),
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
@@ -79,6 +81,8 @@ class Product(Timestamps, Base):
 
 # The price sort's key (variantless products first), with the id that breaks ties.
 Index("ix_products_sort_price_id", func.coalesce(Product.min_price, -1), Product.id)
+# ... and within one category, so a category's price order starts and stays in it (migration 0021).
+Index("ix_products_category_sort_price_id", Product.category_id, func.coalesce(Product.min_price, -1), Product.id)
 
 
 class ProductVariant(Timestamps, Base):

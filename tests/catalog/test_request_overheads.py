@@ -3,12 +3,13 @@
 import time
 import uuid
 
-from web.limits import limiter
+from web.limits import OneTripFixedWindow, limiter
 
 API = "/api/v1"
 
 
 def _count_commands(client_of_redis, calls: list) -> None:
+    """Record the name of each command `client_of_redis` sends (one round trip each), the limiter's script too."""
     execute = client_of_redis.execute_command
 
     def counted(*args, **kwargs):
@@ -16,6 +17,15 @@ def _count_commands(client_of_redis, calls: list) -> None:
         return execute(*args, **kwargs)
 
     client_of_redis.execute_command = counted
+    strategy = limiter._limiter
+    if isinstance(strategy, OneTripFixedWindow) and strategy._client is client_of_redis:
+        evalsha = strategy._evalsha  # sent packed on a pooled connection, not through execute_command
+
+        def sent(keys, args):
+            calls.append("EVALSHA")
+            return evalsha(keys, args)
+
+        strategy._evalsha = sent
 
 
 def test_the_rate_limiter_costs_one_redis_round_trip_and_still_writes_its_headers(app, client):

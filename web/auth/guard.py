@@ -76,7 +76,12 @@ _DECODE_OPTIONS = {"require": ["exp", "iat"], "verify_aud": False}
 
 def _bearer_token() -> str | None:
     """The token of `Authorization: Bearer <token>` (read as flask-jwt-extended did); None if there is none."""
-    header = request.headers.get("Authorization", "").strip().strip(",")
+    return bearer_token(request.headers.get("Authorization", ""))
+
+
+def bearer_token(authorization: str) -> str | None:
+    """The token of an Authorization header's one `Bearer <token>`; None without one; BadToken if malformed."""
+    header = authorization.strip().strip(",")
     bearers = [part for part in re.split(r",\s*", header) if part and part.split()[0] == "Bearer"]
     if len(bearers) != 1:
         return None  # no bearer credentials: a guest
@@ -88,7 +93,12 @@ def _bearer_token() -> str | None:
 
 def _decode(token: str) -> dict:
     """The claims of one of our live access tokens, whole (even when correctly signed); else BadToken."""
-    claims = _verified(runtime().settings.SECRET_KEY, token)
+    return verified_claims(runtime().settings.SECRET_KEY, token)
+
+
+def verified_claims(secret: str, token: str) -> dict:
+    """The claims of a live access token signed with `secret` (a copy); BadToken otherwise."""
+    claims = _verified(secret, token)
     if claims["exp"] <= time.time():  # a cached verification says nothing about expiry
         raise BadToken("expired token")
     return dict(claims)
@@ -158,8 +168,12 @@ def _identify() -> Actor:
     claims = _decode(token)
     g.claims = claims
     check_along(revocation_keys(claims))
-    return Actor(role=Role(claims["role"]), user_id=uuid.UUID(claims["sub"]), mfa=bool(claims.get("mfa")),
-                 ip=request.remote_addr)
+    return token_actor(claims, request.remote_addr)
+
+
+def token_actor(claims: dict, ip: str | None) -> Actor:
+    """The signed-in caller a verified access token's claims name."""
+    return Actor(role=Role(claims["role"]), user_id=uuid.UUID(claims["sub"]), mfa=bool(claims.get("mfa")), ip=ip)
 
 
 def claims_or_none() -> dict | None:
