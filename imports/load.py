@@ -105,6 +105,12 @@ _CATEGORY_WINS = _field_wins("import_category_row")
 _NEW_VALUES = (f"({_winner('name', _NAME_WINS)}, {_winner('description', _DESCRIPTION_WINS)}, "
                f"{_winner('category_id', _CATEGORY_WINS)})")
 
+# A new product is inserted with the variant facts its rows in this chunk give (lowest price, any stock), so
+# refresh_variant_facts, which still runs after the variants merge, finds them right and does not write the
+# row a second time (min_price is indexed, so that rewrite is never HOT: a new entry in each of the table's
+# eight indexes, as costly as the insert).
+# Where the guess is wrong (the product's variants span two chunks, a variant moved in with units reserved),
+# the refresh corrects it; an existing product's facts are left to the refresh alone (ON CONFLICT sets none).
 MERGE_PRODUCTS = text(f"""
     WITH last AS (
         SELECT DISTINCT ON (product_handle) product_handle, row_no, product_name
@@ -117,12 +123,16 @@ MERGE_PRODUCTS = text(f"""
         SELECT DISTINCT ON (s.product_handle) s.product_handle, s.row_no, c.id
         FROM chunk_staging s JOIN categories c ON c.path = s.category_path
         WHERE s.job_id = :job_id ORDER BY s.product_handle, s.row_no DESC
+    ), facts AS (
+        SELECT product_handle, min(price) AS min_price, bool_or(stock > 0) AS in_stock
+        FROM chunk_staging WHERE job_id = :job_id GROUP BY product_handle
     )
     INSERT INTO products (handle, name, description, category_id, import_job_id, import_name_row,
-                          import_description_row, import_category_row)
+                          import_description_row, import_category_row, min_price, in_stock)
     SELECT last.product_handle, last.product_name, COALESCE(described.description, ''), placed.id,
-           CAST(:job_id AS uuid), last.row_no, described.row_no, placed.row_no
+           CAST(:job_id AS uuid), last.row_no, described.row_no, placed.row_no, facts.min_price, facts.in_stock
     FROM last LEFT JOIN described USING (product_handle) LEFT JOIN placed USING (product_handle)
+         JOIN facts USING (product_handle)
     ORDER BY last.product_handle  -- one lock order for every chunk and import, so two never deadlock
     ON CONFLICT (handle) DO UPDATE SET
         name = {_winner('name', _NAME_WINS)},

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import threading
 from dataclasses import replace
+from decimal import Decimal
 
 import pytest
+from sqlalchemy import text
 
 from imports import pipeline
 from tests.imports.conftest import drop, get_job, rows, scalar
@@ -166,3 +168,42 @@ def test_parts_merging_at_once_with_an_earlier_chunk_committing_last(database, l
     assert (job.rows_imported, job.rows_failed) == (3 * chunks, 0)
     assert finishes_queued(database, job_id) == 1
     assert scalar(database, "SELECT count(*) FROM products") == 1 + 2 * chunks
+
+
+FACTS_AS_VARIANTS_GIVE = """
+    SELECT p.handle, p.min_price, p.in_stock,
+           (SELECT min(v.price) FROM product_variants v WHERE v.product_id = p.id),
+           EXISTS (SELECT 1 FROM product_variants v WHERE v.product_id = p.id AND v.stock > v.reserved)
+    FROM products p ORDER BY p.handle
+"""
+
+
+@pytest.mark.parametrize("order", ["file order", "last first"])
+def test_new_products_facts_are_those_of_all_their_variants(database, local_settings, scanned, order):
+    """A new product is inserted with its chunk's lowest price and stock: right when its variants span chunks
+    (in either commit order) and when a variant moves in from another product with every unit reserved."""
+    with database.engine.begin() as conn:
+        conn.execute(text("INSERT INTO products (handle, name, min_price, in_stock) VALUES ('old', 'Old', 3, false)"))
+        conn.execute(text("INSERT INTO product_variants (product_id, sku, price, currency, stock, reserved) "
+                          "SELECT id, 'SKU-MOVED', 3, 'EUR', 4, 4 FROM products WHERE handle = 'old'"))
+    content = "\n".join([
+        HEADER,
+        "SKU-A1,spread,Spread,,,9.00,EUR,0",    # chunk 0: no stock, dear
+        "SKU-A2,spread,Spread,,,8.00,EUR,0",
+        "SKU-B1,solo,Solo,,,5.00,EUR,2",
+        "SKU-A3,spread,Spread,,,1.50,EUR,7",    # chunk 1: the lowest price and the only stock
+        "SKU-MOVED,moved,Moved,,,2.00,EUR,4",   # stock 4, all 4 reserved by open orders: not in stock
+        "SKU-C1,plain,Plain,,,6.00,EUR,1",
+    ]).encode() + b"\n"
+    job_id = scanned(content)
+    parts = [0, 1] if order == "file order" else [1, 0]
+    results = [pipeline.load(database, local_settings, job_id, part, 2) for part in parts]
+    assert results[-1] == "finish_import"
+    facts = {handle: (price, stock, true_price, true_stock)
+             for handle, price, stock, true_price, true_stock in rows(database, FACTS_AS_VARIANTS_GIVE)}
+    assert set(facts) == {"old", "spread", "solo", "moved", "plain"}
+    for handle in ("spread", "solo", "moved", "plain"):  # not "old": the product a variant leaves is not refreshed
+        price, stock, true_price, true_stock = facts[handle]
+        assert (price, stock) == (true_price, true_stock), handle
+    assert facts["spread"][:2] == (Decimal("1.5"), True)
+    assert facts["moved"][:2] == (Decimal("2"), False)

@@ -133,6 +133,22 @@ def test_one_beat_and_every_queue_consumed_once_and_scaled_on_its_length(rendere
     assert ("Service", "flower") in rendered
 
 
+def test_the_indexer_runs_as_in_the_procfile(rendered):
+    """Search indexing has a Deployment of its own, one process a pod on the `search` queue alone, like the
+    Procfile's `indexer`: an import's indexing must not wait for a process its merge parts hold."""
+    procfile = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line)
+    local = procfile["indexer"].split()
+    [indexer] = containers(rendered[("Deployment", "worker-indexer")])
+    command = indexer["command"]
+    assert command[command.index("-Q") + 1] == local[local.index("-Q") + 1] == "search"
+    assert command[command.index("--concurrency") + 1] == local[local.index("-c") + 1] == "1"
+    assert command[command.index("-n") + 1] == local[local.index("-n") + 1]
+    for name, doc in rendered.items():
+        if name[0] == "Deployment" and name[1] != "worker-indexer" and containers(doc):
+            consumer = containers(doc)[0]["command"]
+            assert "-Q" not in consumer or "search" not in consumer[consumer.index("-Q") + 1].split(","), name
+
+
 def test_pods_run_as_non_root_read_only_with_limits(rendered):
     pods = [doc for doc in rendered.values() if pod_spec(doc)]
     assert len(pods) >= 7
