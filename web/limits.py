@@ -3,7 +3,8 @@
 `RATE_LIMIT_DEFAULT` is one budget shared by all `/api/v1` and `/graphql` requests of a caller;
 sign-in, registration, verification and the MFA steps also get `RATE_LIMIT_AUTH` per IP, which is
 what stops password spraying across accounts. A refused request gets 429
-with `Retry-After` and the `X-RateLimit-*` headers.
+with `Retry-After` and the `X-RateLimit-*` headers; an answer that set its own
+`Retry-After` (a 503 in an outage) keeps it, the limiter only adds the headers.
 """
 
 from __future__ import annotations
@@ -142,9 +143,32 @@ def init_app(app: Flask, settings: Settings) -> None:
         # Fail open: with Redis away requests are not counted (web.outages says what fails closed).
         RATELIMIT_SWALLOW_ERRORS=True,
     )
+    app.after_request(_restore_own_retry_after)  # runs after the limiter's header injection
     limiter.init_app(app)
+    app.after_request(_note_own_retry_after)  # runs before it (Flask runs after_request hooks last-in first)
     if isinstance(limiter.storage, RedisStorage):
         limiter._limiter = OneTripFixedWindow(limiter.storage)
+
+
+def _note_own_retry_after(response):
+    """Keep the Retry-After an answer was given (a 503's OUTAGE_RETRY_AFTER, a carrier's wait).
+
+    flask-limiter sets Retry-After on every answer to a counted request, to
+    the later of the answer's own value and its window's reset (up to the
+    window's length). Only its own 429 is about the window; any other answer
+    that says when to come back says it for another reason, and must say ours.
+    """
+    own = response.headers.get("Retry-After")
+    if own is not None:
+        g.own_retry_after = own
+    return response
+
+
+def _restore_own_retry_after(response):
+    own = g.pop("own_retry_after", None)
+    if own is not None:
+        response.headers["Retry-After"] = own
+    return response
 
 
 @limiter.request_filter
