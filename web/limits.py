@@ -16,6 +16,8 @@ from flask_limiter import Limiter
 from limits.storage import RedisStorage
 from limits.strategies import FixedWindowRateLimiter
 from limits.util import WindowStats
+from redis.backoff import NoBackoff
+from redis.retry import Retry
 
 from models.catalog.cache import versioned_read_lua
 from settings import Settings
@@ -138,8 +140,11 @@ def init_app(app: Flask, settings: Settings) -> None:
         RATELIMIT_STORAGE_URI=settings.REDIS_URL,
         RATELIMIT_HEADERS_ENABLED=True,
         RATELIMIT_KEY_PREFIX="ratelimit",
+        # Never retried: a hit whose reply was lost (a timeout) has most likely run, and running it again
+        # counts the request twice; a lost hit costs one uncounted request (fail open) instead.
         RATELIMIT_STORAGE_OPTIONS={"socket_timeout": settings.SERVICE_TIMEOUT,
-                                   "socket_connect_timeout": settings.SERVICE_TIMEOUT},
+                                   "socket_connect_timeout": settings.SERVICE_TIMEOUT,
+                                   "retry": Retry(NoBackoff(), 0)},
         # Fail open: with Redis away requests are not counted (web.outages says what fails closed).
         RATELIMIT_SWALLOW_ERRORS=True,
     )
