@@ -122,11 +122,11 @@ def main() -> None:
     rows = []
     try:
         source.start()
-        from web.cli import alembic_config, ensure_database
-        from alembic import command
+        from bench.stack import migrate
+        from web.cli import ensure_database
         ensure_database(settings.BACKUP_DATABASE_URL)
         tool.stanza_create()  # before any WAL is pushed: a failed push is retried only a minute later
-        command.upgrade(alembic_config(settings.BACKUP_DATABASE_URL), "head")
+        migrate(settings.BACKUP_DATABASE_URL, settings)
         engine = create_engine(settings.BACKUP_DATABASE_URL)
         load_seconds = time.perf_counter()
         with engine.begin() as conn:

@@ -74,16 +74,9 @@ def scratch_url() -> str:
 
 def migrate() -> None:
     """Bring the scratch database to the newest revision (a no-op when it is there)."""
-    from alembic import command
+    from bench.stack import migrate as migrate_to_head
 
-    from bootstrap import bootstrap
-    from web.cli import alembic_config
-
-    shop = bootstrap(replace(Settings.from_env(), DATABASE_URL=scratch_url(), REDIS_URL=REDIS_URL))  # key ring
-    try:
-        command.upgrade(alembic_config(scratch_url()), "head")
-    finally:
-        shop.close()
+    migrate_to_head(scratch_url(), replace(Settings.from_env(), DATABASE_URL=scratch_url(), REDIS_URL=REDIS_URL))
 
 
 def recreate_database() -> None:

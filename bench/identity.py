@@ -28,14 +28,13 @@ os.environ.update({"DATABASE_URL": f"{PG}/{DB}", "REDIS_URL": os.environ.get("BE
                    "RATE_LIMIT_DEFAULT": "10000000 per minute", "RATE_LIMIT_AUTH": "10000000 per minute",
                    "LOG_LEVEL": "WARNING"})
 
-from alembic import command  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 from bench.stack import interleaved  # noqa: E402
 from models.crypto import KeyRing  # noqa: E402
 from models.users.key_access import KeyAccess  # noqa: E402
 from settings import DEV_PII_KEYS, Settings  # noqa: E402
-from web.cli import alembic_config, ensure_database  # noqa: E402
+from web.cli import ensure_database  # noqa: E402
 
 ROUNDS = int(os.environ.get("BENCH_ROUNDS", "2000"))
 VALUE = "12 St James's Square"
@@ -54,9 +53,10 @@ def timed(fn, rounds: int = ROUNDS) -> float:
 
 
 def main() -> None:
+    from bench.stack import migrate, seed_teapot_and_customers
+
     ensure_database(os.environ["DATABASE_URL"])
-    command.upgrade(alembic_config(os.environ["DATABASE_URL"]), "head")
-    from bench.stack import seed_teapot_and_customers
+    migrate(os.environ["DATABASE_URL"])
     from tests.helpers import bearer, make_user
     from web import create_app
 

@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from datetime import UTC
@@ -32,20 +33,43 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("BENCH_NAME", "shop_bench_publisher")
-os.environ.setdefault("BENCH_CLIENTS", "4")
 os.environ.setdefault("BENCH_REDIS_URL", "redis://127.0.0.1:6379/6")
 
-from bench.orders import ENV, MAIL, NAME, PG, SECONDS, CLIENTS, drive, percentile, start, wait_http  # noqa: E402
+from bench.orders import ENV, MAIL, NAME, PG, SECONDS, percentile, start, wait_http  # noqa: E402
 from bench.stack import free_port, fresh_database, fresh_vhost, rabbitmqctl  # noqa: E402
+import requests  # noqa: E402
 from sqlalchemy import create_engine, text  # noqa: E402
 
 from tests.faults.proxy import StallingProxy  # noqa: E402
 
 os.environ.update({"RATE_LIMIT_AUTH": "1000000 per minute", "LOG_LEVEL": "WARNING"})
+CLIENTS = int(os.environ.get("BENCH_CLIENTS", "4"))
 DD_DIR = os.environ.get("BENCH_DD_DIR") or tempfile.gettempdir()  # same disk as the data, here
 MODES = ("inline", "background")
 CONFIRM_DELAY = float(os.environ.get("BENCH_CONFIRM_DELAY", "2"))
 DISKS = ("quiet", "busy", f"confirms +{CONFIRM_DELAY:g} s")
+
+
+def drive(seconds: float, clients: int, work) -> list:
+    """Run `work(n, session)` in `clients` threads until `seconds` pass; collect what it returns.
+
+    (The orders bench drives wrk now; registration, with a fresh email per request, is driven from here.)
+    """
+    results, lock, stop = [], threading.Lock(), time.monotonic() + seconds
+
+    def loop(n):
+        session = requests.Session()
+        while time.monotonic() < stop:
+            found = work(n, session)
+            with lock:
+                results.append(found)
+
+    threads = [threading.Thread(target=loop, args=(n,)) for n in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
 
 
 def register(base: str, phase: str):

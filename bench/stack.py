@@ -19,18 +19,36 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def fresh_database(server: str, name: str, url: str, redis_url: str | None = None) -> None:
-    """Database `name` on `server` dropped, created and migrated to head (reached at `url`); its Redis db emptied."""
+def migrate(url: str, settings=None) -> None:
+    """The database at `url` brought to the newest revision (a no-op when it is there).
+
+    Migration 0002 encrypts with the process's PII key ring, which only the
+    composition root configures: so the process is built with
+    `bootstrap(settings)` (default: the environment's) first, as every
+    entry point is, and its pools closed again.
+    """
     from alembic import command
 
-    from web.cli import alembic_config, ensure_database
+    from bootstrap import bootstrap
+    from web.cli import alembic_config
+
+    shop = bootstrap(settings)
+    try:
+        command.upgrade(alembic_config(url), "head")
+    finally:
+        shop.close()
+
+
+def fresh_database(server: str, name: str, url: str, redis_url: str | None = None) -> None:
+    """Database `name` on `server` dropped, created and migrated to head (reached at `url`); its Redis db emptied."""
+    from web.cli import ensure_database
 
     engine = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
     with engine.connect() as conn:
         conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
     engine.dispose()
     ensure_database(url)
-    command.upgrade(alembic_config(url), "head")
+    migrate(url)
     if redis_url:
         import redis
 

@@ -3,7 +3,8 @@
 `RATE_LIMIT_DEFAULT` is one budget shared by all `/api/v1` and `/graphql` requests of a caller;
 sign-in, registration, verification and the MFA steps also get `RATE_LIMIT_AUTH` per IP, which is
 what stops password spraying across accounts. A refused request gets 429
-with `Retry-After` and the `X-RateLimit-*` headers.
+with `Retry-After` and the `X-RateLimit-*` headers; an answer that set its own
+`Retry-After` (a 503 in an outage) keeps it, the limiter only adds the headers.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from flask_limiter import Limiter
 from limits.storage import RedisStorage
 from limits.strategies import FixedWindowRateLimiter
 from limits.util import WindowStats
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import NoScriptError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+from redis.retry import Retry
 
 from models.catalog.cache import versioned_read_lua
 from settings import Settings
@@ -122,16 +125,20 @@ class OneTripFixedWindow(FixedWindowRateLimiter):
 
         redis-py's command path (argument encoding, retries, observability hooks) cost more CPU than the
         rest of a cached page's hit; a hit needs one plain EVALSHA. A script Redis does not hold (a restart,
-        SCRIPT FLUSH) and a dropped connection take redis-py's path, which loads the script or reconnects.
+        SCRIPT FLUSH) takes redis-py's path, which loads it; so does a connection found dropped before the
+        command left. A reply lost after it left is never asked again: the hit has most likely run, and
+        running it again would count the request twice (the error fails open, see init_app).
         """
         pool = self._client.connection_pool
         connection = pool.get_connection()
         try:
-            connection.send_packed_command([_pack(b"EVALSHA", self._script.sha, len(keys), *keys, *args)])
-            return connection.read_response()
-        except (NoScriptError, RedisConnectionError, RedisTimeoutError) as exc:
-            if not isinstance(exc, NoScriptError):
+            try:
+                connection.send_packed_command([_pack(b"EVALSHA", self._script.sha, len(keys), *keys, *args)])
+            except (RedisConnectionError, RedisTimeoutError):
                 connection.disconnect()
+                return self._script(keys, args)
+            return connection.read_response()
+        except NoScriptError:
             return self._script(keys, args)
         except BaseException:
             connection.disconnect()
@@ -201,14 +208,40 @@ def init_app(app: Flask, settings: Settings) -> None:
         RATELIMIT_STORAGE_URI=settings.REDIS_URL,
         RATELIMIT_HEADERS_ENABLED=True,
         RATELIMIT_KEY_PREFIX="ratelimit",
+        # Never retried: a hit whose reply was lost (a timeout) has most likely run, and running it again
+        # counts the request twice; a lost hit costs one uncounted request (fail open) instead.
         RATELIMIT_STORAGE_OPTIONS={"socket_timeout": settings.SERVICE_TIMEOUT,
-                                   "socket_connect_timeout": settings.SERVICE_TIMEOUT},
+                                   "socket_connect_timeout": settings.SERVICE_TIMEOUT,
+                                   "retry": Retry(NoBackoff(), 0)},
         # Fail open: with Redis away requests are not counted (web.outages says what fails closed).
         RATELIMIT_SWALLOW_ERRORS=True,
     )
+    app.after_request(_restore_own_retry_after)  # runs after the limiter's header injection
     limiter.init_app(app)
+    app.after_request(_note_own_retry_after)  # runs before it (Flask runs after_request hooks last-in first)
     if isinstance(limiter.storage, RedisStorage):
         limiter._limiter = OneTripFixedWindow(limiter.storage)
+
+
+def _note_own_retry_after(response):
+    """Keep the Retry-After an answer was given (a 503's OUTAGE_RETRY_AFTER, a carrier's wait).
+
+    flask-limiter sets Retry-After on every answer to a counted request, to
+    the later of the answer's own value and its window's reset (up to the
+    window's length). Only its own 429 is about the window; any other answer
+    that says when to come back says it for another reason, and must say ours.
+    """
+    own = response.headers.get("Retry-After")
+    if own is not None:
+        g.own_retry_after = own
+    return response
+
+
+def _restore_own_retry_after(response):
+    own = g.pop("own_retry_after", None)
+    if own is not None:
+        response.headers["Retry-After"] = own
+    return response
 
 
 @limiter.request_filter

@@ -1,10 +1,12 @@
-"""A TCP proxy on loopback in front of the broker that can hold back what the broker sends.
+"""A TCP proxy on loopback in front of the broker (or Redis) that can hold back what the server sends.
 
 `stall()` keeps every byte from the broker (publisher confirms among them) until
 `flow()`; `delay` (seconds) holds each chunk from the broker that long, in
 order. What clients send still reaches the broker at once. It is how a broker
 whose confirms take seconds (quorum queues under disk pressure) looks to a
-client, without touching the shared broker.
+client, without touching the shared broker. `drop_next_reply()` throws away the
+next chunk the server sends and passes everything after it: a command that ran
+but whose answer was lost, as a client that times out sees it.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ class StallingProxy:
         self.port = self.listener.getsockname()[1]
         self.flowing = threading.Event()
         self.flowing.set()
+        self.dropping = threading.Event()
+        self.dropped: list[bytes] = []
         self.closed = False
         self.sockets: list[socket.socket] = []
         threading.Thread(target=self._accept, daemon=True).start()
@@ -36,6 +40,9 @@ class StallingProxy:
 
     def flow(self) -> None:
         self.flowing.set()
+
+    def drop_next_reply(self) -> None:
+        self.dropping.set()
 
     def close(self) -> None:
         self.closed = True
@@ -76,6 +83,10 @@ class StallingProxy:
             while chunk := source.recv(65536):
                 if from_broker:
                     self.flowing.wait()
+                    if self.dropping.is_set():
+                        self.dropping.clear()
+                        self.dropped.append(chunk)
+                        continue
                     if self.delay:
                         delayed.put((time.monotonic() + self.delay, chunk))
                         continue

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 import uuid
 
@@ -111,6 +112,20 @@ def test_retry_after_only_on_429_and_503(make_app):
     assert [a.status_code for a in answers] == [200, 200, 429]
     assert all("Retry-After" not in a.headers for a in answers[:2])
     assert int(answers[2].headers["Retry-After"]) > 0
+
+
+def test_a_503_keeps_our_retry_after_under_a_counted_rate_limit(make_app):
+    """The limiter writes Retry-After on every counted answer (its window's reset, here up to an hour);
+    a 503 during an outage must say OUR OUTAGE_RETRY_AFTER, or clients wait an hour for a 5 s blip."""
+    with socket.socket() as sock:  # a port nothing listens on: the database is down, Redis is up
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    app = make_app(DATABASE_URL=f"postgresql+psycopg2://postgres@127.0.0.1:{port}/shop", OUTAGE_RETRY_AFTER=7,
+                   RATE_LIMIT_DEFAULT="1000 per hour", RATE_LIMIT_AUTH="1000 per hour")
+    answer = app.test_client().post("/api/v1/auth/register", json={
+        "email": "ada@example.com", "password": PASSWORD, "firstName": "Ada", "lastName": "Lovelace"})
+    assert answer.status_code == 503 and answer.headers["X-RateLimit-Limit"] == "1000"  # the hit was counted
+    assert answer.headers["Retry-After"] == "7"
 
 
 @pytest.mark.parametrize("body", [b"{}", b"[]", b'"x"', b"null", b'{"id": 1, "type": "x"}',
