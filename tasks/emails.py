@@ -59,6 +59,8 @@ def run_again_in(task: ShopTask, seconds: float, why: str) -> Retry:
 # cut off: a batch holds its messages' locks while it sends, but takes them a moment after committing the
 # attempts, and a delivery waiting on the first transaction's lock gets the row in between.
 BATCH_GAP = 0.05
+# When another delivery (a batch) holds the message: deliver this task again after this many seconds.
+BUSY_AGAIN = 1
 
 
 @shared_task(base=EmailTask, bind=True, name=names.SEND_EMAIL)
@@ -77,7 +79,9 @@ def send_email(self: EmailTask, message_id: str) -> str:
     holds are rendered and marked with this one's attempt, in the same
     transaction; then, holding their rows' locks, it sends them one after
     the other and marks them sent together. Their own deliveries, which stay
-    the guarantee, wait on the lock and find them sent. One that fails is
+    the guarantee, find the rows held, run again a second later and find them sent
+    (they never wait on the lock: that would hold a worker process for as long as
+    the batch's sends). One that fails is
     left to its own delivery (its attempt cleared when the provider refused
     it, else asked about after the lag), and the batch stops there.
     """
@@ -85,7 +89,10 @@ def send_email(self: EmailTask, message_id: str) -> str:
     lag = settings.EMAIL_ACCEPTANCE_LAG
     for waited in (False, True):
         with database.session() as session:
-            message = emails.lock_for_sending(session, message_id)
+            try:
+                message = emails.lock_for_sending(session, message_id, wait=False)
+            except emails.Busy:  # a batch is sending it: this process serves other tasks meanwhile
+                raise run_again_in(self, BUSY_AGAIN, "another delivery holds the message") from None
             if message is None:
                 return "already handled"
             age = emails.attempt_age(session, message)

@@ -8,11 +8,14 @@ from datetime import datetime
 
 from sqlalchemy import column, func, select, update
 from sqlalchemy import values as sa_values
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from models import outbox, task_names
 from models.emails.tables import FAILED, QUEUED, SENDING, SENT, SKIPPED, EmailMessage
+
+LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's answer to FOR UPDATE NOWAIT on a held row
 
 SEND_TASK = task_names.SEND_EMAIL
 
@@ -39,13 +42,24 @@ def queue_email(session: Session, to: str, template: str, **context) -> EmailMes
     return message
 
 
-def lock_for_sending(session: Session, message_id: str) -> EmailMessage | None:
+class Busy(Exception):
+    """Another delivery holds the message's row (a batch sending it): look again once it is done."""
+
+
+def lock_for_sending(session: Session, message_id: str, wait: bool = True) -> EmailMessage | None:
     """The message still to send, locked; None when it is gone or already handled.
 
     One `sending` had an attempt cut off (see `attempted_at`). A failed one is
-    tried again: only a replayed dead letter delivers it once more.
+    tried again: only a replayed dead letter delivers it once more. With
+    `wait=False` a row another transaction holds raises Busy at once instead
+    of holding the caller (a worker process) for as long as that one's sends.
     """
-    message = session.get(EmailMessage, uuid.UUID(message_id), with_for_update=True)
+    try:
+        message = session.get(EmailMessage, uuid.UUID(message_id), with_for_update={"nowait": not wait})
+    except OperationalError as exc:
+        if getattr(exc.orig, "pgcode", None) == LOCK_NOT_AVAILABLE:
+            raise Busy(message_id) from exc
+        raise
     if message is None or message.status not in (QUEUED, SENDING, FAILED):
         return None
     return message

@@ -51,3 +51,22 @@ def test_a_finish_for_an_attempt_another_delivery_replaced_changes_nothing(app):
     with db.session() as session:
         emails.finish_attempt(session, message_id, second, "provider-2")
     assert row(app, message_id) == ("sent", second, "provider-2", True)
+
+
+def test_a_delivery_that_must_not_wait_is_told_the_row_is_held_at_once(app):
+    """A batch holds its messages' rows while it sends: their own deliveries are told so instead of waiting."""
+    import time
+
+    import pytest
+
+    message_id = queued(app)
+    db = app.extensions["shop"].db
+    with db.session() as batch:
+        assert emails.lock_for_sending(batch, message_id) is not None  # held, as a batch holds it while sending
+        with db.session() as delivery:
+            started = time.monotonic()
+            with pytest.raises(emails.Busy):
+                emails.lock_for_sending(delivery, message_id, wait=False)
+            assert time.monotonic() - started < 2  # told, not held behind the batch's lock
+    with db.session() as delivery:  # released: the delivery gets the row
+        assert emails.lock_for_sending(delivery, message_id, wait=False).id == uuid.UUID(message_id)
