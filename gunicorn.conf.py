@@ -27,6 +27,8 @@ graceful_timeout = 20
 # requests, and than a load balancer's idle timeout (60 s is common), so neither finds it closed under it.
 keepalive = _settings.WEB_KEEPALIVE
 accesslog = None  # the app writes one JSON line per request itself (web/middleware.py)
+# gunicorn's own treats the access log as on once logconfig_dict is set, and computes its fields per request.
+logger_class = "logconfig.GunicornLogger"
 logconfig_dict = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -12,6 +12,7 @@ import re
 import sys
 from contextvars import ContextVar
 
+from gunicorn import glogging
 from pythonjsonlogger.json import JsonFormatter
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
@@ -78,3 +79,24 @@ def configure_logging(level: str = "INFO", stream=None) -> None:
     root.setLevel(level.upper())
     for noisy in ("amqp", "kombu", "urllib3", "botocore", "alembic.runtime.plugins"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))
+
+
+class GunicornLogger(glogging.Logger):
+    """gunicorn's logger (`logger_class` in gunicorn.conf.py), with its access log off while `accesslog` is None.
+
+    gunicorn counts its access log as on whenever `logconfig_dict` is set,
+    which we set only to write gunicorn.error as JSON; it then builds the
+    access-log fields of every request (some twenty atoms: header lookups,
+    a strftime, the environ copied) for a logger with no handler, about 2 %
+    of a worker's CPU. The app writes its own line per request
+    (web/middleware.py); set `accesslog` to have gunicorn's as well.
+    """
+
+    @property
+    def access_log_enabled(self) -> bool:
+        return self.cfg.accesslog is not None
+
+    def access(self, resp, req, environ, request_time) -> None:
+        if self.cfg.accesslog is None:
+            return
+        super().access(resp, req, environ, request_time)

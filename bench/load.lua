@@ -14,16 +14,9 @@
 -- (a warm-up) absorbs; the connections then stay open (keep-alive) through every later phase.
 -- With "bare" every request is GET / (bench/bare.py behind bench.load:bare, which echoes X-Request-ID).
 -- Latency is from handing the request to wrk to its answer, matched by the X-Request-ID the app echoes.
-local ffi = require("ffi")
-ffi.cdef [[
-typedef struct { long tv_sec; long tv_nsec; } load_timespec;
-int clock_gettime(int clk_id, load_timespec *tp);
-]]
-local clock = ffi.new("load_timespec")
-local function now_us()
-  ffi.C.clock_gettime(1, clock) -- CLOCK_MONOTONIC
-  return tonumber(clock.tv_sec) * 1000000 + tonumber(clock.tv_nsec) / 1000
-end
+-- bench/clock.lua, found beside this script (wrk loads it by path, so its chunk name is "@<path>").
+package.path = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "?.lua;" .. package.path
+local now_us = require("clock").now_us
 
 local threads = {}
 

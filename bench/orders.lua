@@ -11,17 +11,9 @@
 -- its payment take less than N / RATE seconds.
 -- Prints one line: RESULT {json} with the checkout latencies (from sending to the last byte of the answer).
 
-local ffi = require("ffi")
-ffi.cdef [[
-  typedef struct { long tv_sec; long tv_nsec; } bench_timespec;
-  int clock_gettime(int clock_id, bench_timespec *tp);
-]]
-local ts = ffi.new("bench_timespec")
-
-local function now_ms()
-  ffi.C.clock_gettime(1, ts) -- CLOCK_MONOTONIC
-  return tonumber(ts.tv_sec) * 1000 + tonumber(ts.tv_nsec) / 1e6
-end
+-- bench/clock.lua, found beside this script (wrk loads it by path, so its chunk name is "@<path>").
+package.path = (debug.getinfo(1, "S").source:match("^@(.*[/\\])") or "./") .. "?.lua;" .. package.path
+local now_ms = require("clock").now_ms
 
 local threads = {}
 local counter = 0

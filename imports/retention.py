@@ -24,6 +24,9 @@ class StoredFiles:
     def delete_label(self, key: str) -> None:
         self._storage(None).delete(key)
 
+    def delete_image(self, key: str) -> None:
+        self._storage(None).delete(key)
+
     def delete_import_files(self, inbox: str, source_key: str, report_key: str | None) -> None:
         """The file where the import left it (processed/ or failed/) and its error report."""
         try:

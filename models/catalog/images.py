@@ -46,6 +46,7 @@ STORE_STAGED = names.STORE_IMAGE
 FORMATS = {"JPEG": ("image/jpeg", "jpg"), "PNG": ("image/png", "png"), "WEBP": ("image/webp", "webp"),
            "GIF": ("image/gif", "gif")}
 CONTENT_TYPES = {content_type for content_type, _ in FORMATS.values()}
+EXTENSIONS = dict(FORMATS.values())
 
 
 @dataclass(frozen=True)
@@ -147,6 +148,11 @@ def store_staged(db: Database, storage: Storage, staged_id: uuid.UUID, limits: L
     return "stored" if image is not None else "product gone"
 
 
+def image_key(product_id: uuid.UUID, image_id: uuid.UUID, content_type: str) -> str:
+    """Where an image's file is stored (retention deletes a stale staged upload's file there too)."""
+    return f"products/{product_id}/{image_id}.{EXTENSIONS[content_type]}"
+
+
 def accept_image(db: Database, storage: Storage, product_id: uuid.UUID, image_id: uuid.UUID, data: bytes,
                  declared: str, limits: Limits, alt_text: str = "", source_url: str | None = None
                  ) -> ProductImage | None:
@@ -156,7 +162,7 @@ def accept_image(db: Database, storage: Storage, product_id: uuid.UUID, image_id
     storage); InvalidRequest naming `file` when the bytes are not an image we accept.
     """
     image = checked(data, declared, limits)
-    key = f"products/{product_id}/{image_id}.{image.extension}"
+    key = image_key(product_id, image_id, image.content_type)
     storage.put(key, image.data, image.content_type)  # no transaction is open during storage I/O
     with db.session() as session:
         # Key-share lock: a product being deleted now is waited for, and then seen gone.

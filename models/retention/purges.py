@@ -7,11 +7,11 @@ at any point loses at most its open chunk, which rolls back whole; the next
 run finds the rest still expired and carries on. Nothing is removed twice,
 and an order never loses some of its rows without the others, because the
 order row and everything hanging off it (ON DELETE CASCADE) go in one
-statement. Files in storage (labels, import files and reports) are deleted
+statement. Files in storage (labels, stale uploads, import files and reports) are deleted
 before the rows that name them commit; deleting a missing file is no error,
 so a chunk redone after a kill deletes them again harmlessly.
 
-`files` is an object with `delete_label(key)` and
+`files` is an object with `delete_label(key)`, `delete_image(key)` and
 `delete_import_files(inbox, source_key, report_key)` (see
 `imports.retention.StoredFiles`), or None to leave storage alone.
 """
@@ -27,6 +27,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
+from models.catalog.images import EXTENSIONS, image_key
 from models.db import Database
 from models.retention.erasure import anonymise
 from models.retention.tables import RetentionCounter
@@ -48,6 +49,7 @@ class Periods:
     webhook_events: timedelta
     import_jobs: timedelta
     export_jobs: timedelta
+    staged_images: timedelta
 
     @classmethod
     def from_settings(cls, settings) -> Periods:
@@ -58,7 +60,8 @@ class Periods:
                    user_tokens=days(settings.RETENTION_TOKEN_DAYS), email_messages=days(settings.RETENTION_EMAIL_DAYS),
                    idempotency_keys=timedelta(seconds=settings.IDEMPOTENCY_TTL),
                    webhook_events=days(settings.RETENTION_WEBHOOK_DAYS),
-                   import_jobs=days(settings.RETENTION_IMPORT_DAYS), export_jobs=days(settings.RETENTION_EXPORT_DAYS))
+                   import_jobs=days(settings.RETENTION_IMPORT_DAYS), export_jobs=days(settings.RETENTION_EXPORT_DAYS),
+                   staged_images=days(settings.RETENTION_STAGED_IMAGE_DAYS))
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,20 @@ def _remove_imports(session: Session, keys: list, files) -> int:
     return _delete("import_jobs")(session, keys, files)
 
 
+def _remove_staged_images(session: Session, keys: list, files) -> int:
+    """An upload never stored: the file a worker may have written before it died leaves storage, then the row.
+
+    A staged row and its image row are never both committed (the image's
+    transaction deletes the staged row), so that file is no image's.
+    """
+    if files is not None:
+        for product_id, image_id, content_type in session.execute(text(
+                "SELECT product_id, id, content_type FROM staged_images WHERE id = ANY(:keys)"), {"keys": keys}):
+            if content_type in EXTENSIONS:
+                files.delete_image(image_key(product_id, image_id, content_type))
+    return _delete("staged_images")(session, keys, files)
+
+
 KINDS: dict[str, Kind] = {kind.name: kind for kind in (
     Kind("users", "accounts with no sign-in or order for the period: anonymised (orders kept)",
          "SELECT u.id FROM users u LEFT JOIN user_lifecycle l ON l.user_id = u.id "
@@ -138,6 +155,9 @@ KINDS: dict[str, Kind] = {kind.name: kind for kind in (
     Kind("export_jobs", "finished export records (the files belong to their destinations)",
          "SELECT id FROM export_jobs WHERE created_at < now() - :age AND status IN ('succeeded', 'failed') "
          "ORDER BY created_at", _delete("export_jobs")),
+    Kind("staged_images", "image uploads never stored (their task dead-lettered), with any file written for them",
+         "SELECT id FROM staged_images WHERE created_at < now() - :age ORDER BY created_at",
+         _remove_staged_images),
 )}
 
 

@@ -4,17 +4,30 @@ from __future__ import annotations
 
 import json
 import socket
+import urllib.request
 
 import pytest
 
+from tests.helpers import wait_for
 from tests.orders.conftest import start_gunicorn
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     process = start_gunicorn(tmp_path_factory.mktemp("gunicorn"), workers=1)
+    # "Booting worker" is logged before the worker has imported the app, which on a loaded machine takes
+    # longer than exchange()'s 10 s: the first case timed out. Wait until the app answers.
+    wait_for(lambda: _answers(process.url + "/healthz"), timeout=120, message="gunicorn's worker to serve")
     yield process
     process.stop()
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=5):  # noqa: S310  (loopback)
+            return True
+    except OSError:
+        return False
 
 
 def exchange(server, raw: bytes) -> tuple[int, dict, dict]:

@@ -164,6 +164,30 @@ def test_an_old_import_leaves_storage_with_its_error_report(db, settings, sql, t
     assert sql("SELECT filename FROM import_jobs") == [("other.csv",)]
 
 
+def test_a_stale_staged_upload_leaves_with_any_file_written_for_it(db, settings, sql, tmp_path):
+    """An upload whose store task never finished (dead-lettered) stays staged; after the period it goes,
+    and so does a file a worker wrote before dying; a recent upload, still on its way, stays."""
+    from imports.retention import StoredFiles
+    from models.catalog.images import image_key
+
+    local = dataclasses.replace(settings, STORAGE_LOCAL_DIR=str(tmp_path))
+    product = sql("INSERT INTO products (handle, name) VALUES ('teapot', 'Teapot') RETURNING id")[0][0]
+    stale, fresh = uuid.uuid4(), uuid.uuid4()
+    sql("INSERT INTO staged_images (id, product_id, content_type, data, created_at) VALUES "
+        "(:stale, :p, 'image/png', 'x', now() - interval '8 days'), (:fresh, :p, 'image/png', 'x', now())",
+        stale=stale, fresh=fresh, p=product)
+    for image in (stale, fresh):
+        (tmp_path / image_key(product, image, "image/png")).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / image_key(product, image, "image/png")).write_bytes(b"png")
+    assert pending(db, Periods.from_settings(local), "staged_images") == 1
+    files = StoredFiles(local)
+    assert purge(db, Periods.from_settings(local), "staged_images", files=files).removed == 1
+    files.close()
+    assert sql("SELECT id FROM staged_images") == [(fresh,)]
+    assert [p.name for p in tmp_path.rglob("*.png")] == [f"{fresh}.png"]
+    assert counter(sql, "staged_images") == 1
+
+
 def test_the_cli_dry_run_prints_and_removes_nothing_then_the_purge_and_status(app, db, user_of, sql):
     user = user_of()
     with db.engine.begin() as conn:
