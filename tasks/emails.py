@@ -163,9 +163,9 @@ def send_one(database, provider, message_id: str, email: OutgoingEmail, attempt,
 
 
 def send_batch(database, provider, batch: list[tuple]) -> str:
-    """Send (id, email, attempt, template) in order, the first being this delivery's own message; while the
-    rows are locked, so that their deliveries wait for the outcome. A failure of the own message fails the
-    task (after the rest are released unsent); a failure of another ends the batch."""
+    """Send (id, email, attempt, template) in order, the first being this delivery's own message, with the
+    rows locked: their deliveries, told the rows are held, run again once the outcome is known. A failure of
+    the own message fails the task (after the rest are released unsent); a failure of another ends the batch."""
     sent, unsent, failure = {}, {}, None
     with database.session() as session:
         held = emails.hold_attempts(session, {message_id: attempt for message_id, _, attempt, _ in batch})

@@ -108,7 +108,7 @@ def mark_attempts(session: Session, messages: list[EmailMessage]) -> dict[uuid.U
 
 def hold_attempts(session: Session, attempts: dict[uuid.UUID, datetime]) -> set[uuid.UUID]:
     """Lock the messages of a batch whose attempts were committed, while the batch sends them; the ids still
-    in those attempts. A delivery of one of them waits on the lock and then finds it settled."""
+    in those attempts. A delivery of one of them is told the row is held (Busy) and finds it settled later."""
     rows = session.execute(select(EmailMessage.id, EmailMessage.status, EmailMessage.attempted_at)
                            .where(EmailMessage.id.in_(list(attempts))).order_by(EmailMessage.id)
                            .with_for_update()).all()
