@@ -83,7 +83,9 @@ def seed_teapot_and_customers(session, count: int, email_prefix: str):
 
 
 def session_cpu(sid: int) -> float:
-    """CPU seconds (user + system) of the live processes of session `sid` (a server and its children)."""
+    """CPU seconds (user + system) of session `sid`'s processes (a server and its children), the exited ones
+    included: a child replaced meanwhile (Celery's max tasks per child, gunicorn's max requests) counts in its
+    parent's cutime/cstime once reaped, else the total would drop when it goes."""
     total = 0
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
@@ -92,8 +94,8 @@ def session_cpu(sid: int) -> float:
             fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
         except OSError:
             continue
-        if int(fields[3]) == sid:  # fields after the name: state, ppid, pgrp, session, ..., utime (12), stime (13)
-            total += int(fields[11]) + int(fields[12])
+        if int(fields[3]) == sid:  # after the name: state, ppid, pgrp, session, ..., utime, stime, cutime, cstime
+            total += sum(int(value) for value in fields[11:15])
     return total / os.sysconf("SC_CLK_TCK")
 
 
