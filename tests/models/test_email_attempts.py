@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
+import pytest
 from sqlalchemy import text
 
 from models.emails import actions as emails
@@ -55,10 +57,6 @@ def test_a_finish_for_an_attempt_another_delivery_replaced_changes_nothing(app):
 
 def test_a_delivery_that_must_not_wait_is_told_the_row_is_held_at_once(app):
     """A batch holds its messages' rows while it sends: their own deliveries are told so instead of waiting."""
-    import time
-
-    import pytest
-
     message_id = queued(app)
     db = app.extensions["shop"].db
     with db.session() as batch:
