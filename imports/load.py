@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterable
 
 import pandas as pd
-from sqlalchemy import text
+from sqlalchemy import TextClause, text
 from sqlalchemy.orm import Session
 
 STAGED = ("job_id", "row_no", "sku", "product_handle", "product_name", "description", "category_path", "price",
@@ -102,8 +102,40 @@ def _row_kept(row: str, wins: str) -> str:
 
 _DESCRIPTION_WINS = _field_wins("import_description_row")
 _CATEGORY_WINS = _field_wins("import_category_row")
-_NEW_VALUES = (f"({_winner('name', _NAME_WINS)}, {_winner('description', _DESCRIPTION_WINS)}, "
-               f"{_winner('category_id', _CATEGORY_WINS)})")
+_NAME, _DESCRIPTION, _CATEGORY = (_winner("name", _NAME_WINS), _winner("description", _DESCRIPTION_WINS),
+                                  _winner("category_id", _CATEGORY_WINS))
+_VALUES_CHANGE = (f"(products.name, products.description, products.category_id) "
+                  f"IS DISTINCT FROM ({_NAME}, {_DESCRIPTION}, {_CATEGORY})")
+
+
+def _vectors(name: str, description: str, category_path: str, attributes: str) -> tuple[str, str]:
+    """SQL for a product's name_vector and search_vector, as the PostgreSQL search backend writes them.
+
+    integrations.search.postgres.WRITE_FROM_TABLES computes the same two from the catalog tables
+    (tests/imports/test_vectors.py checks that an import leaves exactly what it would write).
+    """
+    config = "CAST(:config AS regconfig)"
+    return (f"to_tsvector({config}, {name})",
+            f"setweight(to_tsvector({config}, {name}), 'A') "
+            f"|| setweight(to_tsvector({config}, coalesce({description}, '')), 'B') "
+            f"|| setweight(to_tsvector({config}, {category_path} || ' ' || {attributes}), 'C')")
+
+
+def _attribute_values(column: str) -> str:
+    return (f"coalesce((SELECT string_agg(e.value #>> '{{}}', ' ' ORDER BY e.n) "
+            f"FROM jsonb_each({column}) WITH ORDINALITY AS e(key, value, n)), '')")
+
+
+# With PostgreSQL search the upsert writes the search vectors in the same row write (a new product with them, a
+# changed one with those of its new values), so the indexing task has no vector to write and the product is not
+# written a second time: that second write was never HOT (both vectors have a GIN index) and was a third of the
+# database's time in an import. Only a new product is given vectors in the insert's rows (the rows of
+# products that exist would be computed for nothing); an existing one gets them in DO UPDATE, only when its
+# values change (or it has none yet).
+_UPDATED_VECTORS = _vectors(_NAME, _DESCRIPTION,
+                            f"coalesce((SELECT path FROM categories WHERE id = {_CATEGORY}), '')",
+                            _attribute_values("products.attributes"))
+_REVECTOR = f"({_VALUES_CHANGE} OR products.search_vector IS NULL)"
 
 # A new product is inserted with the variant facts its rows in this chunk give (lowest price, any stock), so
 # refresh_variant_facts, which still runs after the variants merge, finds them right and does not write the
@@ -111,42 +143,74 @@ _NEW_VALUES = (f"({_winner('name', _NAME_WINS)}, {_winner('description', _DESCRI
 # eight indexes, as costly as the insert).
 # Where the guess is wrong (the product's variants span two chunks, a variant moved in with units reserved),
 # the refresh corrects it; an existing product's facts are left to the refresh alone (ON CONFLICT sets none).
-MERGE_PRODUCTS = text(f"""
-    WITH last AS (
-        SELECT DISTINCT ON (product_handle) product_handle, row_no, product_name
-        FROM chunk_staging WHERE job_id = :job_id ORDER BY product_handle, row_no DESC
+def _merge_products(vectors: bool) -> TextClause:
+    # A new product's vectors, as _vectors writes them, with each part computed once (to_tsvector is most of
+    # the statement's time): the name's vector once for both columns, a category path's once per chunk (a new
+    # product has no attributes of its own yet, so that part is the path's alone).
+    new_vectors = (", CASE WHEN last.new THEN last.name_vector END, CASE WHEN last.new THEN "
+                   "setweight(last.name_vector, 'A') || setweight(to_tsvector(CAST(:config AS regconfig), "
+                   "coalesce(described.description, '')), 'B') || coalesce(paths.vector, ''::tsvector) END"
+                   ) if vectors else ""
+    # Whether the product is new: a probe of the handle's index per product (a scalar subquery, never hashed:
+    # EXISTS or a join could hash the chunk against a scan of every product), once (OFFSET 0: not inlined twice).
+    new = (", (SELECT e.id FROM products e WHERE e.handle = l.product_handle) IS NULL AS new" if vectors else "")
+    name_vector = (", CASE WHEN n.new THEN to_tsvector(CAST(:config AS regconfig), n.product_name) END "
+                   "AS name_vector" if vectors else "")
+    paths = ("""
+    ), paths AS MATERIALIZED (
+        SELECT category_path, setweight(to_tsvector(CAST(:config AS regconfig), category_path || ' ' || ''), 'C')
+               AS vector
+        FROM (SELECT DISTINCT category_path FROM chunk_staging
+              WHERE job_id = :job_id AND category_path IS NOT NULL) p""" if vectors else "")
+    join_paths = "LEFT JOIN paths ON paths.category_path = placed.path" if vectors else ""
+    updated_vectors = (f"name_vector = CASE WHEN {_REVECTOR} THEN {_UPDATED_VECTORS[0]} ELSE products.name_vector END,"
+                       f"search_vector = CASE WHEN {_REVECTOR} THEN {_UPDATED_VECTORS[1]} "
+                       "ELSE products.search_vector END,") if vectors else ""
+    return text(f"""
+    WITH last AS MATERIALIZED (
+        SELECT n.*{name_vector} FROM (
+            SELECT l.*{new} FROM (
+                SELECT DISTINCT ON (product_handle) product_handle, row_no, product_name
+                FROM chunk_staging WHERE job_id = :job_id ORDER BY product_handle, row_no DESC
+            ) l OFFSET 0
+        ) n
     ), described AS (
         SELECT DISTINCT ON (product_handle) product_handle, row_no, description
         FROM chunk_staging WHERE job_id = :job_id AND description <> ''
         ORDER BY product_handle, row_no DESC
     ), placed AS (
-        SELECT DISTINCT ON (s.product_handle) s.product_handle, s.row_no, c.id
+        SELECT DISTINCT ON (s.product_handle) s.product_handle, s.row_no, c.id, c.path
         FROM chunk_staging s JOIN categories c ON c.path = s.category_path
         WHERE s.job_id = :job_id ORDER BY s.product_handle, s.row_no DESC
     ), facts AS (
         SELECT product_handle, min(price) AS min_price, bool_or(stock > 0) AS in_stock
-        FROM chunk_staging WHERE job_id = :job_id GROUP BY product_handle
+        FROM chunk_staging WHERE job_id = :job_id GROUP BY product_handle{paths}
     )
     INSERT INTO products (handle, name, description, category_id, import_job_id, import_name_row,
-                          import_description_row, import_category_row, min_price, in_stock)
+                          import_description_row, import_category_row, min_price, in_stock
+                          {", name_vector, search_vector" if vectors else ""})
     SELECT last.product_handle, last.product_name, COALESCE(described.description, ''), placed.id,
            CAST(:job_id AS uuid), last.row_no, described.row_no, placed.row_no, facts.min_price, facts.in_stock
+           {new_vectors}
     FROM last LEFT JOIN described USING (product_handle) LEFT JOIN placed USING (product_handle)
-         JOIN facts USING (product_handle)
+         JOIN facts USING (product_handle) {join_paths}
     ORDER BY last.product_handle  -- one lock order for every chunk and import, so two never deadlock
     ON CONFLICT (handle) DO UPDATE SET
-        name = {_winner('name', _NAME_WINS)},
-        description = {_winner('description', _DESCRIPTION_WINS)},
-        category_id = {_winner('category_id', _CATEGORY_WINS)},
+        name = {_NAME},
+        description = {_DESCRIPTION},
+        category_id = {_CATEGORY},
+        {updated_vectors}
         import_job_id = EXCLUDED.import_job_id,
         import_name_row = {_row_kept('import_name_row', _NAME_WINS)},
         import_description_row = {_row_kept('import_description_row', _DESCRIPTION_WINS)},
         import_category_row = {_row_kept('import_category_row', _CATEGORY_WINS)},
-        updated_at = CASE WHEN (products.name, products.description, products.category_id)
-                               IS DISTINCT FROM {_NEW_VALUES} THEN now() ELSE products.updated_at END
+        updated_at = CASE WHEN {_VALUES_CHANGE} THEN now() ELSE products.updated_at END
     WHERE {_NAME_WINS} OR {_DESCRIPTION_WINS} OR {_CATEGORY_WINS}
     RETURNING id, updated_at = now() AS changed
 """)
+
+
+MERGE_PRODUCTS, MERGE_PRODUCTS_WITH_VECTORS = _merge_products(False), _merge_products(True)
 
 # Stock below what open orders hold is raised to `reserved` (the CHECK would
 # refuse it); validation already rejected such rows, this covers a race.
@@ -184,8 +248,16 @@ NEW_IMAGES = text("""
 """)
 
 
-def merge(session: Session, job_id: uuid.UUID) -> tuple[set[str], dict[str, list[str]]]:
-    """Merge the staged rows; the ids of products that changed, and image URLs not fetched yet per product."""
+def merge(session: Session, job_id: uuid.UUID,
+          text_config: str | None = None) -> tuple[set[str], dict[str, list[str]]]:
+    """Merge the staged rows; the ids of products that changed, and image URLs not fetched yet per product.
+
+    With `text_config` (PostgreSQL search's text search configuration) the products' search vectors are
+    written in the products upsert itself (see _merge_products).
+    """
+    # JIT compiling these statements took longer than running them (the vectors' functions push the products
+    # upsert's estimate over jit_above_cost: 50 ms of compiling for a chunk whose upsert runs in 400).
+    session.execute(text("SET LOCAL jit = off"))
     # Fresh rows have no statistics; without them the planner picks nested loops over thousands of rows.
     session.execute(text("ANALYZE chunk_staging"))
     paths = session.scalars(text("SELECT DISTINCT category_path FROM chunk_staging "
@@ -193,10 +265,11 @@ def merge(session: Session, job_id: uuid.UUID) -> tuple[set[str], dict[str, list
     if paths:
         ensure_categories(session, paths)
     changed = set()
-    for statement, written in ((MERGE_PRODUCTS, "WHERE merged.changed"), (MERGE_VARIANTS, "")):
+    products = MERGE_PRODUCTS if text_config is None else MERGE_PRODUCTS_WITH_VECTORS
+    for statement, written in ((products, "WHERE merged.changed"), (MERGE_VARIANTS, "")):
         # One array back instead of a row per changed product (products whose rows were only recorded: not changed).
         ids = session.scalar(text(f"WITH merged AS ({statement.text}) SELECT array_agg(DISTINCT merged.id::text) "
-                                  f"FROM merged {written}"), {"job_id": job_id})
+                                  f"FROM merged {written}"), {"job_id": job_id, "config": text_config})
         changed |= set(ids or ())
     images: dict[str, list[str]] = {}
     for product_id, url in session.execute(NEW_IMAGES, {"job_id": job_id}):

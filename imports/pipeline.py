@@ -404,7 +404,7 @@ def _load(db: Database, settings: Settings, source, job: ImportJob, skip: frozen
             if item is None:
                 continue
             started = started or time.monotonic()
-            merged = _load_chunk(db, job.id, number, *item)
+            merged = _load_chunk(db, job.id, number, *item, vector_config(settings))
             log.info("import chunk merged", extra={"job_id": str(job.id), "chunk": number, "part": part,
                                                    "at": time.time()})
             if merged is STOPPED:
@@ -434,9 +434,15 @@ class _JobStopped(Exception):
     """The job left `running` while a chunk was being merged: the chunk's transaction is rolled back."""
 
 
-def _load_chunk(db: Database, job_id: uuid.UUID, number: int, chunk: Chunk, valid: pd.DataFrame) -> str:
+def vector_config(settings: Settings) -> str | None:
+    """The text search configuration the merge writes search vectors with: PostgreSQL search only."""
+    return settings.SEARCH_TEXT_CONFIG if settings.SEARCH_BACKEND == "postgres" else None
+
+
+def _load_chunk(db: Database, job_id: uuid.UUID, number: int, chunk: Chunk, valid: pd.DataFrame,
+                text_config: str | None) -> str:
     try:
-        return _merge_chunk(db, job_id, number, chunk, valid)
+        return _merge_chunk(db, job_id, number, chunk, valid, text_config)
     except _JobStopped:
         return STOPPED
     except DBAPIError as exc:
@@ -460,7 +466,8 @@ ADD_COUNTS = text("""
 """)
 
 
-def _merge_chunk(db: Database, job_id: uuid.UUID, number: int, chunk: Chunk, valid: pd.DataFrame) -> str:
+def _merge_chunk(db: Database, job_id: uuid.UUID, number: int, chunk: Chunk, valid: pd.DataFrame,
+                 text_config: str | None = None) -> str:
     """Merge one chunk in one transaction, at most once; ALL_MERGED when it was the file's last."""
     with db.session() as session:
         if session.scalar(select(ImportJob.status).where(ImportJob.id == job_id)) != RUNNING:
@@ -475,7 +482,7 @@ def _merge_chunk(db: Database, job_id: uuid.UUID, number: int, chunk: Chunk, val
             valid = valid[~valid["row_no"].isin(rejected)]
         refused: list[RowError] = []
         if len(valid):
-            refused = _merge_or_split(session, job_id, valid)
+            refused = _merge_or_split(session, job_id, valid, text_config)
         if refused:
             _record_errors(session, job_id, refused)
         imported = len(valid) - len(refused)
@@ -497,12 +504,13 @@ def _merge_chunk(db: Database, job_id: uuid.UUID, number: int, chunk: Chunk, val
 ROW_REFUSALS = ("22", "23", "54")
 
 
-def _merge_or_split(session: Session, job_id: uuid.UUID, valid: pd.DataFrame) -> list[RowError]:
+def _merge_or_split(session: Session, job_id: uuid.UUID, valid: pd.DataFrame,
+                    text_config: str | None) -> list[RowError]:
     """Merge `valid` in a savepoint; when PostgreSQL refuses it, halve it down to the refused rows."""
     try:
         with session.begin_nested():
             stage(session, job_id, valid)
-            changed, images = merge(session, job_id)
+            changed, images = merge(session, job_id, text_config)
     except DBAPIError as exc:
         code = getattr(exc.orig, "pgcode", None) or ""
         if not code.startswith(ROW_REFUSALS):
@@ -511,8 +519,9 @@ def _merge_or_split(session: Session, job_id: uuid.UUID, valid: pd.DataFrame) ->
             message = str(getattr(exc.orig, "diag", None) and exc.orig.diag.message_primary or exc.orig)
             return [RowError(int(valid["row_no"].iloc[0]), "", "", f"refused by the database: {message}"[:500])]
         half = len(valid) // 2
-        return _merge_or_split(session, job_id, valid.iloc[:half]) + _merge_or_split(session, job_id, valid.iloc[half:])
-    queue_indexing(session, changed)
+        return (_merge_or_split(session, job_id, valid.iloc[:half], text_config)
+                + _merge_or_split(session, job_id, valid.iloc[half:], text_config))
+    queue_indexing(session, changed, vectors_written=text_config is not None)
     for product_id, urls in images.items():
         enqueue(session, FETCH, product_id=product_id, urls=urls)
     return []

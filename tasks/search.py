@@ -21,13 +21,16 @@ log = logging.getLogger(__name__)
 # Orders coalesce their stock changes per product (models.orders.stock.queue_stock_indexing): the mark is
 # removed, and committed, before the product is read, so a change this run does not see queues another.
 UNMARK_PENDING = text("DELETE FROM search_pending WHERE product_id = ANY(CAST(:ids AS uuid[]))")
+EXISTING = text("SELECT id::text FROM products WHERE id = ANY(CAST(:ids AS uuid[]))")
 
 
 @shared_task(base=ShopTask, bind=True, name=names.INDEX_PRODUCTS)
-def index_products(self, product_ids: list[str]) -> dict:
+def index_products(self, product_ids: list[str], vectors_written: bool = False) -> dict:
     """Index the products that exist, drop the ones that do not, then invalidate their cached pages.
 
-    Idempotent: it writes each product's current state, however often it runs.
+    Idempotent: it writes each product's current state, however often it runs. `vectors_written`: the
+    writer (an import chunk) already wrote the PostgreSQL search vectors in its own row writes, so with
+    PostgreSQL search there is nothing to write again (any other backend is fed as always).
     """
     try:
         with self.session() as session:  # committed first: changes made after it queue a new task
@@ -35,7 +38,11 @@ def index_products(self, product_ids: list[str]) -> dict:
         with self.session() as session:
             refresh_variant_facts(session, product_ids)  # repairs a writer that skipped queue_indexing
         backend = self.shop.search
-        found = backend.index_ids(product_ids)
+        if vectors_written and self.shop.settings.SEARCH_BACKEND == "postgres":
+            with self.session() as session:
+                found = set(session.scalars(EXISTING, {"ids": product_ids}))
+        else:
+            found = backend.index_ids(product_ids)
         if found is None:
             found = _index_documents(backend, product_ids)
         deleted = [i for i in product_ids if i not in found]

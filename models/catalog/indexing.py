@@ -34,16 +34,18 @@ def refresh_variant_facts(session: Session, product_ids: list[str]) -> None:
         session.execute(REFRESH_FACTS, {"ids": product_ids})
 
 
-def queue_indexing(session: Session, product_ids: Iterable[uuid.UUID | str]) -> None:
+def queue_indexing(session: Session, product_ids: Iterable[uuid.UUID | str], vectors_written: bool = False) -> None:
     """Have `tasks.search.index_products` (re)index or drop these products, in batches.
 
     The task also invalidates the cached catalog pages of those products, so
     every writer (web, imports, orders) calls this one function after a change;
     it also refreshes the products' variant facts in the writer's transaction
-    (the task refreshes them again, for rows changed since).
+    (the task refreshes them again, for rows changed since). `vectors_written`: the writer wrote the
+    products' PostgreSQL search vectors itself (imports do, in their upsert), so the task need not.
     """
     ids = sorted({str(product_id) for product_id in product_ids})
     session.flush()
     for start in range(0, len(ids), BATCH):
         refresh_variant_facts(session, ids[start:start + BATCH])
-        enqueue(session, task_names.INDEX_PRODUCTS, product_ids=ids[start:start + BATCH])
+        extra = {"vectors_written": True} if vectors_written else {}
+        enqueue(session, task_names.INDEX_PRODUCTS, product_ids=ids[start:start + BATCH], **extra)

@@ -144,10 +144,10 @@ def test_parts_merging_at_once_with_an_earlier_chunk_committing_last(database, l
     chunk_three_committed = threading.Event()
     merge_chunk = pipeline._merge_chunk
 
-    def ordered(db, job, number, chunk, valid):
+    def ordered(db, job, number, chunk, valid, *config):
         if number == 0:
             assert chunk_three_committed.wait(30), "chunk 3 was never merged"
-        result = merge_chunk(db, job, number, chunk, valid)
+        result = merge_chunk(db, job, number, chunk, valid, *config)
         if number == 3:
             chunk_three_committed.set()
         return result
