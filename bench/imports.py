@@ -145,6 +145,15 @@ def _memory(pid: int) -> dict[str, int]:
             if line.startswith(("VmRSS:", "VmHWM:", "Pss:"))}
 
 
+def _cpu_seconds(pid: int) -> float | None:
+    """User + system CPU of a process and of its children it waited for (None once it has exited)."""
+    try:
+        fields = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
 class RssSampler(threading.Thread):
     """Samples a process tree: its largest process's peak, and the peaks of the tree's summed RSS and PSS.
 
@@ -157,17 +166,54 @@ class RssSampler(threading.Thread):
     peak with them.
     """
 
-    def __init__(self, *pids: int):
+    def __init__(self, *pids: int, database: str = ""):
         super().__init__(daemon=True)
         self.pids, self.largest, self.tree, self.tree_pss = pids, 0, 0, 0
         self.stopped = threading.Event()
+        # CPU seconds per process, of the workers' trees and of PostgreSQL's backends serving `database`
+        # (read from /proc at each sample, so a process's share is counted up to its last sample).
+        self.database, self.cpu_from, self.cpu_last, self.backends = database, {}, {}, set()
 
     def run(self) -> None:
         while not self.stopped.wait(0.5):
             self.sample()
 
+    def count_cpu(self) -> None:
+        """From now on (the drop): CPU spent before it, in the processes running now, is not counted."""
+        self.sample()
+        self.cpu_from = dict(self.cpu_last)
+
+    def cpu(self) -> tuple[float, float]:
+        """CPU seconds since count_cpu: the workers' processes, and the PostgreSQL backends serving them."""
+        spent = {pid: seconds - self.cpu_from.get(pid, 0.0) for pid, seconds in self.cpu_last.items()}
+        backends = sum(seconds for pid, seconds in spent.items() if pid in self.backends)
+        return sum(spent.values()) - backends, backends
+
+    def _backends(self) -> list[int]:
+        if not self.database:
+            return []
+        import psycopg2
+        try:
+            conn = psycopg2.connect(host="127.0.0.1", user="postgres", dbname="postgres")
+        except psycopg2.Error:
+            return []
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid() "
+                            "AND application_name <> 'bench-poll'", (self.database,))
+                return [pid for (pid,) in cur.fetchall()]
+        finally:
+            conn.close()
+
     def sample(self) -> None:
-        memory = [_memory(pid) for top in self.pids for pid in _tree(top)]
+        pids = [pid for top in self.pids for pid in _tree(top)]
+        backends = self._backends()
+        self.backends.update(backends)
+        for pid in [*pids, *backends]:
+            seconds = _cpu_seconds(pid)
+            if seconds is not None:
+                self.cpu_last[pid] = max(seconds, self.cpu_last.get(pid, 0.0))
+        memory = [_memory(pid) for pid in pids]
         self.largest = max([self.largest, *(m.get("VmHWM", 0) for m in memory)])
         self.tree = max(self.tree, sum(m.get("VmRSS", 0) for m in memory))
         self.tree_pss = max(self.tree_pss, sum(m.get("Pss", 0) for m in memory))
@@ -177,6 +223,13 @@ class RssSampler(threading.Thread):
         self.join()
         self.sample()
         return self.largest, self.tree, self.tree_pss
+
+
+def machine_cpu() -> float:
+    """CPU seconds the whole machine has spent busy since boot (every process: PostgreSQL, workers, sshd, others)."""
+    fields = [int(value) for value in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    busy = sum(fields[:8]) - fields[3] - fields[4]  # all but idle and iowait (guest time is counted in user)
+    return busy / os.sysconf("SC_CLK_TCK")
 
 
 def end_to_end(env: dict, inbox: Path, feed: Path, logs: Path) -> dict:
@@ -192,25 +245,29 @@ def end_to_end(env: dict, inbox: Path, feed: Path, logs: Path) -> dict:
                        "-n", f"bench-indexer-{os.getpid()}@%h"], logs / "indexer.log", env=env, ready="ready.")
     beat = Process([*celery, "beat", "--schedule", str(logs / "beat-schedule")], logs / "beat.log", env=env,
                    ready="beat: Starting")
-    engine = create_engine(env["DATABASE_URL"])
+    engine = create_engine(env["DATABASE_URL"], connect_args={"application_name": "bench-poll"})  # not counted
     try:
         worker.start()
         if INDEXER:
             indexer.start()
-        sampler = RssSampler(*(process.proc.pid for process in (worker, indexer) if process.proc is not None))
+        sampler = RssSampler(*(process.proc.pid for process in (worker, indexer) if process.proc is not None),
+                             database=NAME)
         sampler.start()
         beat.start()
         staged = inbox.parent / "big.csv.part"
         shutil.copyfile(feed, staged)
         shutil.chown(staged, "shopsftp", "shopsftp")
         os.utime(staged, (time.time() - 10, time.time() - 10))
-        started, dropped = time.monotonic(), time.time()
+        sampler.count_cpu()
+        started, dropped, cpu = time.monotonic(), time.time(), machine_cpu()
         os.replace(staged, inbox / "big.csv")  # the drop: one rename, as an uploader finishing would
         wait_for(lambda: _finished(engine), timeout=900, interval=0.2, message="the import to finish")
         elapsed = time.monotonic() - started
         wait_for(lambda: _searchable(engine, env), timeout=900, interval=0.5, message="the products searchable")
         searchable = time.monotonic() - started
+        cpu = machine_cpu() - cpu
         peak, tree, tree_pss = sampler.stop()
+        import_cpu = sampler.cpu()
         with engine.connect() as conn:
             status, imported, timings = conn.execute(text(
                 "SELECT status, rows_imported, extract(epoch FROM started_at - created_at) || ' s wait, ' || "
@@ -223,7 +280,8 @@ def end_to_end(env: dict, inbox: Path, feed: Path, logs: Path) -> dict:
                 process.stop()
         engine.dispose()
     return {"elapsed": elapsed, "searchable": searchable, "status": status, "imported": imported, "peak": peak,
-            "tree": tree, "tree_pss": tree_pss, "timings": timings, "index_batches": indexed,
+            "tree": tree, "tree_pss": tree_pss, "cpu": cpu, "import_cpu": import_cpu, "timings": timings,
+            "index_batches": indexed,
             "stages": stages([logs / "worker.log", logs / "indexer.log"], dropped)}
 
 
@@ -400,6 +458,12 @@ def report(existing: int, result: dict, base: dict) -> None:
         ("end to end (drop → job succeeded)", f"{result['elapsed']:.1f} s", f"{ROWS / result['elapsed']:,.0f} rows/s"),
         ("end to end (drop → products searchable)", f"{result['searchable']:.1f} s",
          f"{ROWS / result['searchable']:,.0f} rows/s"),
+        ("machine CPU, drop → searchable (all processes)", f"{result['cpu']:.1f} s",
+         f"{result['cpu'] / ROWS * 1e6:.0f} µs a row"),
+        ("CPU of the workers and their PostgreSQL backends, drop → searchable", f"{sum(result['import_cpu']):.1f} s",
+         f"{sum(result['import_cpu']) / ROWS * 1e6:.0f} µs a row"),
+        ("of which workers (Python) / PostgreSQL backends", f"{result['import_cpu'][0]:.1f} s",
+         f"{result['import_cpu'][1]:.1f} s"),
         ("job status / rows imported", result["status"], f"{result['imported']:,}"),
         ("job timings", result["timings"], f"{result['index_batches']} search batches queued"),
         ("peak RSS, largest process (worker or indexer)", f"{result['peak'] / 2**20:.0f} MB", "target < 500 MB"),
