@@ -146,12 +146,16 @@ def _memory(pid: int) -> dict[str, int]:
 
 
 def _cpu_seconds(pid: int) -> float | None:
-    """User + system CPU of a process and of its children it waited for (None once it has exited)."""
+    """User + system CPU of one process (None once it has exited).
+
+    Its children are sampled as processes of their own, so the CPU of those it waited for (cutime) is
+    left out: counting it would count a pool process Celery replaced twice.
+    """
     try:
         fields = (Path("/proc") / str(pid) / "stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
         return None
-    return sum(int(value) for value in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+    return sum(int(value) for value in fields[11:13]) / os.sysconf("SC_CLK_TCK")
 
 
 class RssSampler(threading.Thread):
