@@ -103,3 +103,14 @@ def test_a_chunk_read_for_its_skus_alone_rebuilds_the_register_as_a_whole_read()
     assert whole == {"A-1": 2, "=B": 4, "D": 7, "E\nF": 9}
     assert register(skus_only=frozenset(range(10))) == whole
     assert register(skus_only=frozenset({1, 3})) == whole
+
+
+def test_cells_are_stripped_of_whitespace_at_either_end_and_a_column_without_any_is_left_as_it_is():
+    import pandas as pd
+
+    from imports.feed import _stripped
+
+    column = pd.Series(["a", "b c", "", "x\u00a0y"])
+    assert _stripped(column) is column
+    for edge in (" a", "a ", "\ta", "a\n", "\u00a0a", "a\u2003", " ", "\u3000", "\x0ba\x1c"):
+        assert _stripped(pd.Series(["ok", edge, ""])).tolist() == ["ok", edge.strip(), ""], repr(edge)
