@@ -9,7 +9,10 @@ the configured backend finds a product of the last chunk). The worker's peak
 RSS is sampled for the whole process tree (main and pool processes) and for
 its largest process. In the same run it measures the floor: a raw COPY of
 the same file into a bare staging table, then one INSERT … ON CONFLICT into
-an indexed table shaped like product_variants.
+an indexed table shaped like product_variants. It also prints the CPU the
+run's own processes spent from the drop to searchable (the workers' trees
+and the PostgreSQL backends serving its database), the figure to compare
+on a machine shared with other work.
 
 Two cases, one after the other, each on a fresh database: the feed into an
 empty catalog, and the same feed into a catalog that already holds
