@@ -7,6 +7,7 @@ Search pages come from the search backend, ranked, with the same filters.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
@@ -60,11 +61,11 @@ def decode_cursor(cursor: str, sort: str) -> list:
     return cursors.decode(cursor, sort)
 
 
-def _category_ids(session: Session, filters: Filters) -> list[uuid.UUID] | None:
+def _category_ids(connection, filters: Filters) -> list[uuid.UUID] | None:
     if filters.category_id is None:
         return None
     # The subtree starts at the category itself: empty means there is no such category.
-    if not (ids := subtree_ids(session, filters.category_id)):
+    if not (ids := subtree_ids(connection, filters.category_id)):
         raise InvalidRequest("category not found", {"category": ["no category with this id"]})
     return ids
 
@@ -117,18 +118,90 @@ def _product_view(row) -> SimpleNamespace:
 # PAGE_ROWS as a server-side prepared statement: planning it (two correlated aggregates) cost as much as
 # running it, on every page; prepared once per connection, PostgreSQL keeps its plan.
 PAGE_ROWS_PREPARED = "catalog_page_rows"
-PREPARE_PAGE_ROWS = (f"PREPARE {PAGE_ROWS_PREPARED} (uuid[]) AS "
-                     + str(PAGE_ROWS).replace("CAST(:ids AS uuid[])", "$1"))
 
 
 def _page_rows(session: Session, ids: list[str]):
-    connection = session.connection()
-    # The pool's connection outlives the session; its `info` says whether this server session holds the
-    # statement (PREPARE is not undone by a rollback; a new connection starts with a fresh `info`).
-    if not connection.info.get(PAGE_ROWS_PREPARED):
-        connection.exec_driver_sql(PREPARE_PAGE_ROWS)
-        connection.info[PAGE_ROWS_PREPARED] = True
-    return connection.exec_driver_sql(f"EXECUTE {PAGE_ROWS_PREPARED} (%(ids)s::uuid[])", {"ids": ids})
+    return _prepared(session, PAGE_ROWS_PREPARED, PAGE_ROWS, {"ids": ids})
+
+
+def _rfc3339(column: str) -> str:
+    """SQL giving what web.schemas.UtcDateTime dumps: UTC, seconds, microseconds only when not zero, `Z`."""
+    utc = f"({column} AT TIME ZONE 'UTC')"
+    return (f"CASE WHEN {column} IS NULL THEN NULL ELSE to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || "
+            f"CASE WHEN mod(extract(microseconds FROM {utc})::int, 1000000) = 0 THEN '' ELSE to_char({utc}, '.US') END "
+            f"|| 'Z' END")
+
+
+# What models.catalog.money.format_price gives: no trailing zeros beyond the first two decimals.
+PRICE_TEXT = ("CASE WHEN scale(trim_scale(v.price)) < 2 THEN round(v.price, 2)::text "
+              "ELSE trim_scale(v.price)::text END")
+
+# A page of products as the JSON array of their detail bodies (ProductSchema's fields, names, order and
+# formats), in the order of the ids given, missing ones left out: PostgreSQL builds the page, Python only
+# puts the image URLs in (the storage decides them) and writes the bytes (`page_items`, `page_body`).
+# An image's "url" holds its storage key until then.
+PAGE_JSON = text(f"""
+    SELECT coalesce(json_agg(json_build_object(
+        'id', p.id, 'handle', p.handle, 'name', p.name, 'description', p.description,
+        'categoryId', p.category_id,
+        'category', CASE WHEN p.category_id IS NULL THEN NULL
+                         ELSE json_build_object('id', c.id, 'name', c.name, 'path', c.path) END,
+        'attributes', p.attributes,
+        'variants', (SELECT coalesce(json_agg(json_build_object(
+                'id', v.id, 'sku', v.sku, 'price', {PRICE_TEXT}, 'currency', v.currency, 'stock', v.stock,
+                'reserved', v.reserved, 'attributes', v.attributes) ORDER BY v.sku), '[]')
+            FROM product_variants v WHERE v.product_id = p.id),
+        'images', (SELECT coalesce(json_agg(json_build_object(
+                'id', i.id, 'url', i.storage_key, 'contentType', i.content_type, 'altText', i.alt_text,
+                'position', i.position) ORDER BY i.position), '[]')
+            FROM product_images i WHERE i.product_id = p.id),
+        'createdAt', {_rfc3339("p.created_at")}, 'updatedAt', {_rfc3339("p.updated_at")}
+    ) ORDER BY page.n), '[]')::text
+    FROM unnest(CAST(:ids AS uuid[])) WITH ORDINALITY AS page(id, n)
+    JOIN products p ON p.id = page.id
+    LEFT JOIN categories c ON c.id = p.category_id
+""")
+PAGE_JSON_PREPARED = "catalog_page_json"
+
+
+def _prepared(connection, name: str, statement, params: dict):
+    """Run `statement` as the server-side prepared statement `name`, preparing it on first use per connection.
+
+    The pool's connection outlives a session; its `info` says whether this server session holds the
+    statement (PREPARE is not undone by a rollback; a new connection starts with a fresh `info`).
+    """
+    connection = connection.connection() if isinstance(connection, Session) else connection
+    if not connection.info.get(name):
+        sql = str(statement)
+        for number, param in enumerate(params, 1):
+            sql = sql.replace(f"CAST(:{param} AS uuid[])", f"${number}")
+        connection.exec_driver_sql(f"PREPARE {name} ({', '.join('uuid[]' for _ in params)}) AS {sql}")
+        connection.info[name] = True
+    arguments = ", ".join(f"%({param})s::uuid[]" for param in params)
+    return connection.exec_driver_sql(f"EXECUTE {name} ({arguments})", params)
+
+
+def page_items(connection, ids: list[uuid.UUID], url) -> list[dict]:
+    """The detail bodies of the products of `ids`, in that order (missing ones left out).
+
+    `url(storage_key)` gives an image's URL. Equal, key order included, to ProductSchema's dump (tested).
+    """
+    if not ids:
+        return []
+    items = json.loads(_prepared(connection, PAGE_JSON_PREPARED, PAGE_JSON, {"ids": [str(i) for i in ids]}).scalar())
+    for item in items:
+        for image in item["images"]:
+            image["url"] = url(image["url"])
+    return items
+
+
+def page_body(items: list[dict], next_cursor: str | None) -> bytes:
+    """A listing or search page's bytes, as the catalog always wrote them (compact JSON, ASCII)."""
+    return json.dumps({"items": items, "nextCursor": next_cursor}, separators=(",", ":")).encode()
+
+
+def detail_body(item: dict) -> bytes:
+    return json.dumps(item, separators=(",", ":")).encode()
 
 
 def load_page(session: Session, ids: list[uuid.UUID]) -> list[SimpleNamespace]:
@@ -141,9 +214,19 @@ def load_page(session: Session, ids: list[uuid.UUID]) -> list[SimpleNamespace]:
 
 def list_products(session: Session, filters: Filters, sort: str, limit: int, cursor: str | None) -> Page:
     """One keyset page of products matching `filters` in `sort` order."""
+    ids, next_cursor = listing_ids(session, filters, sort, limit, cursor)
+    return Page(load_page(session, ids), next_cursor)
+
+
+def listing_ids(connection, filters: Filters, sort: str, limit: int,
+                cursor: str | None) -> tuple[list[uuid.UUID], str | None]:
+    """The ids of one keyset page of products matching `filters` in `sort` order, and the next page's cursor.
+
+    `connection`: a Session or a Connection (both run these statements).
+    """
     expression, descending, parse = SORTS[sort]
     query = select(Product.id)
-    if (category_ids := _category_ids(session, filters)) is not None:
+    if (category_ids := _category_ids(connection, filters)) is not None:
         query = query.where(Product.category_id.in_(category_ids))
     query = query.where(*_variant_conditions(filters))
     if cursor:
@@ -154,15 +237,14 @@ def list_products(session: Session, filters: Filters, sort: str, limit: int, cur
             raise InvalidRequest("the cursor is not valid for this listing", {"cursor": ["not valid"]}) from None
         query = query.where(_after(expression, descending, value, last_id))
     order = (expression.desc(), Product.id.desc()) if descending else (expression.asc(), Product.id.asc())
-    rows = session.execute(query.add_columns(expression.label("sort_value")).order_by(*order)
-                           .limit(limit + 1)).all()
-    page = load_page(session, [row.id for row in rows[:limit]])
+    rows = connection.execute(query.add_columns(expression.label("sort_value")).order_by(*order)
+                              .limit(limit + 1)).all()
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
         sort_value = last.sort_value.isoformat() if isinstance(last.sort_value, datetime) else last.sort_value
         next_cursor = encode_cursor(sort, [sort_value, last.id])
-    return Page(page, next_cursor)
+    return [row.id for row in rows[:limit]], next_cursor
 
 
 def _after(expression, descending: bool, value, last_id: uuid.UUID):
@@ -174,16 +256,23 @@ def _after(expression, descending: bool, value, last_id: uuid.UUID):
 def search_products(session: Session, backend: SearchBackend, text: str, filters: Filters, limit: int,
                     cursor: str | None) -> Page:
     """One page of products matching `text` (best first) and `filters`."""
-    category_ids = _category_ids(session, filters)
+    ids, next_cursor = search_ids(session.connection(), backend, text, filters, limit, cursor)
+    return Page(load_page(session, ids), next_cursor)
+
+
+def search_ids(connection, backend: SearchBackend, text: str, filters: Filters, limit: int,
+               cursor: str | None) -> tuple[list[uuid.UUID], str | None]:
+    """The ids of one page of products matching `text` (best first) and `filters`, and the next page's cursor."""
+    category_ids = _category_ids(connection, filters)
     after = decode_cursor(cursor, RELEVANCE) if cursor else None
     try:
         result = backend.search(SearchQuery(
             text=text, category_ids=[str(i) for i in category_ids] if category_ids is not None else None,
             min_price=filters.min_price, max_price=filters.max_price, in_stock=filters.in_stock,
-            limit=limit, after=after), connection=session.connection())
+            limit=limit, after=after), connection=connection)
     except (ValueError, TypeError, IndexError):
         if after is None:
             raise
         raise InvalidRequest("the cursor is not valid for this search", {"cursor": ["not valid"]}) from None
-    products = load_page(session, [uuid.UUID(i) for i in result.ids])
-    return Page(products, encode_cursor(RELEVANCE, result.next_after) if result.next_after else None)
+    next_cursor = encode_cursor(RELEVANCE, result.next_after) if result.next_after else None
+    return [uuid.UUID(i) for i in result.ids], next_cursor
