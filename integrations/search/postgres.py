@@ -12,6 +12,7 @@ prefix, and hits are ranked by `ts_rank` then id, so the cursor is stable.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from contextlib import nullcontext
@@ -54,6 +55,34 @@ WRITE_FROM_TABLES = text("""
     WHERE p.id = x.id
     RETURNING p.id::text
 """)
+
+PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
+
+
+def _array(values: list) -> str:
+    """A PostgreSQL array literal: typed by the statement's parameter (psycopg2's ARRAY[...] is text[])."""
+    return "{" + ",".join('"' + str(v).replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "}"
+
+
+def execute_prepared(connection, sql: str, params: dict):
+    """Run `sql` (`:name` parameters, as `text()` takes them) as a server-side prepared statement.
+
+    Parsing and planning a catalog read cost PostgreSQL about as much CPU as running it; each pooled
+    connection prepares a statement the first time it runs it (its name is the text's hash, kept in the
+    connection's `info`: a new server session starts with a fresh one) and then only executes it. Each
+    parameter's type is the one its place in the statement gives it (write `CAST(:ids AS uuid[])`).
+    """
+    names = list(dict.fromkeys(PARAMETER.findall(sql)))
+    name = "q_" + hashlib.sha1(sql.encode()).hexdigest()[:20]  # noqa: S324  (a name, not a secret)
+    if not connection.info.get(name):
+        numbered = PARAMETER.sub(lambda m: f"${names.index(m.group(1)) + 1}", sql)
+        connection.exec_driver_sql(f"PREPARE {name} AS {numbered}".replace("%", "%%"))
+        connection.info[name] = True
+    values = {n: _array(params[n]) if isinstance(params[n], list | tuple) else params[n] for n in names}
+    if not names:
+        return connection.exec_driver_sql(f"EXECUTE {name}")
+    return connection.exec_driver_sql(f"EXECUTE {name} ({', '.join(f'%({n})s' for n in names)})", values)
+
 
 VARIANT_FILTER = {
     "min_price": "v.price >= :min_price",
@@ -105,7 +134,7 @@ class PostgresSearch(SearchBackend):
                     continue
                 after = query.after if query.after and tier == after_tier else None
                 sql, params = self._sql(query, tier, after, query.limit + 1 - len(rows))
-                rows += [(tier, row.rank, row.id) for row in conn.execute(text(sql), params)]
+                rows += [(tier, row.rank, row.id) for row in execute_prepared(conn, sql, params)]
         more = len(rows) > query.limit
         rows = rows[:query.limit]
         return SearchPage([row[2] for row in rows], list(rows[-1]) if more and rows else None)

@@ -18,6 +18,7 @@ from sqlalchemy import and_, exists, func, literal_column, or_, select, text
 from sqlalchemy.orm import Session
 
 from integrations.search import SearchBackend, SearchQuery
+from integrations.search.postgres import execute_prepared
 from models.catalog.categories import subtree_ids
 from models import cursors
 from models.catalog.tables import Product, ProductVariant
@@ -115,13 +116,8 @@ def _product_view(row) -> SimpleNamespace:
                            created_at=row.created_at, updated_at=row.updated_at)
 
 
-# PAGE_ROWS as a server-side prepared statement: planning it (two correlated aggregates) cost as much as
-# running it, on every page; prepared once per connection, PostgreSQL keeps its plan.
-PAGE_ROWS_PREPARED = "catalog_page_rows"
-
-
 def _page_rows(session: Session, ids: list[str]):
-    return _prepared(session, PAGE_ROWS_PREPARED, PAGE_ROWS, {"ids": ids})
+    return _prepared(session, PAGE_ROWS, {"ids": ids})
 
 
 def _rfc3339(column: str) -> str:
@@ -161,24 +157,13 @@ PAGE_JSON = text(f"""
     JOIN products p ON p.id = page.id
     LEFT JOIN categories c ON c.id = p.category_id
 """)
-PAGE_JSON_PREPARED = "catalog_page_json"
 
 
-def _prepared(connection, name: str, statement, params: dict):
-    """Run `statement` as the server-side prepared statement `name`, preparing it on first use per connection.
-
-    The pool's connection outlives a session; its `info` says whether this server session holds the
-    statement (PREPARE is not undone by a rollback; a new connection starts with a fresh `info`).
-    """
+def _prepared(connection, statement, params: dict):
+    """`statement` as a server-side prepared statement (planning a page's aggregates cost as much as running
+    them); a Session runs it on its connection."""
     connection = connection.connection() if isinstance(connection, Session) else connection
-    if not connection.info.get(name):
-        sql = str(statement)
-        for number, param in enumerate(params, 1):
-            sql = sql.replace(f"CAST(:{param} AS uuid[])", f"${number}")
-        connection.exec_driver_sql(f"PREPARE {name} ({', '.join('uuid[]' for _ in params)}) AS {sql}")
-        connection.info[name] = True
-    arguments = ", ".join(f"%({param})s::uuid[]" for param in params)
-    return connection.exec_driver_sql(f"EXECUTE {name} ({arguments})", params)
+    return execute_prepared(connection, str(statement), params)
 
 
 def page_items(connection, ids: list[uuid.UUID], url) -> list[dict]:
@@ -188,7 +173,7 @@ def page_items(connection, ids: list[uuid.UUID], url) -> list[dict]:
     """
     if not ids:
         return []
-    items = json.loads(_prepared(connection, PAGE_JSON_PREPARED, PAGE_JSON, {"ids": [str(i) for i in ids]}).scalar())
+    items = json.loads(_prepared(connection, PAGE_JSON, {"ids": [str(i) for i in ids]}).scalar())
     for item in items:
         for image in item["images"]:
             image["url"] = url(image["url"])

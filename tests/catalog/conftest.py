@@ -22,6 +22,12 @@ def headers(app):
     return found
 
 
+def engines(app) -> tuple:
+    """The app's engines: its sessions' and the catalog reads' (models.db.Database.reads)."""
+    db = app.extensions["shop"].db
+    return db.engine, db.reads
+
+
 def variant(sku: str, price: str = "10.00", stock: int = 5, currency: str = "EUR") -> dict:
     return {"sku": sku, "price": price, "currency": currency, "stock": stock}
 

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from tests.catalog.conftest import API, Passes, variant
+from tests.catalog.conftest import API, Passes, engines, variant
 from tests.catalog.test_request_overheads import _count_commands
 from tests.helpers import Statements
 from web.limits import limiter
@@ -50,7 +50,7 @@ def test_a_hit_is_answered_in_front_of_the_app_with_the_apps_body_and_headers(ap
                                                                                passes, who):
     for path in pages:
         passes.count = 0
-        with Statements(app.extensions["shop"].db.engine) as sql:
+        with Statements(*engines(app)) as sql:
             fast = client.get(path, headers=headers[who])
         assert passes.count == 0 and sql.seen == [], path  # neither Flask nor PostgreSQL
         slow = _by_the_app(app, client, path, headers[who])
@@ -129,7 +129,7 @@ def test_a_revoked_token_is_refused_on_a_cached_page_without_being_counted_twice
 def test_staff_are_served_in_front_from_postgresql_and_odd_requests_go_to_the_app(app, client, headers, pages,
                                                                                   passes, who):
     passes.count = 0
-    with Statements(app.extensions["shop"].db.engine) as sql:
+    with Statements(*engines(app)) as sql:
         own = client.get(pages[0], headers=headers[who])
     assert own.headers["Cache-Control"] == "private, no-cache" and passes.count == 0
     assert any("catalog_page_json" in statement for statement in sql.seen)  # rendered for them, not cached

@@ -57,7 +57,7 @@ def test_postgresqls_json_is_the_schema_dump_byte_for_byte(app, create_product, 
     storage = app.extensions["shop"].storage
     for pid in (odd["id"], bare["id"]):
         expected = _dumped(app, pid)
-        with db.engine.connect() as connection:
+        with db.reads.connect() as connection:
             [item] = page_items(connection, [uuid.UUID(pid)], storage.url)
         assert item == expected
         assert json.dumps(item) == json.dumps(expected)  # the same keys in the same order: the same bytes
@@ -68,7 +68,7 @@ def test_postgresqls_json_is_the_schema_dump_byte_for_byte(app, create_product, 
 
 def test_a_page_keeps_the_order_of_its_ids_and_leaves_out_missing_ones(app, create_product):
     first, second = create_product("First"), create_product("Second")
-    with app.extensions["shop"].db.engine.connect() as connection:
+    with app.extensions["shop"].db.reads.connect() as connection:
         items = page_items(connection, [uuid.UUID(second["id"]), uuid.uuid4(), uuid.UUID(first["id"])], str)
     assert [item["name"] for item in items] == ["Second", "First"]
 
@@ -193,7 +193,7 @@ def test_a_database_outage_is_answered_by_the_app_after_one_attempt(app, client,
     runtime.db.dispose()
     runtime.db = Database(f"postgresql+psycopg2://postgres@127.0.0.1:{_closed_port()}/shop", connect_timeout=1)
     attempts: list = []
-    event.listen(runtime.db.engine, "do_connect", lambda *args: attempts.append(1))
+    event.listen(runtime.db.reads, "do_connect", lambda *args: attempts.append(1))
     passes.count = 0
     stale = client.get(path)
     assert stale.status_code == 200 and stale.headers["X-Catalog-Stale"] == "true"

@@ -167,10 +167,10 @@ class CachedPages:
         shop = self.flask_app.extensions["shop"]
         try:
             if match is not None:
-                return render_detail(shop.db.engine, shop.storage.url, uuid.UUID(match.group(1)))
+                return render_detail(shop.db.reads, shop.storage.url, uuid.UUID(match.group(1)))
             if listing is None:
                 return None
-            return render_listing(shop.db.engine, shop.search, shop.storage.url, listing)
+            return render_listing(shop.db.reads, shop.search, shop.storage.url, listing)
         except DomainError:
             return None
         except OUTAGE as exc:

@@ -120,7 +120,7 @@ class Products(MethodView):
         cache, key = services().cache, query_key(request.args.items(multi=True))
 
         def render() -> bytes:
-            return render_listing(db().engine, services().search, services().storage.url, query)
+            return render_listing(db().reads, services().search, services().storage.url, query)
 
         return cached_read(lambda: cache.lookup_list(key), lambda v, body: cache.put_list(key, v, body),
                            lambda: cache.snapshot_list(key), render)
@@ -148,7 +148,7 @@ class ProductItem(MethodView):
 
         def render() -> bytes:
             # The listing's one prepared query (the same body, tested), not the ORM's four.
-            if (body := render_detail(db().engine, services().storage.url, product_id)) is None:
+            if (body := render_detail(db().reads, services().storage.url, product_id)) is None:
                 raise NotFound("product not found")
             return body
 

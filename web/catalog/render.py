@@ -39,16 +39,20 @@ class ListingQuery:
 
 
 def read_connection(engine: Engine) -> Connection:
-    """One pooled connection in autocommit: no BEGIN and no COMMIT round trips.
+    """One pooled connection of `engine`, the database's `reads` (models.db.Database.reads): in autocommit.
 
-    Each statement reads its own snapshot; a page's ids and rows may straddle a write, which at worst leaves
-    out a product deleted in between (page_items skips missing ids), as a later read would.
+    No BEGIN and no ROLLBACK round trips. Each statement reads its own snapshot; a page's ids and rows may
+    straddle a write, which at worst leaves out a product deleted in between (page_items skips missing
+    ids), as a later read would.
     """
-    return engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+    return engine.connect()
 
 
 def render_listing(engine: Engine, search: SearchBackend, url, query: ListingQuery) -> bytes:
-    """A listing or search page's body; DomainError (an unknown category, a bad cursor) as the view's."""
+    """A listing or search page's body; DomainError (an unknown category, a bad cursor) as the view's.
+
+    `engine`: the database's `reads`; `url(storage_key)` gives an image's URL.
+    """
     with read_connection(engine) as connection:
         if query.q:
             ids, next_cursor = search_ids(connection, search, query.q, query.filters, query.limit, query.cursor)
