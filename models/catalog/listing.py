@@ -10,31 +10,29 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from types import SimpleNamespace
 
-from sqlalchemy import and_, exists, func, literal_column, or_, select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from integrations.search import SearchBackend, SearchQuery
 from integrations.search.postgres import execute_prepared
-from models.catalog.categories import subtree_ids
+from models.catalog.categories import SUBTREE
 from models import cursors
-from models.catalog.tables import Product, ProductVariant
 from models.errors import InvalidRequest
 
-# The lowest variant price kept on the product (variantless ones first); matches ix_products_sort_price_id.
-MIN_PRICE = func.coalesce(Product.min_price, literal_column("-1"))
-
-# sort name → (expression, descending, how to read a cursor value back)
+# sort name → (its SQL over `products p`, descending, how to read a cursor value back). The price sorts order
+# by the lowest variant price kept on the product, variantless ones first: ix_products_sort_price_id.
 SORTS = {
-    "newest": (Product.created_at, True, datetime.fromisoformat),
-    "oldest": (Product.created_at, False, datetime.fromisoformat),
-    "name": (Product.name, False, str),
-    "-name": (Product.name, True, str),
-    "price": (MIN_PRICE, False, Decimal),
-    "-price": (MIN_PRICE, True, Decimal),
+    "newest": ("p.created_at", True, datetime.fromisoformat),
+    "oldest": ("p.created_at", False, datetime.fromisoformat),
+    "name": ("p.name", False, str),
+    "-name": ("p.name", True, str),
+    "price": ("coalesce(p.min_price, -1)", False, Decimal),
+    "-price": ("coalesce(p.min_price, -1)", True, Decimal),
 }
 RELEVANCE = "relevance"
 
@@ -66,26 +64,9 @@ def _category_ids(connection, filters: Filters) -> list[uuid.UUID] | None:
     if filters.category_id is None:
         return None
     # The subtree starts at the category itself: empty means there is no such category.
-    if not (ids := subtree_ids(connection, filters.category_id)):
+    if not (ids := list(_prepared(connection, str(SUBTREE), {"root": str(filters.category_id)}).scalars())):
         raise InvalidRequest("category not found", {"category": ["no category with this id"]})
     return ids
-
-
-def _variant_conditions(filters: Filters) -> list:
-    """One variant must match the price range and, when asked, have stock; the product's facts rule most out."""
-    product, variant = [], []
-    if filters.min_price is not None:
-        variant.append(ProductVariant.price >= filters.min_price)
-    if filters.max_price is not None:
-        product.append(Product.min_price <= filters.max_price)
-        variant.append(ProductVariant.price <= filters.max_price)
-    if filters.in_stock:
-        product.append(Product.in_stock.is_(True))
-        if variant:
-            variant.append(ProductVariant.stock - ProductVariant.reserved > 0)
-    if variant:
-        product.append(exists().where(ProductVariant.product_id == Product.id, *variant))
-    return product
 
 
 # A page's products with category, variants (by sku) and images (by position): one query, no ORM objects.
@@ -203,39 +184,64 @@ def list_products(session: Session, filters: Filters, sort: str, limit: int, cur
     return Page(load_page(session, ids), next_cursor)
 
 
+@lru_cache(maxsize=256)
+def _listing_sql(sort: str, category: bool, min_price: bool, max_price: bool, in_stock: bool, after: bool) -> str:
+    """The keyset page's statement for this shape of filters.
+
+    One variant must match the price range and, when asked, have stock; the product's kept facts
+    (`min_price`, `in_stock`) rule most products out before any variant is read.
+    """
+    expression, descending, _parse = SORTS[sort]
+    where, variant = [], []
+    if category:
+        where.append("p.category_id = ANY(CAST(:category_ids AS uuid[]))")
+    if min_price:
+        variant.append("v.price >= :min_price")
+    if max_price:
+        where.append("p.min_price <= :max_price")
+        variant.append("v.price <= :max_price")
+    if in_stock:
+        where.append("p.in_stock IS true")
+        if variant:
+            variant.append("v.stock - v.reserved > 0")
+    if variant:
+        where.append(f"EXISTS (SELECT 1 FROM product_variants v WHERE v.product_id = p.id AND {' AND '.join(variant)})")
+    if after:
+        op = "<" if descending else ">"
+        where.append(f"({expression} {op} :value OR ({expression} = :value AND p.id {op} CAST(:last_id AS uuid)))")
+    direction = "DESC" if descending else "ASC"
+    return (f"SELECT p.id, {expression} AS sort_value FROM products p"
+            + (f" WHERE {' AND '.join(where)}" if where else "")
+            + f" ORDER BY {expression} {direction}, p.id {direction} LIMIT :limit")
+
+
 def listing_ids(connection, filters: Filters, sort: str, limit: int,
                 cursor: str | None) -> tuple[list[uuid.UUID], str | None]:
     """The ids of one keyset page of products matching `filters` in `sort` order, and the next page's cursor.
 
-    `connection`: a Session or a Connection (both run these statements).
+    `connection`: a Session or a Connection. One prepared statement per shape of filters (no SQLAlchemy
+    expression built per request): building and compiling it cost more than PostgreSQL's walk of the index.
     """
-    expression, descending, parse = SORTS[sort]
-    query = select(Product.id)
+    parse = SORTS[sort][2]
+    params: dict = {"limit": limit + 1}
     if (category_ids := _category_ids(connection, filters)) is not None:
-        query = query.where(Product.category_id.in_(category_ids))
-    query = query.where(*_variant_conditions(filters))
+        params["category_ids"] = [str(i) for i in category_ids]
+    params.update(min_price=filters.min_price, max_price=filters.max_price)
     if cursor:
         try:
             value, last_id = decode_cursor(cursor, sort)
-            value, last_id = parse(str(value)), uuid.UUID(str(last_id))
+            params.update(value=parse(str(value)), last_id=str(uuid.UUID(str(last_id))))
         except (ValueError, InvalidOperation):
             raise InvalidRequest("the cursor is not valid for this listing", {"cursor": ["not valid"]}) from None
-        query = query.where(_after(expression, descending, value, last_id))
-    order = (expression.desc(), Product.id.desc()) if descending else (expression.asc(), Product.id.asc())
-    rows = connection.execute(query.add_columns(expression.label("sort_value")).order_by(*order)
-                              .limit(limit + 1)).all()
+    sql = _listing_sql(sort, category_ids is not None, filters.min_price is not None,
+                       filters.max_price is not None, filters.in_stock, bool(cursor))
+    rows = _prepared(connection, sql, params).all()
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
         sort_value = last.sort_value.isoformat() if isinstance(last.sort_value, datetime) else last.sort_value
         next_cursor = encode_cursor(sort, [sort_value, last.id])
     return [row.id for row in rows[:limit]], next_cursor
-
-
-def _after(expression, descending: bool, value, last_id: uuid.UUID):
-    if descending:
-        return or_(expression < value, and_(expression == value, Product.id < last_id))
-    return or_(expression > value, and_(expression == value, Product.id > last_id))
 
 
 def search_products(session: Session, backend: SearchBackend, text: str, filters: Filters, limit: int,
