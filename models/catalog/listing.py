@@ -140,11 +140,11 @@ PAGE_JSON = text(f"""
 """)
 
 
-def _prepared(connection, statement, params: dict):
+def _prepared(connection, statement, params: dict, prepare: bool = True):
     """`statement` as a server-side prepared statement (planning a page's aggregates cost as much as running
-    them); a Session runs it on its connection."""
+    them), or sent as it is (`prepare=False`); a Session runs it on its connection."""
     connection = connection.connection() if isinstance(connection, Session) else connection
-    return execute_prepared(connection, str(statement), params)
+    return execute_prepared(connection, str(statement), params, prepare)
 
 
 def page_items(connection, ids: list[uuid.UUID], url) -> list[dict]:
@@ -185,7 +185,7 @@ def list_products(session: Session, filters: Filters, sort: str, limit: int, cur
 
 
 @lru_cache(maxsize=256)
-def _listing_sql(sort: str, category: bool, min_price: bool, max_price: bool, in_stock: bool, after: bool) -> str:
+def _listing_sql(sort: str, categories: int, min_price: bool, max_price: bool, in_stock: bool, after: bool) -> str:
     """The keyset page's statement for this shape of filters.
 
     One variant must match the price range and, when asked, have stock; the product's kept facts
@@ -193,7 +193,9 @@ def _listing_sql(sort: str, category: bool, min_price: bool, max_price: bool, in
     """
     expression, descending, _parse = SORTS[sort]
     where, variant = [], []
-    if category:
+    if categories == 1:  # a leaf: its (category_id, sort) index yields the rows in order (ANY would not)
+        where.append("p.category_id = CAST(:category_id AS uuid)")
+    elif categories:
         where.append("p.category_id = ANY(CAST(:category_ids AS uuid[]))")
     if min_price:
         variant.append("v.price >= :min_price")
@@ -219,13 +221,14 @@ def listing_ids(connection, filters: Filters, sort: str, limit: int,
                 cursor: str | None) -> tuple[list[uuid.UUID], str | None]:
     """The ids of one keyset page of products matching `filters` in `sort` order, and the next page's cursor.
 
-    `connection`: a Session or a Connection. One prepared statement per shape of filters (no SQLAlchemy
-    expression built per request): building and compiling it cost more than PostgreSQL's walk of the index.
+    `connection`: a Session or a Connection. The statement's text is written once per shape of filters (no
+    SQLAlchemy expression built per request: building and compiling it cost more than PostgreSQL's walk of
+    the index) and planned for its values each time (not prepared: see `execute_prepared`).
     """
     parse = SORTS[sort][2]
     params: dict = {"limit": limit + 1}
     if (category_ids := _category_ids(connection, filters)) is not None:
-        params["category_ids"] = [str(i) for i in category_ids]
+        params.update(category_ids=[str(i) for i in category_ids], category_id=str(category_ids[0]))
     params.update(min_price=filters.min_price, max_price=filters.max_price)
     if cursor:
         try:
@@ -233,9 +236,9 @@ def listing_ids(connection, filters: Filters, sort: str, limit: int,
             params.update(value=parse(str(value)), last_id=str(uuid.UUID(str(last_id))))
         except (ValueError, InvalidOperation):
             raise InvalidRequest("the cursor is not valid for this listing", {"cursor": ["not valid"]}) from None
-    sql = _listing_sql(sort, category_ids is not None, filters.min_price is not None,
-                       filters.max_price is not None, filters.in_stock, bool(cursor))
-    rows = _prepared(connection, sql, params).all()
+    sql = _listing_sql(sort, min(len(category_ids), 2) if category_ids is not None else 0,
+                       filters.min_price is not None, filters.max_price is not None, filters.in_stock, bool(cursor))
+    rows = _prepared(connection, sql, params, prepare=False).all()
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
