@@ -134,6 +134,10 @@ class PostgresSearch(SearchBackend):
         matching more than that is too broad for a finer order to help.
         """
         after_tier = int(query.after[0]) if query.after else 1
+        # Prepared only without filters: its plan then depends on no value (the text is the CTE's, which
+        # no plan sees); with a category or a price a generic plan could walk the wrong index.
+        prepare = (query.category_ids is None and query.min_price is None and query.max_price is None
+                   and not query.in_stock)
         rows: list = []
         with nullcontext(connection) if connection is not None else self.engine.connect() as conn:
             for tier in (1, 0):
@@ -141,7 +145,7 @@ class PostgresSearch(SearchBackend):
                     continue
                 after = query.after if query.after and tier == after_tier else None
                 sql, params = self._sql(query, tier, after, query.limit + 1 - len(rows))
-                rows += [(tier, row.rank, row.id) for row in execute_prepared(conn, sql, params)]
+                rows += [(tier, row.rank, row.id) for row in execute_prepared(conn, sql, params, prepare)]
         more = len(rows) > query.limit
         rows = rows[:query.limit]
         return SearchPage([row[2] for row in rows], list(rows[-1]) if more and rows else None)
