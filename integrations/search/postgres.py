@@ -16,6 +16,7 @@ import hashlib
 import re
 from collections.abc import Iterable
 from contextlib import nullcontext
+from functools import lru_cache
 from itertools import islice
 
 from sqlalchemy import text
@@ -76,19 +77,25 @@ def execute_prepared(connection, sql: str, params: dict, prepare: bool = True):
     five runs PostgreSQL may keep a generic plan for a prepared statement, which for a keyset page walked
     the wrong index (a second instead of a millisecond).
     """
-    names = list(dict.fromkeys(PARAMETER.findall(sql)))
+    name, names, prepare_sql, execute_sql, plain_sql = _forms(sql)
     values = {n: _array(params[n]) if isinstance(params[n], list | tuple) else params[n] for n in names}
     if not prepare:
-        return connection.exec_driver_sql(PARAMETER.sub(lambda m: f"%({m.group(1)})s", sql.replace("%", "%%")),
-                                          values)
-    name = "q_" + hashlib.sha1(sql.encode()).hexdigest()[:20]  # noqa: S324  (a name, not a secret)
+        return connection.exec_driver_sql(plain_sql, values)
     if not connection.info.get(name):
-        numbered = PARAMETER.sub(lambda m: f"${names.index(m.group(1)) + 1}", sql)
-        connection.exec_driver_sql(f"PREPARE {name} AS {numbered}".replace("%", "%%"))
+        connection.exec_driver_sql(prepare_sql)
         connection.info[name] = True
-    if not names:
-        return connection.exec_driver_sql(f"EXECUTE {name}")
-    return connection.exec_driver_sql(f"EXECUTE {name} ({', '.join(f'%({n})s' for n in names)})", values)
+    return connection.exec_driver_sql(execute_sql, values)
+
+
+@lru_cache(maxsize=1024)
+def _forms(sql: str) -> tuple[str, list[str], str, str, str]:
+    """A statement's name, parameter names, PREPARE, EXECUTE and plain (psycopg2) texts, worked out once."""
+    names = list(dict.fromkeys(PARAMETER.findall(sql)))
+    name = "q_" + hashlib.sha1(sql.encode()).hexdigest()[:20]  # noqa: S324  (a name, not a secret)
+    numbered = PARAMETER.sub(lambda m: f"${names.index(m.group(1)) + 1}", sql)
+    execute = f"EXECUTE {name} ({', '.join(f'%({n})s' for n in names)})" if names else f"EXECUTE {name}"
+    plain = PARAMETER.sub(lambda m: f"%({m.group(1)})s", sql.replace("%", "%%"))
+    return name, names, f"PREPARE {name} AS {numbered}".replace("%", "%%"), execute, plain
 
 
 VARIANT_FILTER = {

@@ -144,7 +144,13 @@ def _prepared(connection, statement, params: dict, prepare: bool = True):
     """`statement` as a server-side prepared statement (planning a page's aggregates cost as much as running
     them), or sent as it is (`prepare=False`); a Session runs it on its connection."""
     connection = connection.connection() if isinstance(connection, Session) else connection
-    return execute_prepared(connection, str(statement), params, prepare)
+    return execute_prepared(connection, statement if isinstance(statement, str) else _text(statement), params,
+                            prepare)
+
+
+@lru_cache(maxsize=16)
+def _text(statement) -> str:
+    return str(statement)  # compiling a text() clause each time cost more than running it prepared
 
 
 def page_items(connection, ids: list[uuid.UUID], url) -> list[dict]:
