@@ -242,12 +242,17 @@ def server_cpu(process: subprocess.Popen) -> float:
 def load(url: str, path_file: Path, seconds: int, connections: int, threads: int, authorization: str = "",
          server: subprocess.Popen | None = None) -> dict:
     """wrk's closed loop: each connection sends its next request when its answer came."""
-    command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "-s",
-               str(ROOT / "bench" / "wrk.lua"), url, "--", str(path_file), authorization]
     cpu = server_cpu(server) if server else None
-    output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    line = next(line for line in output.splitlines() if line.startswith("RESULT "))
-    result = json.loads(line[len("RESULT "):])
+    if shutil.which("wrk") is None:  # bench.open_loop.closed: the same loop in Python (see the table's note)
+        from bench.open_loop import closed
+
+        result = closed(url, path_file.read_text().split(), seconds, connections, authorization)
+    else:
+        command = ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{seconds}s", "-s",
+                   str(ROOT / "bench" / "wrk.lua"), url, "--", str(path_file), authorization]
+        output = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+        line = next(line for line in output.splitlines() if line.startswith("RESULT "))
+        result = json.loads(line[len("RESULT "):])
     result["rps"] = result["requests"] / result["seconds"]
     result["cpu_ms"] = (server_cpu(server) - cpu) * 1000 / max(result["requests"], 1) if server else None
     return result
@@ -312,7 +317,8 @@ def table(results: list[tuple[str, dict]], args, count: int) -> str:
     # The machine's load drifts during a run: ratios are to the mean of the bare rows (first and last).
     bares = [r["rps"] for label, r in results if label.startswith("bare")]
     base = sum(bares) / len(bares)
-    lines = [f"{count:,} products; gunicorn {args.workers} {worker_class(args)} workers; wrk {args.threads} threads, "
+    client = f"wrk {args.threads} threads" if shutil.which("wrk") else "Python asyncio client (no wrk here)"
+    lines = [f"{count:,} products; gunicorn {args.workers} {worker_class(args)} workers; {client}, "
              f"{args.connections} connections, {args.seconds} s per row after {args.warmup} s warm-up; "
              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the end",
              "",
@@ -381,6 +387,67 @@ def in_process(rounds: int) -> str:
     return "\n".join(lines)
 
 
+def database_cpu() -> float:
+    """CPU seconds used so far by the scratch database's server processes (its backends, from /proc)."""
+    engine = create_engine(scratch_url())
+    with engine.connect() as conn:
+        pids = list(conn.scalars(text("SELECT pid FROM pg_stat_activity WHERE datname = :d AND pid <> "
+                                      "pg_backend_pid()"), {"d": DATABASE}))
+    engine.dispose()
+    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+    for pid in pids:
+        with contextlib.suppress(OSError):
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / tick
+    return total
+
+
+def in_process_uncached(rounds: int, categories) -> str:
+    """CPU per uncached read (a staff caller, never served from the page cache) in one process.
+
+    Each kind's requests go over the benchmark's own paths (100 search texts, 200 filtered listings, 1,000
+    products) in turn, through the whole stack (the layer in front and the app), with the test client; the
+    kinds are taken in turn as in `in_process`. PostgreSQL's CPU is measured apart, each kind alone for
+    `rounds` requests, from its backends' /proc counters.
+    """
+    from bench.bare import app as bare_app
+    from bench.stack import interleaved
+    from web import create_app
+
+    app = create_app(replace(Settings.from_env(), DATABASE_URL=scratch_url(), REDIS_URL=REDIS_URL,
+                             LOG_LEVEL="WARNING", RATE_LIMIT_DEFAULT="1000000000 per minute"))
+    staff = {"Authorization": bearer("staff")}
+    client, bare = app.test_client(), bare_app.test_client()
+    chosen = paths(categories, random.Random(7))
+    calls = {"bare Flask, constant JSON": lambda: bare.get("/")}
+    for name, found in chosen.items():
+        turn = iter(found * (4 * rounds // len(found) + 100))
+
+        def call(turn=turn):
+            response = client.get(next(turn), headers=staff)
+            assert response.status_code == 200, response.get_data()
+        calls[f"{name}, staff (uncached)"] = call
+    results = interleaved(calls, rounds)
+    database = {}
+    for name, call in calls.items():
+        if name.startswith("bare"):
+            continue
+        before = database_cpu()
+        for _ in range(rounds):
+            call()
+        database[name] = (database_cpu() - before) * 1e6 / rounds
+    app.extensions["shop"].db.dispose()
+    base = results["bare Flask, constant JSON"][1]
+    lines = [f"In process, uncached: {rounds:,} requests of each kind taken in turn (test client, no HTTP server); "
+             f"PostgreSQL CPU from its backends, each kind alone; load average {os.getloadavg()[0]:.2f} at the end",
+             "", "| request | median wall µs | median CPU µs | CPU / bare | PostgreSQL CPU µs/req |",
+             "|---|---|---|---|---|"]
+    lines += [f"| {name} | {wall:,.0f} | {cpu:,.0f} | {cpu / base:.2f} | "
+              f"{database[name]:,.0f} |" if name in database else
+              f"| {name} | {wall:,.0f} | {cpu:,.0f} | {cpu / base:.2f} | |" for name, (wall, cpu) in results.items()]
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--products", type=int, default=100_000)
@@ -393,13 +460,13 @@ def main() -> None:
                         help="gunicorn's worker class (default: WEB_WORKER_CLASS, what make run uses)")
     parser.add_argument("--in-process", type=int, metavar="ROUNDS", default=0,
                         help="instead: CPU per cached hit in one process, in front of Flask vs the app vs bare")
+    parser.add_argument("--in-process-uncached", type=int, metavar="ROUNDS", default=0,
+                        help="instead: CPU per uncached read (staff) in one process, Python and PostgreSQL")
     parser.add_argument("--reseed", action="store_true", help="seed again even if the scratch database is ready")
     parser.add_argument("--only", nargs="*", help="rows whose label holds one of these words (and the bare row)")
     parser.add_argument("--open-loop", action="store_true",
                         help="then offer each search row half its maximum at a fixed rate (p95 at half load)")
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("wrk is needed (make bench-catalog installs it)")
     started = time.monotonic()
     if args.reseed or product_count() != args.products:
         recreate_database()
@@ -415,6 +482,9 @@ def main() -> None:
     redis.Redis.from_url(REDIS_URL).flushdb()
     if args.in_process:
         print(in_process(args.in_process))
+        return
+    if args.in_process_uncached:
+        print(in_process_uncached(args.in_process_uncached, categories))
         return
     print(f"load average {os.getloadavg()[0]:.2f} at the start", flush=True)
     results, open_loop = measure(args, categories)

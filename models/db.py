@@ -7,6 +7,7 @@ import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from functools import cached_property
 
 from sqlalchemy import MetaData, create_engine, func
 from sqlalchemy.engine import Engine
@@ -34,7 +35,7 @@ class Timestamps:
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now(), onupdate=func.now())
 
 
-def make_engine(url: str, pool_size: int = 5, connect_timeout: float = 5.0) -> Engine:
+def make_engine(url: str, pool_size: int = 5, connect_timeout: float = 5.0, **options) -> Engine:
     """A pooled engine whose connections fail fast when the server is away.
 
     No pre-ping: a `SELECT 1` before every checkout cost a round trip per request (6-7 % of a checkout's
@@ -51,6 +52,7 @@ def make_engine(url: str, pool_size: int = 5, connect_timeout: float = 5.0) -> E
         pool_recycle=1800,
         connect_args={"connect_timeout": max(1, int(connect_timeout)),
                       "options": "-c timezone=UTC"},
+        **options,
     )
 
 
@@ -73,6 +75,18 @@ class Database:
         self.engine = make_engine(url, pool_size, connect_timeout)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
         _forget_pool_after_fork(self.engine)
+        self._reads_args = (url, pool_size, connect_timeout)
+
+    @cached_property
+    def reads(self) -> Engine:
+        """An engine whose connections stay in autocommit: for reads that need no transaction (catalog pages).
+
+        Each statement reads its own snapshot, with no BEGIN and no ROLLBACK round trips; switching a
+        connection of `engine` to autocommit for one checkout and back cost two round trips of its own.
+        """
+        engine = make_engine(*self._reads_args, isolation_level="AUTOCOMMIT")
+        _forget_pool_after_fork(engine)
+        return engine
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -87,3 +101,5 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+        if "reads" in self.__dict__:
+            self.reads.dispose()

@@ -135,27 +135,29 @@ def bearer(app, user, mfa: bool = True) -> dict:
 
 
 class Statements:
-    """Counts the SQL statements an engine runs inside the `with` block (`seen` holds their text).
+    """Counts the SQL statements engines run inside the `with` block (`seen` holds their text).
 
     Only this thread's: the test client serves a request on the caller's thread, while the process's
     background publisher may deliver an earlier request's outbox rows on its own at any moment.
     """
 
-    def __init__(self, engine):
+    def __init__(self, *engines):
         import threading
 
-        self.engine, self.seen, self._thread = engine, [], threading.get_ident()
+        self.engines, self.seen, self._thread = engines, [], threading.get_ident()
 
     def __enter__(self):
         from sqlalchemy import event
 
-        event.listen(self.engine, "before_cursor_execute", self._count)
+        for engine in self.engines:
+            event.listen(engine, "before_cursor_execute", self._count)
         return self
 
     def __exit__(self, *_):
         from sqlalchemy import event
 
-        event.remove(self.engine, "before_cursor_execute", self._count)
+        for engine in self.engines:
+            event.remove(engine, "before_cursor_execute", self._count)
 
     def _count(self, conn, cursor, statement, *_args):
         import threading

@@ -7,32 +7,32 @@ Search pages come from the search backend, ranked, with the same filters.
 
 from __future__ import annotations
 
+import json
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from types import SimpleNamespace
 
-from sqlalchemy import and_, exists, func, literal_column, or_, select, text
+from sqlalchemy import text
 from sqlalchemy.orm import Session
 
 from integrations.search import SearchBackend, SearchQuery
-from models.catalog.categories import subtree_ids
+from integrations.search.postgres import execute_prepared
+from models.catalog.categories import SUBTREE
 from models import cursors
-from models.catalog.tables import Product, ProductVariant
 from models.errors import InvalidRequest
 
-# The lowest variant price kept on the product (variantless ones first); matches ix_products_sort_price_id.
-MIN_PRICE = func.coalesce(Product.min_price, literal_column("-1"))
-
-# sort name → (expression, descending, how to read a cursor value back)
+# sort name → (its SQL over `products p`, descending, how to read a cursor value back). The price sorts order
+# by the lowest variant price kept on the product, variantless ones first: ix_products_sort_price_id.
 SORTS = {
-    "newest": (Product.created_at, True, datetime.fromisoformat),
-    "oldest": (Product.created_at, False, datetime.fromisoformat),
-    "name": (Product.name, False, str),
-    "-name": (Product.name, True, str),
-    "price": (MIN_PRICE, False, Decimal),
-    "-price": (MIN_PRICE, True, Decimal),
+    "newest": ("p.created_at", True, datetime.fromisoformat),
+    "oldest": ("p.created_at", False, datetime.fromisoformat),
+    "name": ("p.name", False, str),
+    "-name": ("p.name", True, str),
+    "price": ("coalesce(p.min_price, -1)", False, Decimal),
+    "-price": ("coalesce(p.min_price, -1)", True, Decimal),
 }
 RELEVANCE = "relevance"
 
@@ -60,30 +60,13 @@ def decode_cursor(cursor: str, sort: str) -> list:
     return cursors.decode(cursor, sort)
 
 
-def _category_ids(session: Session, filters: Filters) -> list[uuid.UUID] | None:
+def _category_ids(connection, filters: Filters) -> list[uuid.UUID] | None:
     if filters.category_id is None:
         return None
     # The subtree starts at the category itself: empty means there is no such category.
-    if not (ids := subtree_ids(session, filters.category_id)):
+    if not (ids := list(_prepared(connection, str(SUBTREE), {"root": str(filters.category_id)}).scalars())):
         raise InvalidRequest("category not found", {"category": ["no category with this id"]})
     return ids
-
-
-def _variant_conditions(filters: Filters) -> list:
-    """One variant must match the price range and, when asked, have stock; the product's facts rule most out."""
-    product, variant = [], []
-    if filters.min_price is not None:
-        variant.append(ProductVariant.price >= filters.min_price)
-    if filters.max_price is not None:
-        product.append(Product.min_price <= filters.max_price)
-        variant.append(ProductVariant.price <= filters.max_price)
-    if filters.in_stock:
-        product.append(Product.in_stock.is_(True))
-        if variant:
-            variant.append(ProductVariant.stock - ProductVariant.reserved > 0)
-    if variant:
-        product.append(exists().where(ProductVariant.product_id == Product.id, *variant))
-    return product
 
 
 # A page's products with category, variants (by sku) and images (by position): one query, no ORM objects.
@@ -114,21 +97,83 @@ def _product_view(row) -> SimpleNamespace:
                            created_at=row.created_at, updated_at=row.updated_at)
 
 
-# PAGE_ROWS as a server-side prepared statement: planning it (two correlated aggregates) cost as much as
-# running it, on every page; prepared once per connection, PostgreSQL keeps its plan.
-PAGE_ROWS_PREPARED = "catalog_page_rows"
-PREPARE_PAGE_ROWS = (f"PREPARE {PAGE_ROWS_PREPARED} (uuid[]) AS "
-                     + str(PAGE_ROWS).replace("CAST(:ids AS uuid[])", "$1"))
-
-
 def _page_rows(session: Session, ids: list[str]):
-    connection = session.connection()
-    # The pool's connection outlives the session; its `info` says whether this server session holds the
-    # statement (PREPARE is not undone by a rollback; a new connection starts with a fresh `info`).
-    if not connection.info.get(PAGE_ROWS_PREPARED):
-        connection.exec_driver_sql(PREPARE_PAGE_ROWS)
-        connection.info[PAGE_ROWS_PREPARED] = True
-    return connection.exec_driver_sql(f"EXECUTE {PAGE_ROWS_PREPARED} (%(ids)s::uuid[])", {"ids": ids})
+    return _prepared(session, PAGE_ROWS, {"ids": ids})
+
+
+def _rfc3339(column: str) -> str:
+    """SQL giving what web.schemas.UtcDateTime dumps: UTC, seconds, microseconds only when not zero, `Z`."""
+    utc = f"({column} AT TIME ZONE 'UTC')"
+    return (f"CASE WHEN {column} IS NULL THEN NULL ELSE to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || "
+            f"CASE WHEN mod(extract(microseconds FROM {utc})::int, 1000000) = 0 THEN '' ELSE to_char({utc}, '.US') END "
+            f"|| 'Z' END")
+
+
+# What models.catalog.money.format_price gives: no trailing zeros beyond the first two decimals.
+PRICE_TEXT = ("CASE WHEN scale(trim_scale(v.price)) < 2 THEN round(v.price, 2)::text "
+              "ELSE trim_scale(v.price)::text END")
+
+# A page of products as the JSON array of their detail bodies (ProductSchema's fields, names, order and
+# formats), in the order of the ids given, missing ones left out: PostgreSQL builds the page, Python only
+# puts the image URLs in (the storage decides them) and writes the bytes (`page_items`, `page_body`).
+# An image's "url" holds its storage key until then.
+PAGE_JSON = text(f"""
+    SELECT coalesce(json_agg(json_build_object(
+        'id', p.id, 'handle', p.handle, 'name', p.name, 'description', p.description,
+        'categoryId', p.category_id,
+        'category', CASE WHEN p.category_id IS NULL THEN NULL
+                         ELSE json_build_object('id', c.id, 'name', c.name, 'path', c.path) END,
+        'attributes', p.attributes,
+        'variants', (SELECT coalesce(json_agg(json_build_object(
+                'id', v.id, 'sku', v.sku, 'price', {PRICE_TEXT}, 'currency', v.currency, 'stock', v.stock,
+                'reserved', v.reserved, 'attributes', v.attributes) ORDER BY v.sku), '[]')
+            FROM product_variants v WHERE v.product_id = p.id),
+        'images', (SELECT coalesce(json_agg(json_build_object(
+                'id', i.id, 'url', i.storage_key, 'contentType', i.content_type, 'altText', i.alt_text,
+                'position', i.position) ORDER BY i.position), '[]')
+            FROM product_images i WHERE i.product_id = p.id),
+        'createdAt', {_rfc3339("p.created_at")}, 'updatedAt', {_rfc3339("p.updated_at")}
+    ) ORDER BY page.n), '[]')::text
+    FROM unnest(CAST(:ids AS uuid[])) WITH ORDINALITY AS page(id, n)
+    JOIN products p ON p.id = page.id
+    LEFT JOIN categories c ON c.id = p.category_id
+""")
+
+
+def _prepared(connection, statement, params: dict, prepare: bool = True):
+    """`statement` as a server-side prepared statement (planning a page's aggregates cost as much as running
+    them), or sent as it is (`prepare=False`); a Session runs it on its connection."""
+    connection = connection.connection() if isinstance(connection, Session) else connection
+    return execute_prepared(connection, statement if isinstance(statement, str) else _text(statement), params,
+                            prepare)
+
+
+@lru_cache(maxsize=16)
+def _text(statement) -> str:
+    return str(statement)  # compiling a text() clause each time cost more than running it prepared
+
+
+def page_items(connection, ids: list[uuid.UUID], url) -> list[dict]:
+    """The detail bodies of the products of `ids`, in that order (missing ones left out).
+
+    `url(storage_key)` gives an image's URL. Equal, key order included, to ProductSchema's dump (tested).
+    """
+    if not ids:
+        return []
+    items = json.loads(_prepared(connection, PAGE_JSON, {"ids": [str(i) for i in ids]}).scalar())
+    for item in items:
+        for image in item["images"]:
+            image["url"] = url(image["url"])
+    return items
+
+
+def page_body(items: list[dict], next_cursor: str | None) -> bytes:
+    """A listing or search page's bytes, as the catalog always wrote them (compact JSON, ASCII)."""
+    return json.dumps({"items": items, "nextCursor": next_cursor}, separators=(",", ":")).encode()
+
+
+def detail_body(item: dict) -> bytes:
+    return json.dumps(item, separators=(",", ":")).encode()
 
 
 def load_page(session: Session, ids: list[uuid.UUID]) -> list[SimpleNamespace]:
@@ -141,49 +186,93 @@ def load_page(session: Session, ids: list[uuid.UUID]) -> list[SimpleNamespace]:
 
 def list_products(session: Session, filters: Filters, sort: str, limit: int, cursor: str | None) -> Page:
     """One keyset page of products matching `filters` in `sort` order."""
-    expression, descending, parse = SORTS[sort]
-    query = select(Product.id)
-    if (category_ids := _category_ids(session, filters)) is not None:
-        query = query.where(Product.category_id.in_(category_ids))
-    query = query.where(*_variant_conditions(filters))
+    ids, next_cursor = listing_ids(session, filters, sort, limit, cursor)
+    return Page(load_page(session, ids), next_cursor)
+
+
+@lru_cache(maxsize=256)
+def _listing_sql(sort: str, categories: int, min_price: bool, max_price: bool, in_stock: bool, after: bool) -> str:
+    """The keyset page's statement for this shape of filters.
+
+    One variant must match the price range and, when asked, have stock; the product's kept facts
+    (`min_price`, `in_stock`) rule most products out before any variant is read.
+    """
+    expression, descending, _parse = SORTS[sort]
+    where, variant = [], []
+    if categories == 1:  # a leaf: its (category_id, sort) index yields the rows in order (ANY would not)
+        where.append("p.category_id = CAST(:category_id AS uuid)")
+    elif categories:
+        where.append("p.category_id = ANY(CAST(:category_ids AS uuid[]))")
+    if min_price:
+        variant.append("v.price >= :min_price")
+    if max_price:
+        where.append("p.min_price <= :max_price")
+        variant.append("v.price <= :max_price")
+    if in_stock:
+        where.append("p.in_stock IS true")
+        if variant:
+            variant.append("v.stock - v.reserved > 0")
+    if variant:
+        where.append(f"EXISTS (SELECT 1 FROM product_variants v WHERE v.product_id = p.id AND {' AND '.join(variant)})")
+    if after:
+        op = "<" if descending else ">"
+        where.append(f"({expression} {op} :value OR ({expression} = :value AND p.id {op} CAST(:last_id AS uuid)))")
+    direction = "DESC" if descending else "ASC"
+    return (f"SELECT p.id, {expression} AS sort_value FROM products p"
+            + (f" WHERE {' AND '.join(where)}" if where else "")
+            + f" ORDER BY {expression} {direction}, p.id {direction} LIMIT :limit")
+
+
+def listing_ids(connection, filters: Filters, sort: str, limit: int,
+                cursor: str | None) -> tuple[list[uuid.UUID], str | None]:
+    """The ids of one keyset page of products matching `filters` in `sort` order, and the next page's cursor.
+
+    `connection`: a Session or a Connection. The statement's text is written once per shape of filters (no
+    SQLAlchemy expression built per request: building and compiling it cost more than PostgreSQL's walk of
+    the index) and planned for its values each time (not prepared: see `execute_prepared`).
+    """
+    parse = SORTS[sort][2]
+    params: dict = {"limit": limit + 1}
+    if (category_ids := _category_ids(connection, filters)) is not None:
+        params.update(category_ids=[str(i) for i in category_ids], category_id=str(category_ids[0]))
+    params.update(min_price=filters.min_price, max_price=filters.max_price)
     if cursor:
         try:
             value, last_id = decode_cursor(cursor, sort)
-            value, last_id = parse(str(value)), uuid.UUID(str(last_id))
+            params.update(value=parse(str(value)), last_id=str(uuid.UUID(str(last_id))))
         except (ValueError, InvalidOperation):
             raise InvalidRequest("the cursor is not valid for this listing", {"cursor": ["not valid"]}) from None
-        query = query.where(_after(expression, descending, value, last_id))
-    order = (expression.desc(), Product.id.desc()) if descending else (expression.asc(), Product.id.asc())
-    rows = session.execute(query.add_columns(expression.label("sort_value")).order_by(*order)
-                           .limit(limit + 1)).all()
-    page = load_page(session, [row.id for row in rows[:limit]])
+    sql = _listing_sql(sort, min(len(category_ids), 2) if category_ids is not None else 0,
+                       filters.min_price is not None, filters.max_price is not None, filters.in_stock, bool(cursor))
+    rows = _prepared(connection, sql, params, prepare=False).all()
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
         sort_value = last.sort_value.isoformat() if isinstance(last.sort_value, datetime) else last.sort_value
         next_cursor = encode_cursor(sort, [sort_value, last.id])
-    return Page(page, next_cursor)
-
-
-def _after(expression, descending: bool, value, last_id: uuid.UUID):
-    if descending:
-        return or_(expression < value, and_(expression == value, Product.id < last_id))
-    return or_(expression > value, and_(expression == value, Product.id > last_id))
+    return [row.id for row in rows[:limit]], next_cursor
 
 
 def search_products(session: Session, backend: SearchBackend, text: str, filters: Filters, limit: int,
                     cursor: str | None) -> Page:
     """One page of products matching `text` (best first) and `filters`."""
-    category_ids = _category_ids(session, filters)
+    ids, next_cursor = search_ids(session.connection(), backend, text, filters, limit, cursor)
+    return Page(load_page(session, ids), next_cursor)
+
+
+def search_ids(connection, backend: SearchBackend, text: str, filters: Filters, limit: int,
+               cursor: str | None) -> tuple[list[uuid.UUID], str | None]:
+    """The ids of one page of products matching `text` (best first) and `filters`, and the next page's cursor."""
+    category_ids = _category_ids(connection, filters)
     after = decode_cursor(cursor, RELEVANCE) if cursor else None
     try:
         result = backend.search(SearchQuery(
             text=text, category_ids=[str(i) for i in category_ids] if category_ids is not None else None,
             min_price=filters.min_price, max_price=filters.max_price, in_stock=filters.in_stock,
-            limit=limit, after=after), connection=session.connection())
+            limit=limit, after=after), connection=connection)
     except (ValueError, TypeError, IndexError):
         if after is None:
             raise
         raise InvalidRequest("the cursor is not valid for this search", {"cursor": ["not valid"]}) from None
-    products = load_page(session, [uuid.UUID(i) for i in result.ids])
-    return Page(products, encode_cursor(RELEVANCE, result.next_after) if result.next_after else None)
+    next_cursor = encode_cursor(RELEVANCE, result.next_after) if result.next_after else None
+    return [uuid.UUID(i) for i in result.ids], next_cursor

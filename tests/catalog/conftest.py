@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from tests.helpers import bearer, make_user
+from web.catalog.fast import CachedPages
 
 API = "/api/v1"
 
@@ -19,6 +20,12 @@ def headers(app):
     found["guest"] = {}
     found["admin_no_mfa"] = bearer(app, users["admin"], mfa=False)
     return found
+
+
+def engines(app) -> tuple:
+    """The app's engines: its sessions' and the catalog reads' (models.db.Database.reads)."""
+    db = app.extensions["shop"].db
+    return db.engine, db.reads
 
 
 def variant(sku: str, price: str = "10.00", stock: int = 5, currency: str = "EUR") -> dict:
@@ -49,3 +56,24 @@ def index_now(*product_ids: str) -> None:
     """Run the indexing task's body in this process (what the worker does), for tests not about the worker."""
     from tasks.search import index_products
     index_products(product_ids=list(product_ids))
+
+
+class Passes:
+    """Counts the requests the layer hands to the Flask app behind it."""
+
+    def __init__(self, app):
+        self.layer = app.wsgi_app
+        assert isinstance(self.layer, CachedPages)
+        self.inner, self.count = self.layer.app, 0
+        self.layer.app = self
+
+    def __call__(self, environ, start_response):
+        self.count += 1
+        return self.inner(environ, start_response)
+
+
+@pytest.fixture
+def passes(app):
+    counter = Passes(app)
+    yield counter
+    counter.layer.app = counter.inner

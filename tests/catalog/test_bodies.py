@@ -1,14 +1,14 @@
-"""The plain product bodies (web.catalog.bodies) are exactly what ProductSchema, the documented contract, dumps."""
+"""Product bodies built by PostgreSQL (models.catalog.listing.page_items) are exactly what ProductSchema, the
+documented contract, dumps."""
 
 from __future__ import annotations
 
 import uuid
 
 from models.catalog import actions
-from models.catalog.listing import load_page
+from models.catalog.listing import load_page, page_items
 from models.catalog.tables import ProductImage
 from tests.catalog.conftest import API, variant
-from web.catalog.bodies import product_body
 from web.catalog.schemas import ProductSchema
 
 
@@ -23,8 +23,7 @@ def _with_image_and_category(app, client, headers, create_product, create_catego
     return product["id"]
 
 
-def test_the_body_equals_the_schema_dump_for_orm_products_and_page_rows(app, client, headers, create_product,
-                                                                       create_category):
+def test_page_rows_and_postgresqls_json_are_the_schema_dump(app, client, headers, create_product, create_category):
     product_id = _with_image_and_category(app, client, headers, create_product, create_category)
     bare = create_product("No category, no variants")
     storage = app.extensions["shop"].storage
@@ -35,12 +34,12 @@ def test_the_body_equals_the_schema_dump_for_orm_products_and_page_rows(app, cli
             for image in orm.images:
                 image.url = storage.url(image.storage_key)
             expected = schema.dump(orm)
-            assert product_body(orm, storage.url) == expected
-            [row] = load_page(session, [uuid.UUID(pid)])
+            [row] = load_page(session, [uuid.UUID(pid)])  # the rows GraphQL reads
             for image in row.images:
                 image.url = storage.url(image.storage_key)
-            assert product_body(row, storage.url) == expected
-            assert list(product_body(row, storage.url)) == list(expected)  # same key order, same bytes
+            assert schema.dump(row) == expected
+            [item] = page_items(session, [uuid.UUID(pid)], storage.url)  # REST's bodies
+            assert item == expected and list(item) == list(expected)  # same key order, same bytes
     assert expected["variants"] == [] and expected["category"] is None
 
 

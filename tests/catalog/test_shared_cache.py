@@ -9,7 +9,7 @@ import pytest
 from flask_jwt_extended import create_access_token
 from sqlalchemy import text
 
-from tests.catalog.conftest import API, variant
+from tests.catalog.conftest import API, engines, variant
 from tests.helpers import Statements
 from tests.catalog.test_request_overheads import _count_commands
 from web.limits import limiter
@@ -35,7 +35,7 @@ def test_a_customer_is_served_the_guests_cached_page_with_the_same_etag_without_
     product, paths = pages
     guest = [client.get(path) for path in paths]  # rendered by a guest: the pages are now cached
     assert all(r.status_code == 200 and r.headers["Cache-Control"].startswith("public") for r in guest)
-    with Statements(app.extensions["shop"].db.engine) as sql:
+    with Statements(*engines(app)) as sql:
         signed_in = [client.get(path, headers=headers["customer"]) for path in paths]
     assert sql.seen == []  # no PostgreSQL at all, the token's check included
     for mine, theirs in zip(signed_in, guest, strict=True):
@@ -51,7 +51,7 @@ def test_a_customer_is_served_the_guests_cached_page_with_the_same_etag_without_
 def test_a_page_a_customer_rendered_is_served_to_a_guest(app, client, headers, pages):
     _product, paths = pages
     rendered = client.get(paths[0], headers=headers["customer"])
-    with Statements(app.extensions["shop"].db.engine) as sql:
+    with Statements(*engines(app)) as sql:
         guest = client.get(paths[0])
     assert sql.seen == [] and guest.data == rendered.data and guest.headers["ETag"] == rendered.headers["ETag"]
     assert guest.headers["Cache-Control"].startswith("public")
@@ -76,7 +76,7 @@ def test_staff_and_admins_neither_read_nor_write_the_shared_pages(app, client, h
     for path in paths:
         assert client.get(path).status_code == 200  # cached by a guest
     _rename_behind_the_apps_back(app, product["id"], "Kettle")
-    with Statements(app.extensions["shop"].db.engine) as sql:
+    with Statements(*engines(app)) as sql:
         theirs = client.get(paths[0], headers=headers[role])
     assert sql.seen and theirs.get_json()["name"] == "Kettle"  # rendered from PostgreSQL for them
     assert theirs.headers["Cache-Control"] == "private, no-cache"
@@ -91,7 +91,7 @@ def test_staff_and_admins_neither_read_nor_write_the_shared_pages(app, client, h
 def test_staff_render_does_not_fill_the_shared_cache(app, client, headers, pages):
     _product, paths = pages
     client.get(paths[0], headers=headers["staff"])
-    with Statements(app.extensions["shop"].db.engine) as sql:
+    with Statements(*engines(app)) as sql:
         client.get(paths[0], headers=headers["customer"])
     assert sql.seen  # nothing was cached by staff's read: the customer's is rendered
 

@@ -1,23 +1,30 @@
-"""Cached catalog pages answered in front of Flask: a hit costs the rate limiter's one round trip and little else.
+"""Product pages answered in front of Flask: a hit costs the rate limiter's one round trip, a miss one query more.
 
-A guest's or customer's `GET /api/v1/products` (listing, search) or `GET /api/v1/products/<id>` whose page
-is in the shared cache needs none of Flask's request machinery: no request context, no URL routing, no
-smorest, no flask-limiter resolving which limits apply. Profiles of a cached hit put most of its CPU there.
-This WSGI layer wraps the app's `wsgi_app` and serves exactly those requests itself, doing what the app
-would do for them, in the same order and with the same answer:
+A `GET /api/v1/products` (listing, search) or `GET /api/v1/products/<id>` needs none of Flask's request
+machinery: no request context, no URL routing, no smorest, no marshmallow, no flask-limiter resolving
+which limits apply. Profiles put most of a cached hit's CPU there, and a good part of a render's. This
+WSGI layer wraps the app's `wsgi_app` and serves those requests itself, doing what the app would do for
+them, in the same order and with the same answer:
 
-- the caller is a guest, or a customer whose bearer token verifies (web.auth.guard's own functions);
+- the caller is a guest, or a signed-in user whose bearer token verifies (web.auth.guard's own functions)
+  and who may view products;
 - one round trip (web.limits' script, the limiter's key and limit) counts the hit against the same Redis
   counter as the app's limiter (so limits stay shared across processes and with requests the app serves),
-  reads the token's revocation keys and the versioned page;
+  reads the token's revocation keys and, for callers served the shared pages, the versioned page;
+- a page not in the cache (every page of staff and admins, who are never served the shared pages) is
+  rendered from PostgreSQL by web.catalog.render, the functions the app's views call, when its query has
+  the plain form `parse_listing` reads; a guest's or customer's render is then cached as the view caches it;
 - the body, ETag, 304, Cache-Control, Vary, security headers, X-RateLimit-* headers, X-Request-ID, the
-  request metrics and the access-log line are the app's (tests/catalog/test_fast.py compares them).
+  request metrics and the access-log line are the app's (tests/catalog/test_fast.py and test_render.py
+  compare them).
 
 Anything else is handed to the app untouched: other paths and methods, API keys, credentials that do not
-verify or belong to staff, CORS requests, a body, NUL characters, Redis failing. When the round trip was
-taken but the page cannot be served from here (a miss, a revoked token, the limit exceeded), the trip's
-answer is handed to the app with the request (`web.limits.TRIP_TAKEN`): the app renders the page, answers
-401 or 429 exactly as before, and the hit is not counted twice.
+verify, CORS requests, a body, NUL characters, Redis failing, a staff reader's query in another form.
+When the round trip was taken but the page cannot be served from here (a revoked token, the limit
+exceeded, a query only the app parses, a product, category or cursor the render refuses, the database
+unreachable), the trip's answer is handed to the app with the request (`web.limits.TRIP_TAKEN`): the app
+renders the page or answers 401, 404, 400, 422, 429 or its outage answer exactly as before, and the hit
+is not counted twice.
 """
 
 from __future__ import annotations
@@ -40,6 +47,8 @@ from models.users.permissions import Actor
 from web import metrics
 from web.auth.guard import bearer_token, check, token_actor, verified_claims
 from web.browser import API_CSP, HSTS
+from web.catalog.http import OUTAGE, OUTAGE_SEEN
+from web.catalog.render import ListingQuery, parse_listing, render_detail, render_listing
 from web.limits import TRIP_TAKEN, OneTripFixedWindow, limiter
 from web.middleware import VALID_REQUEST_ID, log as access_log
 
@@ -99,9 +108,10 @@ class CachedPages:
         if NUL in path or any(NUL in value for name, value in environ.items()
                               if name.startswith("HTTP_") and isinstance(value, str)):
             return None
-        claims, actor = self._caller(environ)
+        claims, actor, public = self._caller(environ)
         if actor is None:
             return None
+        listing = cache_key = None
         if match is None:
             try:  # as werkzeug's Request.args reads it
                 text = query.encode("latin-1").decode()
@@ -110,11 +120,15 @@ class CachedPages:
             pairs = parse_qsl(text, keep_blank_values=True, errors="werkzeug.url_quote")
             if any(NUL in key or NUL in value for key, value in pairs):
                 return None
-            along = CatalogCache.list_keys(query_key(pairs))
+            listing = parse_listing(pairs)  # None: only the app parses it (a hit is still served)
+            if listing is None and not public:
+                return None
+            cache_key = query_key(pairs)
+            along = CatalogCache.list_keys(cache_key) if public else None
         else:
             if query:
                 return None  # the app says what it makes of a query on a product's page
-            along = CatalogCache.detail_keys(match.group(1))
+            along = CatalogCache.detail_keys(match.group(1)) if public else None
         strategy = limiter._limiter  # the app's, re-made by each init_app, as the app's limiter uses it
         if not (limiter.enabled and isinstance(strategy, OneTripFixedWindow)):
             return None
@@ -128,24 +142,60 @@ class CachedPages:
         except Exception:  # noqa: BLE001  (Redis failing: the app's limiter fails open, its guard closed)
             return None
         page = trip.page[1] if trip.page else None
-        if (page is None or trip.count > item.amount
-                or (claims is not None and revoked_by(trip.revocation, claims))):
-            environ[TRIP_TAKEN] = trip  # the app renders, or refuses with 401 or 429, without counting again
+        if trip.count > item.amount or (claims is not None and revoked_by(trip.revocation, claims)):
+            environ[TRIP_TAKEN] = trip  # the app refuses with 401 or 429, without counting again
             return None
+        if page is None:
+            if (page := self._render(environ, match, listing)) is None:
+                environ[TRIP_TAKEN] = trip  # the app renders or refuses, without counting again
+                return None
+            if public:  # written under the version read before the database, as the app's view does
+                cache = self.flask_app.extensions["shop"].catalog_cache
+                if match is None:
+                    cache.put_list(cache_key, trip.page[0], page)
+                else:
+                    cache.put_detail(match.group(1), trip.page[0], page)
         return self._page(environ, page, public=claims is None, window=(item.amount, trip.window(item)))
 
-    def _caller(self, environ) -> tuple[dict | None, Actor | None]:
-        """(claims, actor) of a guest or customer served the shared pages; (None, None) for the app to decide."""
+    def _render(self, environ, match, listing: ListingQuery | None) -> bytes | None:
+        """The page rendered from PostgreSQL (web.catalog.render, as the app's view renders it); None for the app.
+
+        The app then answers what is not a plain page: a product or category that does not exist, a cursor
+        it did not give out (its 404 and 400), a query only it parses. A database it cannot reach is noted
+        for the app's view, which answers from the outage snapshot or with 503 without trying again.
+        """
+        shop = self.flask_app.extensions["shop"]
+        try:
+            if match is not None:
+                return render_detail(shop.db.reads, shop.storage.url, uuid.UUID(match.group(1)))
+            if listing is None:
+                return None
+            return render_listing(shop.db.reads, shop.search, shop.storage.url, listing)
+        except DomainError:
+            return None
+        except OUTAGE as exc:
+            environ[OUTAGE_SEEN] = exc
+            return None
+        except Exception:  # noqa: BLE001  (the app renders it again and answers, counted once)
+            log.exception("rendering a product page in front of the app failed; the app answers")
+            return None
+
+    def _caller(self, environ) -> tuple[dict | None, Actor | None, bool]:
+        """(claims, actor, whether served the shared pages) of a guest or a signed-in reader; actor None for the app.
+
+        Staff and admins are served here too, never from (or into) the shared pages: their pages are
+        rendered from PostgreSQL for them, as the app's view does.
+        """
         try:
             token = bearer_token(environ.get("HTTP_AUTHORIZATION", ""))
             if token is None:
-                return None, Actor(ip=environ.get("REMOTE_ADDR"))
+                return None, Actor(ip=environ.get("REMOTE_ADDR")), True
             claims = verified_claims(self.secret, token)
             actor = token_actor(claims, environ.get("REMOTE_ADDR"))
             check(actor, "products:view")
         except (DomainError, ValueError, KeyError):
-            return None, None
-        return (claims, actor) if reads_public_pages(actor) else (None, None)
+            return None, None, False
+        return claims, actor, reads_public_pages(actor)
 
     def _resolve_limit(self):
         """The one application-wide limit the app applies to these pages, with its key's prefix and scope."""

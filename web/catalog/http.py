@@ -17,6 +17,9 @@ from web.extensions import runtime
 STALE_HEADER = "X-Catalog-Stale"
 # Connection refused, server gone, pool exhausted: the database cannot be reached.
 OUTAGE = (OperationalError, PoolTimeout)
+# The outage the layer in front of Flask (web.catalog.fast) met rendering this request: the view answers
+# from it (snapshot or 503) instead of waiting for the database a second time.
+OUTAGE_SEEN = "shop.catalog_outage"
 
 
 def is_guest() -> bool:

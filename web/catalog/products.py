@@ -2,25 +2,22 @@
 
 from __future__ import annotations
 
-import json
 import uuid
-from contextlib import contextmanager
 from functools import wraps
 
 from flask import g, request
 from flask.views import MethodView
 from flask_smorest import Blueprint
-from sqlalchemy.orm import Session
 
 from models.catalog import actions
 from models.catalog.cache import CatalogCache, query_key
-from models.catalog.listing import Filters, list_products, load_page, search_products
+from models.catalog.listing import Filters
 from models.errors import NotFound
 from web.auth.guard import current_actor, requires
 from web.catalog import services
-from web.catalog.bodies import product_body
 from web.catalog.cli import register as register_cli
-from web.catalog.http import OUTAGE, STALE_HEADER, json_response, reads_shared_pages, unavailable
+from web.catalog.http import OUTAGE, OUTAGE_SEEN, STALE_HEADER, json_response, reads_shared_pages, unavailable
+from web.catalog.render import ListingQuery, render_detail, render_listing
 from web.catalog.schemas import (
     ProductPageSchema,
     ProductQuerySchema,
@@ -66,41 +63,25 @@ def with_urls(product):
     return product
 
 
-def dump_product(product) -> dict:
-    """The product's detail body, as ProductSchema dumps it (web.catalog.bodies; tested equal)."""
-    return product_body(product, services().storage.url)
-
-
-@contextmanager
-def read_session():
-    """A session for rendering a read: one connection in autocommit, so no BEGIN and no COMMIT round trips.
-
-    Each statement reads its own snapshot; a page's ids and rows may straddle a write, which at worst leaves
-    out a product deleted in between (load_page skips missing ids), as a later read would.
-    """
-    with db().engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection, \
-            Session(bind=connection) as session:
-        yield session
-
-
-def _encode(payload: dict) -> bytes:
-    return json.dumps(payload, separators=(",", ":")).encode()
-
-
 def cached_read(lookup, put, snapshot, render):
     """Serve the shared cache's page; else render from the database; during an outage, from the snapshot.
 
     Only callers whose answer is a guest's (`models.catalog.cache.reads_public_pages`) read or write the
     shared pages; the others (staff, admins) always render their own and get no snapshot.
     """
+    def fresh() -> bytes:
+        if (seen := request.environ.pop(OUTAGE_SEEN, None)) is not None:
+            raise seen  # the layer in front just failed to reach the database for this request
+        return render()
+
     if not reads_shared_pages():
         read_along_answer()  # read along with the rate limit but not theirs to use
-        return json_response(render())
+        return json_response(fresh())
     version_seen, body = g.pop("catalog_read", None) or read_along_answer() or lookup()
     if body is not None:
         return json_response(body)
     try:
-        body = render()
+        body = fresh()
     except OUTAGE:
         if (body := snapshot()) is None:
             raise
@@ -135,16 +116,11 @@ class Products(MethodView):
     def get(self, q=None, category=None, min_price=None, max_price=None, in_stock=False, sort=None, limit=20,
             cursor=None):
         """List products: full-text search (`q`), filters, sorting and cursor pagination."""
-        filters = Filters(category, min_price, max_price, in_stock)
+        query = ListingQuery(q, Filters(category, min_price, max_price, in_stock), sort, limit, cursor)
         cache, key = services().cache, query_key(request.args.items(multi=True))
 
         def render() -> bytes:
-            with read_session() as session:
-                if q:
-                    page = search_products(session, services().search, q, filters, limit, cursor)
-                else:
-                    page = list_products(session, filters, sort or "newest", limit, cursor)
-                return _encode({"items": [dump_product(p) for p in page.products], "nextCursor": page.next_cursor})
+            return render_listing(db().reads, services().search, services().storage.url, query)
 
         return cached_read(lambda: cache.lookup_list(key), lambda v, body: cache.put_list(key, v, body),
                            lambda: cache.snapshot_list(key), render)
@@ -171,11 +147,10 @@ class ProductItem(MethodView):
         cache, pid = services().cache, str(product_id)
 
         def render() -> bytes:
-            with read_session() as session:
-                # The listing's one prepared query (the same body, tested), not the ORM's four.
-                if not (found := load_page(session, [product_id])):
-                    raise NotFound("product not found")
-                return _encode(dump_product(found[0]))
+            # The listing's one prepared query (the same body, tested), not the ORM's four.
+            if (body := render_detail(db().reads, services().storage.url, product_id)) is None:
+                raise NotFound("product not found")
+            return body
 
         return cached_read(lambda: cache.lookup_detail(pid), lambda v, body: cache.put_detail(pid, v, body),
                            lambda: cache.snapshot_detail(pid), render)

@@ -82,7 +82,7 @@ def _edge_cursor(sort: str | None, product) -> str | None:
         value = product.created_at.isoformat()
     elif sort in ("name", "-name"):
         value = product.name
-    else:  # the kept lowest variant price, -1 without variants (listing.MIN_PRICE)
+    else:  # the kept lowest variant price, -1 without variants (listing.SORTS)
         value = min((variant.price for variant in product.variants), default=Decimal(-1))
     return encode_cursor(sort, [value, product.id])
 
