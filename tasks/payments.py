@@ -16,10 +16,12 @@ from integrations.payments import signing  # noqa: F401
 from models.money import minor_units
 from models.orders import actions, webhooks
 from models.orders.history import record
+from models.emails.actions import send_after_commit
 from models.orders.tables import Order, Payment, Refund
 from models import task_names as names
 from tasks import runtime, vendors
 from tasks.base import ShopTask
+from tasks.emails import send_held
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +48,7 @@ def start_payment(self, payment_id: str) -> str:
     """
     gateway = self.shop.payments
     with self.session() as session:
+        held = send_after_commit(session)
         payment = actions.lock_payment(session, uuid.UUID(payment_id))
         if payment is None or payment.status != "processing":
             return "already handled"
@@ -66,6 +69,8 @@ def start_payment(self, payment_id: str) -> str:
         if hasattr(bare := self.shop.payment_gateway, "pending_events"):
             for body, signature in bare.pending_events(intent.reference):
                 receive_event(session, body, signature, held=payment)
+    if held:  # the confirmation (or cancellation) email, its attempt committed with the payment's outcome
+        send_held(self.shop, held)
     log.info("payment started", extra={"payment_id": payment_id, "reference": intent.reference})
     return intent.status
 
