@@ -41,10 +41,12 @@ def start_payment(self, payment_id: str) -> str:
     """Create and confirm the PaymentIntent (idempotent by our payment id); the outcome comes as an event.
 
     One transaction: lock the order and payment (one statement), call the gateway, and, for the sandbox,
-    store and act on its signed event with the rows already held; everything else it writes (the
-    payment, the order's move, its history, the email and its outbox row) goes out in the one flush at
-    commit. A redelivery after a crash finds the payment still `processing` and does it all again (the
-    gateway is idempotent by our payment id); after the commit it finds it settled and does nothing.
+    store and act on its signed event with the rows already held; the payment, the order's move and its
+    history go out in the one flush at commit. The emails the outcome queues are written with their first
+    attempt begun and sent by this task after the commit (`send_held`), their outbox rows held back as the
+    safety net. A redelivery after a crash finds the payment still `processing` and does it all again (the
+    gateway is idempotent by our payment id); after the commit it finds it settled and does nothing (an
+    email not yet sent then is sent by its own delivery, once the sweep publishes its held row).
     """
     gateway = self.shop.payments
     with self.session() as session:
