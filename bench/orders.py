@@ -43,25 +43,18 @@ RATE_CONNECTIONS = int(os.environ.get("BENCH_RATE_CONNECTIONS", "32"))
 WORKER_PROCESSES = os.environ.get("BENCH_WORKER_PROCESSES", "4")
 PG = os.environ.get("BENCH_PG_SERVER", "postgresql+psycopg2://postgres@127.0.0.1:5432")
 MAIL = Path(tempfile.mkdtemp(prefix="bench-mail-"))
-TICK = os.sysconf("SC_CLK_TCK")
 # BENCH_PROFILE=<dir>: py-spy samples the web and the worker during each run into <dir> (flame-graph input;
 # the figures of a profiled run include py-spy's own CPU).
 PROFILE = Path(os.environ["BENCH_PROFILE"]) if os.environ.get("BENCH_PROFILE") else None
-ENV = {
-    "APP_ENV": "development", "LOG_LEVEL": "WARNING", "DATABASE_URL": f"{PG}/{NAME}",
-    "CELERY_BROKER_URL": f"amqp://guest:guest@127.0.0.1:5672/{NAME}",
-    "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7"),
-    "EMAIL_OUTBOX_DIR": str(MAIL), "FULFILLMENT_EMAIL": "", "PAYMENTS_PROVIDER": "sandbox",
-    "WEB_CONCURRENCY": WEB_WORKERS, "DATABASE_POOL_SIZE": "4",
-    # Each connection is one customer ordering far faster than a person: the per-user budget (still checked
-    # in Redis on every request) must not be what limits the run.
-    "RATE_LIMIT_DEFAULT": "1000000 per minute",
-}
+from bench.stack import scratch_environment  # noqa: E402
+
+ENV = scratch_environment(PG, NAME, MAIL, WEB_CONCURRENCY=WEB_WORKERS, DATABASE_POOL_SIZE="4")
 os.environ.update(ENV)
 
 import requests  # noqa: E402
 
-from bench.stack import free_port, fresh_database, fresh_vhost, rabbitmqctl, seed_teapot_and_customers, session_cpu  # noqa: E402
+from bench.stack import (database_commits, drop_scratch, free_port, fresh_database, fresh_vhost, machine_busy,  # noqa: E402
+                         seed_teapot_and_customers, session_cpu)
 from sqlalchemy import create_engine, text  # noqa: E402
 
 
@@ -74,14 +67,7 @@ def prepare_services() -> None:
 
 
 def clean_up_services() -> None:
-    import redis
-
-    engine = create_engine(f"{PG}/postgres", isolation_level="AUTOCOMMIT")
-    with engine.connect() as conn:
-        conn.execute(text(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)'))
-    engine.dispose()
-    rabbitmqctl("delete_vhost", NAME, check=False)
-    redis.Redis.from_url(ENV["REDIS_URL"]).flushdb()
+    drop_scratch(PG, NAME, ENV["REDIS_URL"])
     shutil.rmtree(MAIL, ignore_errors=True)
 
 
@@ -120,12 +106,6 @@ def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] if ordered else float("nan")
 
-
-
-def machine_busy() -> float:
-    """CPU seconds every core spent not idle (nor waiting on I/O) since boot."""
-    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
-    return (sum(values) - values[3] - values[4]) / TICK
 
 
 def children_cpu() -> float:
@@ -233,13 +213,6 @@ def run(label: str, base: str, files: list[str], connections: int, rate: float, 
             "machine_ms": (machine_busy() - busy) * per, "load": os.getloadavg()[0],
             "commits": commits / max(paid, 1),
             "tasks": {k.rsplit(".", 1)[1]: v / max(paid, 1) for k, v in tasks.items()}}
-
-
-def database_commits(engine) -> int:
-    """Transactions committed in the bench database so far (every process: web, worker, publishers)."""
-    with engine.connect() as conn:
-        return conn.execute(text("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
-                                 )).scalar()
 
 
 def main() -> None:

@@ -7,9 +7,25 @@ import socket
 import statistics
 import subprocess
 import time
+import uuid
 from pathlib import Path
 
 from sqlalchemy import create_engine, text
+
+
+def scratch_environment(pg: str, name: str, mail: Path, **more: str) -> dict[str, str]:
+    """The settings of a benchmark's processes: its scratch database, RabbitMQ virtual host and Redis database
+    (BENCH_REDIS_URL), the sandbox vendors, emails written to `mail`, the rate limit out of the way."""
+    return {
+        "APP_ENV": "development", "LOG_LEVEL": "WARNING", "DATABASE_URL": f"{pg}/{name}",
+        "CELERY_BROKER_URL": f"amqp://guest:guest@127.0.0.1:5672/{name}",
+        "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7"),
+        "EMAIL_OUTBOX_DIR": str(mail), "FULFILLMENT_EMAIL": "", "PAYMENTS_PROVIDER": "sandbox",
+        # A benchmark's customers order far faster than people: the per-user budget (still checked in Redis
+        # on every request) must not be what limits the run.
+        "RATE_LIMIT_DEFAULT": "1000000 per minute",
+        **more,
+    }
 
 
 def free_port() -> int:
@@ -53,6 +69,19 @@ def fresh_database(server: str, name: str, url: str, redis_url: str | None = Non
         import redis
 
         redis.Redis.from_url(redis_url).flushdb()
+
+
+def drop_scratch(server: str, name: str, redis_url: str) -> None:
+    """What `fresh_database` and `fresh_vhost` made for a benchmark, removed: the database and the virtual host
+    dropped, the Redis database emptied."""
+    import redis
+
+    engine = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+    rabbitmqctl("delete_vhost", name, check=False)
+    redis.Redis.from_url(redis_url).flushdb()
 
 
 def rabbitmqctl(*args: str, check: bool = True) -> None:
@@ -116,3 +145,44 @@ def interleaved(calls: dict, rounds: int = 2000) -> dict[str, tuple[float, float
             walls[name].append(time.perf_counter() - started)
             cpus[name].append(time.process_time() - cpu)
     return {name: (statistics.median(walls[name]) * 1e6, statistics.median(cpus[name]) * 1e6) for name in calls}
+
+
+def machine_busy() -> float:
+    """CPU seconds every core spent not idle (nor waiting on I/O) since boot."""
+    values = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    return (sum(values) - values[3] - values[4]) / os.sysconf("SC_CLK_TCK")
+
+
+def database_commits(engine) -> int:
+    """Transactions committed in the bench database so far (every process: web, worker, publishers)."""
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT xact_commit FROM pg_stat_database WHERE datname = current_database()"
+                                 )).scalar()
+
+
+CHECKOUT = {"shippingAddress": {"firstName": "B", "lastName": "M", "line1": "1 Road", "city": "Paris",
+                                "postalCode": "75001", "country": "FR"}}
+
+
+def customers(app) -> tuple[dict, list[dict]]:
+    """A variant and 8 customers seeded: the checkout body and each customer's headers."""
+    from web.auth.tokens import access_token
+
+    with app.extensions["shop"].db.session() as session:
+        variant, users = seed_teapot_and_customers(session, 8, "path")
+        body = {"items": [{"variantId": str(variant.id), "quantity": 1}], **CHECKOUT}
+        with app.app_context():
+            headers = [{"Authorization": "Bearer " + access_token(u.id, "customer", mfa=False,
+                                                                  session_id=uuid.uuid4())} for u in users]
+    return body, headers
+
+
+def order_and_pay(client, body: dict, headers: list[dict], count: int) -> list[str]:
+    """`count` orders placed and paid through the test client, the customers in turn; their payment ids."""
+    payments = []
+    for n in range(count):
+        order = client.post("/api/v1/orders", json=body, headers=headers[n % len(headers)]).json
+        client.post(f"/api/v1/orders/{order['id']}/pay", json={"paymentMethod": "sandbox_success"},
+                    headers=headers[n % len(headers)])
+        payments.append(order["payment"]["id"])
+    return payments

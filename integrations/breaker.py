@@ -3,11 +3,17 @@
 While a vendor keeps failing, the breaker opens: calls fail at once with a
 TransientError (tasks retry later) instead of waiting on the vendor. After
 `reset_timeout` seconds one trial call goes through; success closes it.
+
+A call through a closed breaker costs no Redis round trip: each process reads
+the state (and the failure count) from Redis at most every `sync_seconds` and
+keeps it between reads. Failures and state changes are written to Redis at
+once, so every process learns of an open breaker within `sync_seconds`.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 
 import pybreaker
 import redis
@@ -25,10 +31,69 @@ class LogStateChanges(pybreaker.CircuitBreakerListener):
             "breaker": cb.name, "from": getattr(old_state, "name", str(old_state)), "to": new_state.name})
 
 
-def make_breaker(name: str, redis_url: str, fail_max: int = 5, reset_timeout: float = 30.0) -> pybreaker.CircuitBreaker:
-    """A breaker called `name` whose state lives in Redis under `breaker:<name>`."""
+class SyncedRedisStorage(pybreaker.CircuitRedisStorage):
+    """pybreaker's Redis storage, read from Redis at most every `sync_seconds` instead of on every call.
+
+    pybreaker reads the state before each call and resets the failure counter
+    after each success: two Redis round trips per vendor call. Here the state
+    and the counter are read together (one MGET) when the copy is older than
+    `sync_seconds`, and a success resets the counter in Redis only when the
+    copy says it is not zero. Failures (the counter's INCR, then the fresh
+    count pybreaker compares with `fail_max`) and state changes still go to
+    Redis at once. What a process may miss for up to `sync_seconds`: a state
+    another process set (a few calls go through a breaker that just opened
+    elsewhere, or are refused by one that just closed), and failures counted
+    elsewhere since its last read (a success here leaves them in place, so
+    the breaker may open a call or two early).
+    """
+
+    def __init__(self, state: str, redis_object: redis.Redis, namespace: str, sync_seconds: float = 0.5):
+        self.sync_seconds = sync_seconds
+        self._copy: tuple[str, int] | None = None  # (state, failure count) as last read from Redis
+        self._read_at = float("-inf")
+        super().__init__(state, redis_object, namespace=namespace)
+
+    def _sync(self) -> tuple[str, int]:
+        if self._copy is None or time.monotonic() - self._read_at >= self.sync_seconds:
+            try:
+                state, count = self._redis.mget(self._namespace("state"), self._namespace("fail_counter"))
+            except redis.RedisError:
+                self.logger.exception("RedisError: falling back to default circuit state")
+                return self._fallback_circuit_state, 0  # not kept: the next call asks Redis again
+            if state is None:  # missing (Redis was emptied): set up again, as pybreaker does
+                self._initialize_redis_state(self._fallback_circuit_state)
+            self._copy = (state.decode() if state is not None else self._fallback_circuit_state,
+                          int(count or 0))
+            self._read_at = time.monotonic()
+        return self._copy
+
+    @property
+    def state(self) -> str:
+        return self._sync()[0]
+
+    @state.setter
+    def state(self, state: str) -> None:
+        pybreaker.CircuitRedisStorage.state.fset(self, state)
+        self._copy, self._read_at = None, float("-inf")  # read back (with the counter) on the next call
+
+    def increment_counter(self) -> None:
+        super().increment_counter()
+        self._copy = None
+
+    def reset_counter(self) -> None:
+        state, count = self._sync()
+        if count:
+            super().reset_counter()
+            self._copy = (state, 0)
+
+
+def make_breaker(name: str, redis_url: str, fail_max: int = 5, reset_timeout: float = 30.0,
+                 sync_seconds: float = 0.5) -> pybreaker.CircuitBreaker:
+    """A breaker called `name` whose state lives in Redis under `breaker:<name>`, read at most every
+    `sync_seconds` by each process (SyncedRedisStorage)."""
     client = redis.Redis.from_url(redis_url)  # pybreaker needs bytes replies (no decode_responses)
-    storage = pybreaker.CircuitRedisStorage(pybreaker.STATE_CLOSED, client, namespace=f"breaker:{name}")
+    storage = SyncedRedisStorage(pybreaker.STATE_CLOSED, client, namespace=f"breaker:{name}",
+                                 sync_seconds=sync_seconds)
     return pybreaker.CircuitBreaker(fail_max=fail_max, reset_timeout=reset_timeout, state_storage=storage,
                                     name=name, listeners=[LogStateChanges()],
                                     exclude=[lambda exc: not isinstance(exc, TransientError)])

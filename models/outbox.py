@@ -11,12 +11,14 @@ recorded). Delivery is therefore at least once: tasks are idempotent.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
-from sqlalchemy import Index, String, Text, delete, event, func, inspect, or_, select, text, update
+from sqlalchemy import (ARRAY, Index, String, Text, any_, bindparam, cast, delete, event, func, inspect, or_, select,
+                        text, update)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, Session, mapped_column
 
@@ -30,6 +32,12 @@ log = logging.getLogger(__name__)
 # publish.many([(task_name, kwargs, task_id, request_id), ...]), which sends them all or raises, and
 # publish.connect(), which opens the calling thread's broker connection ahead of the first publish.
 Publisher = Callable[[str, dict, str, "str | None"], None]
+
+
+# The relay's two writes, each with the ids as `%(ids)s` (psycopg2's parameter style: a list of text).
+MARK_SQL = "UPDATE outbox SET published_at = now() WHERE id = ANY(CAST(%(ids)s AS uuid[])) AND published_at IS NULL"
+FAILED_SQL = ("UPDATE outbox SET attempts = attempts + 1, last_error = 'publish failed: broker unreachable' "
+              "WHERE id = ANY(CAST(%(ids)s AS uuid[])) AND published_at IS NULL")
 
 
 class OutboxMessage(Base):
@@ -48,27 +56,43 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
-def enqueue(session: Session, task: str, **kwargs) -> OutboxMessage:
+def enqueue(session: Session, task: str, *, held: bool = False, **kwargs) -> OutboxMessage:
     """Record that `task(**kwargs)` must run once this transaction commits.
 
-    Pass ids and plain values only: they are stored as JSON.
+    Pass ids and plain values only: they are stored as JSON. `held`: the row is not handed to the publisher
+    after the commit; the caller does the task's work itself and marks the row done (`mark_done`) in the
+    transaction that records that work, or hands it over (`Relay.release`) when it could not. A row the
+    caller never settles is published by the sweep after OUTBOX_REPUBLISH_AFTER, as any row whose
+    publish was lost.
     """
     row = OutboxMessage(id=uuid.uuid4(), task=task, request_id=request_id_var.get(),
                         kwargs={k: str(v) if isinstance(v, uuid.UUID) else v for k, v in kwargs.items()})
     session.add(row)
-    session.info.setdefault("outbox", []).append(row)
+    if not held:
+        session.info.setdefault("outbox", []).append(row)
     return row
 
 
-def enqueue_values(session: Session, task: str, **kwargs) -> dict:
+def mark_done(parameter: str):
+    """Held rows whose work the caller did (their ids in the bound array `parameter`), marked published so that
+    they are never sent: a data-modifying CTE for the statement that records that work (in its transaction)."""
+    ids = ARRAY(OutboxMessage.id.type)
+    return update(OutboxMessage).where(OutboxMessage.id == any_(cast(bindparam(parameter, type_=ids), ids)),
+                                       OutboxMessage.published_at.is_(None)) \
+        .values(published_at=func.now()).returning(OutboxMessage.id).cte("outbox_done")
+
+
+def enqueue_values(session: Session, task: str, *, held: bool = False, **kwargs) -> dict:
     """Like `enqueue`, for a caller that inserts the row itself with Core (in a statement that writes more).
 
     Returns the row's column values; the caller must insert them into `OutboxMessage.__table__` in this
-    transaction. The row is published after the commit as `enqueue`'s are.
+    transaction. The row is published after the commit as `enqueue`'s are, unless `held` (see `enqueue`).
     """
     values = {"id": uuid.uuid4(), "task": task, "request_id": request_id_var.get(),
               "kwargs": {k: str(v) if isinstance(v, uuid.UUID) else v for k, v in kwargs.items()}}
-    session.info.setdefault("outbox", []).append(Pending(values["id"], task, values["kwargs"], values["request_id"]))
+    if not held:
+        session.info.setdefault("outbox", []).append(Pending(values["id"], task, values["kwargs"],
+                                                             values["request_id"]))
     return values
 
 
@@ -83,15 +107,22 @@ class Relay:
     # After a failed publish, rows are left to the sweeper for this long instead
     # of each waiting on an unreachable broker.
     PAUSE_AFTER_FAILURE = 5.0
+    # Confirmed rows are marked published together, at most this often (seconds) per process.
+    MARK_EVERY = 0.2
 
     def __init__(self, db: Database, publish: Publisher, *, background: bool = True, queue_size: int = 10_000,
                  batch: int = 100, flush_seconds: float = 5.0, threads: int = 2):
         self.db = db
         self.publish = publish
         self._paused_until = 0.0
+        self._confirmed: list = []  # ids confirmed by the broker and not marked yet
+        self._confirmed_lock = threading.Lock()
+        self._mark_due = 0.0
+        self.mark_batch = batch
         self.publisher = BackgroundPublisher(self._deliver, queue_size=queue_size, batch=batch,
                                              flush_seconds=flush_seconds, threads=threads,
-                                             on_start=getattr(publish, "connect", None)) if background else None
+                                             on_start=getattr(publish, "connect", None),
+                                             on_idle=self._mark_confirmed) if background else None
         event.listen(db.sessionmaker, "after_commit", self._after_commit)
         event.listen(db.sessionmaker, "after_rollback", self._after_rollback)
 
@@ -109,6 +140,15 @@ class Relay:
     @staticmethod
     def _after_rollback(session: Session) -> None:
         session.info.pop("outbox", None)
+
+    def release(self, rows: list[tuple[uuid.UUID, str, dict, str | None]]) -> None:
+        """Held rows (id, task, kwargs, request id) whose work their caller could not do: published now, as
+        committed rows are (the sweep takes them if this fails)."""
+        pending = [Pending(*row) for row in rows]
+        if self.publisher is not None:
+            self.publisher.submit(pending)
+        elif time.monotonic() >= self._paused_until:
+            self._publish_and_mark(pending)
 
     def close(self, timeout: float | None = None) -> bool:
         """Flush what this process still has queued (for at most `timeout` s); the rest is left to the sweep."""
@@ -143,28 +183,42 @@ class Relay:
             return []
 
     def _deliver(self, items: list[Pending]) -> None:
-        """The background thread's batch: lock the rows, publish each (confirmed), mark sent and failed.
+        """The background thread's batch: publish the rows (confirmed), then note the confirmed ones for the
+        next mark (`_mark_confirmed`) and record the failed ones.
 
-        The rows stay locked while they are published, so the sweep (which skips
-        locked rows) never sends one at the same time; rows the sweep already
-        published or holds are skipped here.
+        No transaction is held while the broker confirms: the rows are not locked, and the sweep (which only
+        takes rows older than OUTBOX_REPUBLISH_AFTER, or with a recorded failure) may send a row that waited
+        that long in this queue a second time. Every copy carries the row's id as its task id and the tasks
+        are idempotent, so that costs a task run that does nothing, not a second payment or email.
         """
-        with self.db.engine.begin() as conn:
-            # A mark lost in a crash only makes the sweeper publish the rows again (tasks are
-            # idempotent), so this commit need not wait for its WAL flush.
-            conn.execute(text("SET LOCAL synchronous_commit TO off"))
-            mine = set(conn.scalars(select(OutboxMessage.id).where(
-                OutboxMessage.id.in_([item.id for item in items]), OutboxMessage.published_at.is_(None))
-                .with_for_update(skip_locked=True)))
-            sent = self._send_all([item for item in items if item.id in mine]) \
-                if time.monotonic() >= self._paused_until else []
-            if sent:
-                conn.execute(update(OutboxMessage).where(OutboxMessage.id.in_(sent))
-                             .values(published_at=func.now()))
-            failed = mine.difference(sent)
-            if failed:  # recorded, so the next sweep takes them at once instead of after OUTBOX_REPUBLISH_AFTER
-                conn.execute(update(OutboxMessage).where(OutboxMessage.id.in_(failed)).values(
-                    attempts=OutboxMessage.attempts + 1, last_error="publish failed: broker unreachable"))
+        sent = self._send_all(items) if time.monotonic() >= self._paused_until else []
+        if sent:
+            with self._confirmed_lock:
+                self._confirmed.extend(sent)
+                due = len(self._confirmed) >= self.mark_batch or time.monotonic() >= self._mark_due
+            if due:
+                self._mark_confirmed()
+        if failed := [item.id for item in items if item.id not in set(sent)]:
+            # recorded, so the next sweep takes them at once instead of after OUTBOX_REPUBLISH_AFTER
+            self._run_quickly(FAILED_SQL, failed)
+
+    def _mark_confirmed(self) -> None:
+        """Mark every row confirmed so far published: one statement for all, at most every MARK_EVERY s
+        per process. Also run by an idle publisher thread and by one that stops, so `close()` leaves
+        nothing confirmed unmarked. A mark that never happens (the process killed meanwhile) only makes
+        the sweep publish those rows again."""
+        with self._confirmed_lock:
+            ids, self._confirmed = self._confirmed, []
+            self._mark_due = time.monotonic() + self.MARK_EVERY
+        if ids:
+            self._run_quickly(MARK_SQL, ids)
+
+    def _run_quickly(self, sql: str, ids: list) -> None:
+        """`sql` (a statement on the rows `ids`) in one round trip: a transaction of its own whose commit does
+        not wait for its WAL flush (a mark lost in a crash only makes the sweep publish the rows again)."""
+        with self.db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.exec_driver_sql(f"BEGIN; SET LOCAL synchronous_commit TO off; {sql}; COMMIT",
+                                 {"ids": [str(i) for i in ids]})
 
     def _publish_and_mark(self, rows: list[OutboxMessage]) -> None:
         sent = []
@@ -175,10 +229,7 @@ class Relay:
         if not sent:
             return
         try:
-            with self.db.engine.begin() as conn:
-                conn.execute(text("SET LOCAL synchronous_commit TO off"))  # as in _deliver
-                conn.execute(update(OutboxMessage).where(OutboxMessage.id.in_(sent))
-                             .values(published_at=func.now()))
+            self._run_quickly(MARK_SQL, sent)
         except Exception:  # marking is an optimisation: at worst the sweeper sends again
             log.exception("could not mark outbox rows published")
 

@@ -1,8 +1,8 @@
 """A background publisher per process: requests hand their outbox rows over and answer at once.
 
 Daemon threads (two by default) take what is pending from a bounded queue, in
-batches, and hand each batch to a `deliver` function (the relay's: lock the
-rows, publish with broker confirms, mark). They start lazily in the process
+batches, and hand each batch to a `deliver` function (the relay's: publish with
+broker confirms, then mark the rows, several batches' at once). They start lazily in the process
 that submits, so a process forked after its parent built the publisher
 (gunicorn with preload, Celery's prefork pool) starts its own and never uses
 the parent's queue, threads or broker connections. When the queue is full the
@@ -49,9 +49,11 @@ class BackgroundPublisher:
     IDLE_POLL = 0.5  # seconds an idle thread waits before it checks whether it should stop
 
     def __init__(self, deliver: Callable[[list[Pending]], None], *, queue_size: int = 10_000, batch: int = 100,
-                 flush_seconds: float = 5.0, threads: int = 2, on_start: Callable[[], None] | None = None):
+                 flush_seconds: float = 5.0, threads: int = 2, on_start: Callable[[], None] | None = None,
+                 on_idle: Callable[[], None] | None = None):
         self.deliver = deliver
         self.on_start = on_start
+        self.on_idle = on_idle
         self.queue_size = queue_size
         self.batch = batch
         self.flush_seconds = flush_seconds
@@ -93,7 +95,8 @@ class BackgroundPublisher:
         return self._queue
 
     def _run(self, pending: queue.Queue, stopping: threading.Event) -> None:
-        """Deliver batches until asked to stop and nothing is left queued."""
+        """Deliver batches until asked to stop and nothing is left queued; `on_idle` when nothing came for
+        IDLE_POLL seconds and before stopping."""
         if self.on_start is not None:
             try:
                 self.on_start()
@@ -105,6 +108,7 @@ class BackgroundPublisher:
             except queue.Empty:
                 first = None
             if first is None:  # idle, or close()'s wake-up, queued after every row submitted before close()
+                self._idle()
                 if stopping.is_set():
                     return
                 continue
@@ -123,6 +127,13 @@ class BackgroundPublisher:
                 self.deliver(items)
             except Exception:  # the thread must survive anything: the sweep covers what was not marked
                 log.exception("outbox publisher batch failed; rows left to the sweep")
+
+    def _idle(self) -> None:
+        if self.on_idle is not None:
+            try:
+                self.on_idle()
+            except Exception:  # e.g. the database is away: what on_idle left undone is the sweep's
+                log.exception("outbox publisher's idle work failed")
 
     def pending(self) -> int:
         """Rows queued in this process and not yet handed to the broker."""

@@ -162,6 +162,36 @@ def send_one(database, provider, message_id: str, email: OutgoingEmail, attempt,
     return "sent"
 
 
+def send_held(shop, held: list[emails.Held]) -> None:
+    """Send emails whose first attempt committed with the data that queued them (`emails.send_after_commit`),
+    then mark them sent and their outbox rows done in one transaction. One that fails is handed to its own
+    `send_email` delivery, through its outbox row: at once, its attempt cleared when the provider refused
+    it or it never reached the provider; else left `sending`, asked about after EMAIL_ACCEPTANCE_LAG."""
+    provider, sender = shop.email, shop.settings.EMAIL_FROM
+    sent, failed = {}, []
+    for item in held:
+        reached = False
+        try:
+            subject, text, html = render(item.template, item.context)
+            reached = True
+            sent[item.id] = (item.attempt, provider.send(OutgoingEmail(
+                message_id=str(item.id), sender=sender, to=item.to, subject=subject, text=text, html=html)))
+            log.info("email sent", extra={"message_id": str(item.id), "template": item.template})
+        except Exception as exc:  # noqa: BLE001 - whatever it was, the message's own delivery takes over
+            if not reached or (isinstance(exc, IntegrationError) and exc.refused):
+                with shop.db.session() as session:
+                    emails.clear_attempt(session, str(item.id), item.attempt)
+            failed.append(item)
+            log.warning("email not sent after commit: its own delivery will", extra={
+                "message_id": str(item.id), "error": repr(exc)[:500]})
+    if sent:
+        with shop.db.session() as session:
+            emails.finish_held(session, sent, [item.outbox_id for item in held if item.id in sent])
+    if failed:
+        shop.relay.release([(item.outbox_id, names.SEND_EMAIL, {"message_id": str(item.id)}, None)
+                            for item in failed])
+
+
 def send_batch(database, provider, batch: list[tuple]) -> str:
     """Send (id, email, attempt, template) in order, the first being this delivery's own message, with the
     rows locked: their deliveries, told the rows are held, run again once the outcome is known. A failure of

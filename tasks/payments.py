@@ -16,10 +16,12 @@ from integrations.payments import signing  # noqa: F401
 from models.money import minor_units
 from models.orders import actions, webhooks
 from models.orders.history import record
+from models.emails.actions import send_after_commit
 from models.orders.tables import Order, Payment, Refund
 from models import task_names as names
 from tasks import runtime, vendors
 from tasks.base import ShopTask
+from tasks.emails import send_held
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +41,16 @@ def start_payment(self, payment_id: str) -> str:
     """Create and confirm the PaymentIntent (idempotent by our payment id); the outcome comes as an event.
 
     One transaction: lock the order and payment (one statement), call the gateway, and, for the sandbox,
-    store and act on its signed event with the rows already held; everything else it writes (the
-    payment, the order's move, its history, the email and its outbox row) goes out in the one flush at
-    commit. A redelivery after a crash finds the payment still `processing` and does it all again (the
-    gateway is idempotent by our payment id); after the commit it finds it settled and does nothing.
+    store and act on its signed event with the rows already held; the payment, the order's move and its
+    history go out in the one flush at commit. The emails the outcome queues are written with their first
+    attempt begun and sent by this task after the commit (`send_held`), their outbox rows held back as the
+    safety net. A redelivery after a crash finds the payment still `processing` and does it all again (the
+    gateway is idempotent by our payment id); after the commit it finds it settled and does nothing (an
+    email not yet sent then is sent by its own delivery, once the sweep publishes its held row).
     """
     gateway = self.shop.payments
     with self.session() as session:
+        held = send_after_commit(session)
         payment = actions.lock_payment(session, uuid.UUID(payment_id))
         if payment is None or payment.status != "processing":
             return "already handled"
@@ -66,6 +71,8 @@ def start_payment(self, payment_id: str) -> str:
         if hasattr(bare := self.shop.payment_gateway, "pending_events"):
             for body, signature in bare.pending_events(intent.reference):
                 receive_event(session, body, signature, held=payment)
+    if held:  # the confirmation (or cancellation) email, its attempt committed with the payment's outcome
+        send_held(self.shop, held)
     log.info("payment started", extra={"payment_id": payment_id, "reference": intent.reference})
     return intent.status
 

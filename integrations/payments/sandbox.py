@@ -30,6 +30,7 @@ class SandboxGateway:
         self.redis = redis.Redis.from_url(redis_url)
         self.secret = webhook_secret
         self.latency = latency
+        self._paid: tuple[str, dict] | None = None  # the intent this process's last `pay` stored
 
     def _key(self, kind: str, value: str) -> str:
         return f"sandbox:payments:{kind}:{value}"
@@ -49,6 +50,7 @@ class SandboxGateway:
                                                                                   "payment_id": payment_id},
                   "last_payment_error": None if outcome == "succeeded" else {"message": "Your card was declined."}}
         self._store(reference, intent)
+        self._paid = (reference, intent)
         return Intent(reference, "processing", payment_id)
 
     def retrieve(self, reference: str) -> Intent:
@@ -70,8 +72,13 @@ class SandboxGateway:
         return RefundResult(f"re_sbx_{uuid.uuid5(uuid.NAMESPACE_URL, 'refund:' + refund_id).hex}", "succeeded")
 
     def pending_events(self, reference: str) -> list[tuple[bytes, str]]:
-        """The signed event a Stripe account would now send for the intent: (raw body, signature)."""
-        intent = json.loads(self.redis.get(self._key("pi", reference)))
+        """The signed event a Stripe account would now send for the intent: (raw body, signature).
+
+        Asked right after `pay` (start_payment does), the intent that call stored is used as it is, without
+        reading it back from Redis."""
+        paid, self._paid = self._paid, None
+        intent = paid[1] if paid is not None and paid[0] == reference else json.loads(
+            self.redis.get(self._key("pi", reference)))
         kind = "succeeded" if intent["status"] == "succeeded" else "payment_failed"
         body = json.dumps({"id": f"evt_sbx_{reference}_{kind}", "object": "event",
                            "type": f"payment_intent.{kind}", "created": int(time.time()),

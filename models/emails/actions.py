@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
+from functools import lru_cache
 
-from sqlalchemy import column, func, select, update
-from sqlalchemy import values as sa_values
+from sqlalchemy import ARRAY, bindparam, cast, func, insert, select, update
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
@@ -34,12 +35,77 @@ def prepares(template: str) -> Callable[[Prepare], Prepare]:
     return register
 
 
-def queue_email(session: Session, to: str, template: str, **context) -> EmailMessage:
-    """Add an email to send after this transaction commits."""
-    message = EmailMessage(id=uuid.uuid4(), to_address=to, template=template, context=context, status=QUEUED)
-    session.add(message)
-    outbox.enqueue(session, SEND_TASK, message_id=message.id)
-    return message
+# session.info key: the list that collects the emails this transaction's caller sends itself (`send_after_commit`)
+HELD = "emails_held"
+
+
+def send_after_commit(session: Session) -> list[Held]:
+    """From now on, emails queued in this transaction are sent by the caller once it commits; the list that
+    will hold them (filled at commit, when their attempt marks are known)."""
+    return session.info.setdefault(HELD, [])
+
+
+@dataclass(frozen=True, slots=True)
+class Held:
+    """An email whose first attempt was committed with the data that queued it (plain values: the session is
+    gone when it is sent): the caller renders and sends it, then `finish_held`. Its outbox row, not handed
+    to the publisher, stays the guarantee: if the caller never finishes, the sweep publishes it and
+    `send_email` settles the attempt as any cut-off one (asks the provider once EMAIL_ACCEPTANCE_LAG passed)."""
+
+    id: uuid.UUID
+    to: str
+    template: str
+    context: dict
+    attempt: datetime
+    outbox_id: uuid.UUID
+
+
+def queue_email(session: Session, to: str, template: str, **context) -> None:
+    """Add an email to send after this transaction commits.
+
+    Normally its `send_email` task is published after the commit. In a transaction whose caller asked to
+    `send_after_commit`, an email whose template has no prepare hook is written with its first attempt
+    already begun (`sending`, `attempted_at`), which commits with the data, and its outbox row is held
+    back from the publisher: the caller sends it right after the commit, with no task, no publish and no
+    attempt transaction of its own. Both rows go in one statement, which returns the attempt's mark.
+    """
+    held = session.info.get(HELD)
+    if held is None or template in _PREPARE:
+        message = EmailMessage(id=uuid.uuid4(), to_address=to, template=template, context=context, status=QUEUED)
+        session.add(message)
+        outbox.enqueue(session, SEND_TASK, message_id=message.id)
+        return
+    message_id = uuid.uuid4()
+    row = outbox.enqueue_values(session, SEND_TASK, held=True, message_id=message_id)
+    attempt = session.connection().execute(_held_statement(), {
+        "held_id": message_id, "held_to": to, "held_template": template, "held_context": context,
+        **{f"held_outbox_{name}": value for name, value in row.items()}}).scalar_one()
+    held.append(Held(message_id, to, template, context, attempt, row["id"]))
+
+
+@lru_cache(maxsize=1)
+def _held_statement():
+    """A held email and its outbox row in one INSERT … WITH, returning the attempt's mark. Built once.
+
+    Parameter names never match a column's (SQLAlchemy would add such a key to the statement's columns)."""
+    messages = EmailMessage.__table__
+    message = insert(messages).values(
+        id=bindparam("held_id", type_=messages.c.id.type), to_address=bindparam("held_to"),
+        template=bindparam("held_template"), context=bindparam("held_context", type_=messages.c.context.type),
+        status=SENDING, attempted_at=func.clock_timestamp().cast(messages.c.attempted_at.type),
+    ).returning(messages.c.attempted_at).cte("held_message")
+    rows = outbox.OutboxMessage.__table__
+    row = insert(rows).values(**{name: bindparam(f"held_outbox_{name}", type_=rows.c[name].type)
+                                 for name in ("id", "task", "kwargs", "request_id")}
+                              ).returning(rows.c.id).cte("held_outbox")
+    return select(message.c.attempted_at).add_cte(row)
+
+
+def finish_held(session: Session, sent: dict[uuid.UUID, tuple[datetime, str | None]],
+                outbox_ids: list[uuid.UUID]) -> None:
+    """Held emails the provider accepted: marked sent, and their outbox rows marked published (nothing is
+    left for their `send_email` tasks to do, so they are never published), in one statement."""
+    finish_attempts(session, sent, outbox_ids)
 
 
 class Busy(Exception):
@@ -115,19 +181,33 @@ def hold_attempts(session: Session, attempts: dict[uuid.UUID, datetime]) -> set[
     return {row.id for row in rows if row.status == SENDING and row.attempted_at == attempts[row.id]}
 
 
-def finish_attempts(session: Session, sent: dict[uuid.UUID, tuple[datetime, str | None]]) -> None:
-    """`finish_attempt` for several messages in one statement: id -> (attempt mark, provider's id)."""
+def finish_attempts(session: Session, sent: dict[uuid.UUID, tuple[datetime, str | None]],
+                    outbox_ids: list[uuid.UUID] | None = None) -> None:
+    """`finish_attempt` for several messages in one statement: id -> (attempt mark, provider's id); with
+    `outbox_ids`, held outbox rows marked done in the same statement."""
     if not sent:
         return
-    values = sa_values(column("id", EmailMessage.id.type), column("attempt", EmailMessage.attempted_at.type),
-                       column("provider_id", EmailMessage.provider_message_id.type), name="sent"
-                       ).data([(message_id, attempt, provider_id) for message_id, (attempt, provider_id)
-                               in sent.items()])
-    session.execute(update(EmailMessage)
-                    .where(EmailMessage.id == values.c.id, EmailMessage.status == SENDING,
-                           EmailMessage.attempted_at == values.c.attempt)
-                    .values(status=SENT, provider_message_id=values.c.provider_id, sent_at=func.now())
-                    .execution_options(synchronize_session=False))
+    ids, marks = list(sent), [attempt for attempt, _ in sent.values()]
+    session.connection().execute(_finish_statement(outbox_ids is not None), {
+        "finish_ids": ids, "finish_marks": marks, "finish_providers": [provider for _, provider in sent.values()],
+        "done_ids": outbox_ids or []})
+
+
+@lru_cache(maxsize=2)
+def _finish_statement(with_outbox: bool):
+    """UPDATE … FROM unnest(ids, marks, provider ids): the messages still in those attempts marked sent; one
+    statement whatever the count, built and compiled once (a VALUES list is compiled anew every time)."""
+    table = EmailMessage.__table__
+    arrays = [cast(bindparam(name, type_=ARRAY(table.c[column].type)), ARRAY(table.c[column].type))
+              for name, column in (("finish_ids", "id"), ("finish_marks", "attempted_at"),
+                                   ("finish_providers", "provider_message_id"))]
+    sent = func.unnest(*arrays).table_valued("id", "attempt", "provider_id").render_derived(name="sent")
+    statement = update(table).where(table.c.id == sent.c.id, table.c.status == SENDING,
+                                    table.c.attempted_at == sent.c.attempt) \
+        .values(status=SENT, provider_message_id=sent.c.provider_id, sent_at=func.now())
+    if with_outbox:
+        statement = statement.add_cte(outbox.mark_done("done_ids"))
+    return statement
 
 
 def clear_attempts(session: Session, attempts: dict[uuid.UUID, datetime]) -> None:

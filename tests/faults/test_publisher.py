@@ -105,23 +105,36 @@ def test_close_flushes_what_is_queued_and_a_full_queue_leaves_rows_to_the_sweep(
     assert len(mails(mail_dir)) == 4
 
 
-def test_a_paid_order_email_is_published_by_the_prefork_child_that_queued_it(
-        worker, app, client, make_variant, mail_dir):
-    """No beat runs: the confirmation email queued inside a pool process reaches the broker only through
-    that process's own publisher."""
+def test_a_task_queued_in_a_prefork_child_is_published_by_that_child(worker, app, client, make_variant, mail_dir):
+    """No beat runs: what a pool process queues reaches the broker only through that process's own publisher.
+
+    A paid order's confirmation is sent by `start_payment` itself after its commit (its outbox row is held,
+    then marked done, never published); a declined payment releases the stock, which queues the product's
+    indexing from the pool process, once the checkout's own indexing has run."""
     with app.extensions["shop"].db.session() as session:
         customer = make_user(session, "customer")
     headers = bearer(app, customer)
+    engine = app.extensions["shop"].db.engine
     placed = place(client, headers, make_variant(), 1)
     assert placed.status_code == 201
     paying = client.post(f"{ORDERS}/{placed.json['id']}/pay", json={"paymentMethod": "sandbox_success"},
                          headers=headers)
     assert paying.status_code == 202
-    engine = app.extensions["shop"].db.engine
     wait_for(lambda: settled(engine, mail_dir, [placed.json["id"]]), timeout=30, message="payment and email")
     wait_for(lambda: _count(engine, UNPUBLISHED) == 0, message="every row published")
-    assert _count(engine, "SELECT count(*) FROM outbox WHERE attempts > 0") == 0
     assert len([m for m in mails(mail_dir) if "is confirmed" in (m["Subject"] or "")]) == 1
+
+    declined = place(client, headers, make_variant(), 1)
+    wait_for(lambda: _count(engine, "SELECT count(*) FROM search_pending") == 0, message="the checkout's indexing")
+    before = _count(engine, "SELECT count(*) FROM outbox WHERE task = 'tasks.search.index_products'")
+    assert client.post(f"{ORDERS}/{declined.json['id']}/pay", json={"paymentMethod": "sandbox_decline"},
+                       headers=headers).status_code == 202
+    wait_for(lambda: _count(engine, "SELECT count(*) FROM outbox WHERE task = 'tasks.search.index_products'")
+             == before + 1, message="the release's indexing queued by the pool process")
+    wait_for(lambda: _count(engine, UNPUBLISHED) == 0 and _count(engine, "SELECT count(*) FROM search_pending") == 0,
+             message="the pool process's row published and its task run")
+    assert _count(engine, "SELECT count(*) FROM outbox WHERE attempts > 0") == 0
+    wait_for(lambda: [m for m in mails(mail_dir) if "was cancelled" in (m["Subject"] or "")], timeout=5)
 
 
 @pytest.mark.timeout(180)

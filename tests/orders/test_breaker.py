@@ -71,3 +71,35 @@ def test_permanent_errors_do_not_open_the_breaker(settings):
         with pytest.raises(PermanentError):
             guarded.refuse()
     assert guarded.breaker.current_state == "closed"
+
+
+def test_a_closed_breaker_asks_redis_at_most_once_per_sync_and_learns_of_another_opening_it(settings):
+    vendor, failing = Flaky(), Flaky()
+    vendor.failing = False
+    here = Guarded(vendor, make_breaker("synced", settings.REDIS_URL, fail_max=2, reset_timeout=60,
+                                        sync_seconds=0.5))
+    commands = []
+    client = here.breaker._state_storage._redis
+    real = client.execute_command
+    client.execute_command = lambda *args, **kwargs: commands.append(args[0]) or real(*args, **kwargs)
+    assert [here.rates() for _ in range(50)] == ["ok"] * 50
+    # at most one read of state and failure count (the breaker read them when it was made), nothing to reset
+    assert commands in ([], ["MGET"])
+
+    elsewhere = Guarded(failing, make_breaker("synced", settings.REDIS_URL, fail_max=2, reset_timeout=60,
+                                              sync_seconds=0.5))
+    for _ in range(2):
+        with pytest.raises(TransientError):
+            elsewhere.rates()
+    assert elsewhere.breaker.current_state == "open"
+    wait_for(lambda: _refused(here), timeout=5, interval=0.05, message="the open state to reach this process")
+    assert vendor.calls <= 50 + 10  # at most the calls of one sync interval went through meanwhile
+
+
+def _refused(guarded) -> bool:
+    try:
+        guarded.rates()
+    except TransientError as refused:
+        assert "circuit open" in str(refused)
+        return True
+    return False
