@@ -12,6 +12,16 @@ from pathlib import Path
 from sqlalchemy import create_engine, text
 
 
+def in_process_env(server: str, name: str, mail: Path) -> dict[str, str]:
+    """The settings of an in-process money-path bench: its scratch database, virtual host and Redis db, the
+    sandbox gateway, emails to `mail`, and a rate limit that still runs but never refuses."""
+    return {"APP_ENV": "development", "LOG_LEVEL": "WARNING", "DATABASE_URL": f"{server}/{name}",
+            "CELERY_BROKER_URL": f"amqp://guest:guest@127.0.0.1:5672/{name}",
+            "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7"),
+            "EMAIL_OUTBOX_DIR": str(mail), "FULFILLMENT_EMAIL": "", "PAYMENTS_PROVIDER": "sandbox",
+            "RATE_LIMIT_DEFAULT": "1000000 per minute"}
+
+
 def free_port() -> int:
     """A loopback port nobody listens on right now."""
     with socket.socket() as sock:
@@ -64,6 +74,18 @@ def fresh_vhost(name: str) -> None:
     rabbitmqctl("delete_vhost", name, check=False)
     rabbitmqctl("add_vhost", name)
     rabbitmqctl("set_permissions", "-p", name, "guest", ".*", ".*", ".*")
+
+
+def drop_scratch(server: str, name: str, redis_url: str) -> None:
+    """What `fresh_database` and `fresh_vhost` made, removed: the database, the virtual host; the Redis db emptied."""
+    import redis
+
+    engine = create_engine(f"{server}/postgres", isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    engine.dispose()
+    rabbitmqctl("delete_vhost", name, check=False)
+    redis.Redis.from_url(redis_url).flushdb()
 
 
 def seed_teapot_and_customers(session, count: int, email_prefix: str):

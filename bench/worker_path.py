@@ -29,18 +29,14 @@ sys.path.insert(0, str(ROOT))
 NAME = os.environ.get("BENCH_NAME", "shop_bench_worker_path")
 PG = os.environ.get("BENCH_PG_SERVER", "postgresql+psycopg2://postgres@127.0.0.1:5432")
 MAIL = Path(tempfile.mkdtemp(prefix="bench-mail-"))
+from bench.stack import in_process_env  # noqa: E402
+
+os.environ.update(in_process_env(PG, NAME, MAIL))
 WARM_UP = 20
-os.environ.update({
-    "APP_ENV": "development", "LOG_LEVEL": "WARNING", "DATABASE_URL": f"{PG}/{NAME}",
-    "CELERY_BROKER_URL": f"amqp://guest:guest@127.0.0.1:5672/{NAME}",
-    "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/7"),
-    "EMAIL_OUTBOX_DIR": str(MAIL), "FULFILLMENT_EMAIL": "", "PAYMENTS_PROVIDER": "sandbox",
-    "RATE_LIMIT_DEFAULT": "1000000 per minute",
-})
 
 from sqlalchemy import create_engine, event, text  # noqa: E402
 
-from bench.stack import fresh_database, fresh_vhost, rabbitmqctl, seed_teapot_and_customers  # noqa: E402
+from bench.stack import drop_scratch, fresh_database, fresh_vhost, seed_teapot_and_customers  # noqa: E402
 
 CHECKOUT = {"shippingAddress": {"firstName": "B", "lastName": "M", "line1": "1 Road", "city": "Paris",
                                 "postalCode": "75001", "country": "FR"}}
@@ -114,13 +110,7 @@ def main() -> None:
         shop.relay.close(10)
         shop.close()
         engine.dispose()
-        admin = create_engine(f"{PG}/postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{NAME}" WITH (FORCE)'))
-        admin.dispose()
-        rabbitmqctl("delete_vhost", NAME, check=False)
-        import redis
-        redis.Redis.from_url(os.environ["REDIS_URL"]).flushdb()
+        drop_scratch(PG, NAME, os.environ["REDIS_URL"])
         shutil.rmtree(MAIL, ignore_errors=True)
     print(f"\nWorker path ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}), {count} orders after {WARM_UP} "
           f"of warm-up, load average (1 min) {os.getloadavg()[0]:.1f}")
