@@ -12,8 +12,9 @@ every hook still runs) is timed in the same loop as the in-process floor. The te
 server's own work (gunicorn's parsing and writing), which `make bench-orders` includes; unlike that bench
 the counts here do not move with the machine's load, and the CPU of the request thread moves far less than
 a wrk run's figures. BENCH_PROFILE=<file> also profiles the measured loop with cProfile on the thread's CPU
-clock and prints the top of it. Uses its own scratch database, RabbitMQ virtual host and Redis database
-(BENCH_NAME, BENCH_REDIS_URL), removed or emptied after.
+clock and prints the top of it (with `--http`: py-spy samples gunicorn, raw stacks into <file>). Uses its
+own scratch database, RabbitMQ virtual host and Redis database (BENCH_NAME, BENCH_REDIS_URL), removed or
+emptied after.
 
 `--http` serves the same app with gunicorn (gunicorn.conf.py, BENCH_WEB_WORKERS processes, the settings'
 worker class) and offers it checkout + pay at a fixed rate from an asyncio client in this process (for
@@ -261,7 +262,13 @@ def over_http(rate: float, seconds: float) -> None:
                 time.sleep(0.2)
         asyncio.run(_offer(port, tokens, body, rate, 3))  # warm-up: connections, caches, the publisher threads
         web_cpu, own_cpu, load = session_cpu(web.pid), time.process_time(), os.getloadavg()[0]
+        spy = subprocess.Popen([str(Path(sys.executable).parent / "py-spy"), "record", "--subprocesses",
+                                "--nonblocking", "-r", "100", "-d", f"{seconds:.0f}", "-f", "raw", "-o", PROFILE,
+                                "-p", str(web.pid)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) \
+            if PROFILE else None
         found = asyncio.run(_offer(port, tokens, body, rate, seconds))
+        if spy is not None:
+            spy.wait()
         web_cpu, own_cpu = session_cpu(web.pid) - web_cpu, time.process_time() - own_cpu
     finally:
         if web is not None:
