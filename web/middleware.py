@@ -1,4 +1,4 @@
-"""Request ids and one JSON access-log line per request."""
+"""Request ids, one JSON access-log line per request, and no cookie-session work for requests without one."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import time
 import uuid
 
 from flask import Flask, g, request
+from flask.sessions import SecureCookieSessionInterface
 
 from logconfig import request_id_var
 
@@ -17,7 +18,27 @@ log = logging.getLogger("web.access")
 VALID_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
+class SessionWhenSent(SecureCookieSessionInterface):
+    """Flask's signed-cookie session, without building its signer for a request that sent no session cookie.
+
+    The API sets no session cookie, yet Flask opened (and saved) one on every request: a signer built with
+    its key derivation per request. Same answers: an empty session, and nothing written back unless the
+    view used it.
+    """
+
+    def open_session(self, app, request):
+        if app.secret_key and not request.cookies.get(self.get_cookie_name(app)):
+            return self.session_class()
+        return super().open_session(app, request)
+
+    def save_session(self, app, session, response) -> None:
+        if session or session.modified or session.accessed:
+            super().save_session(app, session, response)
+
+
 def register(app: Flask) -> None:
+    app.session_interface = SessionWhenSent()
+
     @app.before_request
     def bind_request_id():
         incoming = request.headers.get("X-Request-ID", "")

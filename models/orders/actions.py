@@ -20,7 +20,7 @@ from models.errors import Conflict, InvalidRequest, NotFound
 from models.orders import effects
 from models.orders.history import actor_label, record
 from models.orders.machine import CANCELLED, DELIVERED, PENDING, PROCESSING, RETURNED, SHIPPED, move
-from models.orders.stock import reserve
+from models.orders.stock import marking_ctes, queue_marked, reserve
 from models.orders.tables import (BillingAddress, Order, OrderEvent, OrderItem, OrderStatus, Payment, Refund,
                                   Return, Shipment, ShippingAddress)
 from models.realtime import announce_order_event
@@ -54,17 +54,17 @@ def checkout(session: Session, actor: Actor, items: list[dict], shipping_address
              billing_address: dict | None, provider: str) -> Placed:
     """Place an order at database prices, reserving its stock; 409 naming variants that are short.
 
-    A few Core statements instead of the unit of work: the reservation (lock, check and update in one),
-    the products' search marks, and one INSERT … WITH for the order, its lines, addresses, payment and
-    `created` event; the event is handed to the real-time broadcaster as written. They run on the
-    session's connection (its transaction), skipping the ORM's per-statement work: nothing is pending
-    in the session for them to flush.
+    Two Core statements instead of the unit of work: the reservation (lock, check and update in one), and
+    one INSERT … WITH for the order, its lines, addresses, payment, `created` event and the products'
+    search marks (with their variant facts refreshed); the event is handed to the real-time broadcaster
+    as written. They run on the session's connection (its transaction), skipping the ORM's per-statement
+    work: nothing is pending in the session for them to flush.
     """
     authorize(actor, "orders:create")
     wanted = Counter()
     for item in items:
         wanted[item["variant_id"]] += item["quantity"]
-    variants = reserve(session, wanted)
+    variants = reserve(session, wanted, index=False)  # the products' search marks ride in the INSERT below
     currencies = {variants[v].currency for v in wanted}
     if len(currencies) > 1:
         raise InvalidRequest("all items must be priced in one currency", {"items": ["mixed currencies"]})
@@ -85,7 +85,9 @@ def checkout(session: Session, actor: Actor, items: list[dict], shipping_address
         **{f"lines_{name}": [line[name] for line in lines] for name in ITEM_FIELDS},
         **{f"ship_{name}": value for name, value in shipping.items()},
         **{f"bill_{name}": value for name, value in billing.items()},
-        "event_kind": event["kind"], "event_actor": event["actor"], "event_data": event["data"]}).one()
+        "event_kind": event["kind"], "event_actor": event["actor"], "event_data": event["data"],
+        "ids": sorted({str(line["product_id"]) for line in lines})}).one()
+    queue_marked(session, row.new_pending or [])
     announce_order_event(session, actor.user_id, order_id, {**event, "id": row.event_id, "created_at": row.created_at})
     payment = SimpleNamespace(id=payment_id, provider=provider, status="pending", method="", reference=None,
                               amount=subtotal, currency=currency)
@@ -127,8 +129,12 @@ def _place_statement():
                                       currency=bindparam("placed_currency"), status="pending") \
         .returning(payments.c.id).cte("placed_payment")
     event = _event_insert(order_id, PENDING).cte("placed_event")
-    return select(order.c.created_at, order.c.shipping_total, order.c.tax_total, event.c.id.label("event_id")) \
-        .select_from(order.join(event, true())).add_cte(items, *addresses, payment)
+    # The products marked for indexing, their variant facts refreshed (models.orders.stock.MARK_PENDING)
+    refreshed, marked = marking_ctes()
+    new_pending = select(func.array_agg(marked.c.product_id)).where(marked.c.inserted).scalar_subquery()
+    return select(order.c.created_at, order.c.shipping_total, order.c.tax_total, event.c.id.label("event_id"),
+                  new_pending.label("new_pending")) \
+        .select_from(order.join(event, true())).add_cte(items, *addresses, payment, refreshed, marked)
 
 
 def _visible(session: Session, actor: Actor, order_id: uuid.UUID, lock: bool = False) -> Order:

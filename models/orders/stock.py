@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import Integer, String, Uuid, select, text
+from sqlalchemy import Boolean, Integer, String, Uuid, column, select, text
 from sqlalchemy.orm import Session, joinedload
 
 from models import task_names
@@ -27,12 +27,21 @@ from models.outbox import enqueue
 # it, so the task reads this change; a mark made after that DELETE inserts a new row and queues a new task.
 # The products' variant facts are refreshed in the same statement (one round trip for both; a data-modifying
 # WITH runs whether or not it is read).
-MARK_PENDING = text(f"""
-    WITH refreshed AS ({REFRESH_FACTS.text.strip()})
+MARK = """
     INSERT INTO search_pending (product_id) SELECT unnest(CAST(:ids AS uuid[]))
     ON CONFLICT (product_id) DO UPDATE SET since = search_pending.since
     RETURNING product_id::text, xmax = 0 AS inserted
-""")
+"""
+MARK_PENDING = text(f"WITH refreshed AS ({REFRESH_FACTS.text.strip()}) {MARK}")
+
+
+def marking_ctes():
+    """MARK_PENDING as two CTEs (the facts refresh, the marks) for a statement that writes more: checkout's
+    INSERT … WITH carries them, one round trip fewer under the variants' locks. Bound parameter `ids`;
+    `marked` has the columns `product_id` and `inserted`."""
+    refreshed = text(REFRESH_FACTS.text).columns().cte("refreshed")
+    marked = text(MARK).columns(column("product_id", String()), column("inserted", Boolean())).cte("marked")
+    return refreshed, marked
 
 
 def lock_variants(session: Session, variant_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ProductVariant]:
@@ -78,8 +87,11 @@ class Reserved:
     product_name: str
 
 
-def reserve(session: Session, wanted: Counter) -> dict[uuid.UUID, Reserved]:
-    """Raise `reserved` by the wanted quantities; 404 naming unknown variants, 409 naming short ones."""
+def reserve(session: Session, wanted: Counter, index: bool = True) -> dict[uuid.UUID, Reserved]:
+    """Raise `reserved` by the wanted quantities; 404 naming unknown variants, 409 naming short ones.
+
+    `index=False`: the caller marks the products for indexing itself (`marking_ctes`, `queue_marked`).
+    """
     ids = list(wanted)
     rows = session.connection().execute(RESERVE, {"ids": [str(v) for v in ids],
                                                   "quantities": [wanted[v] for v in ids]}).all()
@@ -92,7 +104,8 @@ def reserve(session: Session, wanted: Counter) -> dict[uuid.UUID, Reserved]:
              for v, quantity in wanted.items() if variants[v].available < quantity}
     if short:
         raise Conflict("not enough stock", {"items": short})
-    queue_stock_indexing(session, {variant.product_id for variant in variants.values()})
+    if index:
+        queue_stock_indexing(session, {variant.product_id for variant in variants.values()})
     return variants
 
 
@@ -150,6 +163,10 @@ def queue_stock_indexing(session: Session, product_ids: Iterable[uuid.UUID | str
     if not ids:
         return
     marked = session.execute(MARK_PENDING, {"ids": ids}).all()  # and the variant facts refreshed
-    new = sorted(product_id for product_id, inserted in marked if inserted)
+    queue_marked(session, [product_id for product_id, inserted in marked if inserted])
+
+
+def queue_marked(session: Session, new: list[str]) -> None:
+    """One indexing task for the products whose pending mark this transaction inserted (none if none)."""
     if new:
-        enqueue(session, task_names.INDEX_PRODUCTS, product_ids=new)
+        enqueue(session, task_names.INDEX_PRODUCTS, product_ids=sorted(new))
