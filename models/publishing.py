@@ -50,8 +50,11 @@ class BackgroundPublisher:
 
     def __init__(self, deliver: Callable[[list[Pending]], None], *, queue_size: int = 10_000, batch: int = 100,
                  flush_seconds: float = 5.0, threads: int = 2, on_start: Callable[[], None] | None = None,
-                 on_idle: Callable[[], None] | None = None):
+                 on_idle: Callable[[], None] | None = None, name: str = "outbox publisher",
+                 leftover: str = "rows left to the sweep"):
         self.deliver = deliver
+        self.name = name  # in thread names and log lines
+        self.leftover = leftover  # what becomes of what it could not deliver, for its log lines
         self.on_start = on_start
         self.on_idle = on_idle
         self.queue_size = queue_size
@@ -73,7 +76,7 @@ class BackgroundPublisher:
                 pending.put_nowait(item)
             except queue.Full:
                 self.dropped += len(items) - n
-                log.warning("outbox publisher queue full; rows left to the sweep",
+                log.warning(f"{self.name} queue full; {self.leftover}",
                             extra={"count": len(items) - n})
                 return False
         return True
@@ -86,7 +89,7 @@ class BackgroundPublisher:
             if self._pid != pid:  # first use, or a child forked from a process that had one
                 self._queue, self._stopping = queue.Queue(self.queue_size), threading.Event()
                 self._workers = [threading.Thread(target=self._run, args=(self._queue, self._stopping),
-                                                  daemon=True, name=f"outbox-publisher-{n}")
+                                                  daemon=True, name=f"{self.name.replace(' ', '-')}-{n}")
                                  for n in range(self.threads)]
                 self._pid = pid
                 for worker in self._workers:
@@ -101,7 +104,7 @@ class BackgroundPublisher:
             try:
                 self.on_start()
             except Exception as exc:  # e.g. the broker is away: the first batch tries again
-                log.warning("outbox publisher could not connect yet", extra={"error": repr(exc)})
+                log.warning(f"{self.name} could not connect yet", extra={"error": repr(exc)})
         while True:
             try:
                 first = pending.get(timeout=self.IDLE_POLL)
@@ -126,14 +129,14 @@ class BackgroundPublisher:
             try:
                 self.deliver(items)
             except Exception:  # the thread must survive anything: the sweep covers what was not marked
-                log.exception("outbox publisher batch failed; rows left to the sweep")
+                log.exception(f"{self.name} batch failed; {self.leftover}")
 
     def _idle(self) -> None:
         if self.on_idle is not None:
             try:
                 self.on_idle()
             except Exception:  # e.g. the database is away: what on_idle left undone is the sweep's
-                log.exception("outbox publisher's idle work failed")
+                log.exception(f"{self.name}'s idle work failed")
 
     def pending(self) -> int:
         """Rows queued in this process and not yet handed to the broker."""
@@ -158,7 +161,7 @@ class BackgroundPublisher:
         for worker in workers:
             worker.join(max(0.0, deadline - time.monotonic()))
         if any(worker.is_alive() for worker in workers):
-            log.warning("outbox publisher stopped with rows still queued; the sweep will publish them",
+            log.warning(f"{self.name} stopped with items still queued; {self.leftover}",
                         extra={"count": self._queue.qsize(), "waited": timeout})
             return False
         self._pid = None

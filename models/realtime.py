@@ -80,7 +80,8 @@ class Broadcaster:
         self.redis = redis
         # One thread keeps the commit order; it starts with the first message of each process (fork-safe).
         self.sender = BackgroundPublisher(self._publish, queue_size=self.QUEUED, batch=500, threads=1,
-                                          flush_seconds=1.0)
+                                          flush_seconds=1.0, name="real-time publisher",
+                                          leftover="messages dropped (clients replay them from the tables)")
         event.listen(db.sessionmaker, "after_flush", self._after_flush)
         event.listen(db.sessionmaker, "after_commit", self._after_commit)
         event.listen(db.sessionmaker, "after_rollback", self._after_rollback)
