@@ -145,7 +145,7 @@ def serve(config: str, app: str, logs: Path) -> tuple[subprocess.Popen, str]:
     workers, _, threads = size.partition("x")
     port = free_port()
     env = {"HOST": "127.0.0.1", "PORT": str(port), "WEB_WORKER_CLASS": worker_class, "WEB_CONCURRENCY": workers,
-           "WEB_THREADS": threads or "1", "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="bench-load-prom-")}
+           "WEB_THREADS": threads or "1", "PROMETHEUS_MULTIPROC_DIR": str(logs / f"prom-{port}")}
     process = start([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", app], logs / f"{config}.log", **env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -376,8 +376,8 @@ def main() -> None:
                     "--without-mingle", "--without-gossip", "-n", f"load-{uuid.uuid4().hex[:6]}@%h",
                     "--loglevel", "WARNING"], logs / "worker.log")
     print(f"Mixed load: {PRODUCTS:,} products, {len(tokens)} customers, {CONNECTIONS} connections, wrk "
-          f"{WRK_THREADS} threads, {os.cpu_count()} CPUs, configurations {', '.join(CONFIGS)}; logs in {logs}",
-          flush=True)
+          f"{WRK_THREADS} threads, {os.cpu_count()} CPUs, configurations {', '.join(CONFIGS)}; "
+          f"logs in {logs} (kept if the run fails)", flush=True)
     results = []
     try:
         for config in CONFIGS:
@@ -386,6 +386,9 @@ def main() -> None:
         stop(worker)
         rabbitmqctl("delete_vhost", NAME, check=False)
         shutil.rmtree(MAIL, ignore_errors=True)
+    # The logs (and the servers' metric files among them) are kept only when a run fails, to be read;
+    # the scratch database is kept on purpose, reused by the next run while its product count matches.
+    shutil.rmtree(logs, ignore_errors=True)
     print(f"\n## Summary ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average "
           f"{' / '.join(f'{v:.2f}' for v in os.getloadavg())})\n\n{summary(results)}")
 
