@@ -18,8 +18,9 @@ SEED = """
 """
 STAGE = """
     CREATE TEMP TABLE chunk_staging (LIKE import_staging) ON COMMIT DROP;
-    INSERT INTO chunk_staging (job_id, row_no, sku, product_handle, product_name, price, currency, stock, image_urls)
-    SELECT :job_id, g, 'PLAN-' || g, 'plan-' || (g * 7), 'Plan ' || g, 1, 'EUR', 1, 'https://img.example/' || g
+    INSERT INTO chunk_staging (job_id, chunk, row_no, sku, product_handle, product_name, price, currency, stock,
+                               image_urls)
+    SELECT :job_id, 0, g, 'PLAN-' || g, 'plan-' || (g * 7), 'Plan ' || g, 1, 'EUR', 1, 'https://img.example/' || g
     FROM generate_series(1, 3000) g;
     ANALYZE chunk_staging;
 """
