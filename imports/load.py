@@ -7,7 +7,6 @@ upsert skips rows whose values are already those of the file.
 
 from __future__ import annotations
 
-import csv
 import io
 import uuid
 from collections.abc import Iterable
@@ -23,36 +22,49 @@ _FROM_FRAME = ("row_no", "sku", "product_handle", "product_name", "description",
                "currency", "stock", "image_urls", "attributes_json")
 
 
-def copy_in(session: Session, table: str, columns: Iterable[str], data, not_null: Iterable[str] = ()) -> None:
-    """COPY CSV text into `table` on the session's own connection (so inside its transaction).
+def copy_in(session: Session, table: str, columns: Iterable[str], data, not_null: Iterable[str] = (),
+            fmt: str = "csv") -> None:
+    """COPY CSV (or PostgreSQL's text format) into `table` on the session's own connection (so in its transaction).
 
-    Empty cells are NULL, except in the `not_null` columns, where they are empty strings.
+    In CSV, empty cells are NULL, except in the `not_null` columns, where they are empty strings.
     """
     cursor = session.connection().connection.dbapi_connection.cursor()
     options = f", FORCE_NOT_NULL ({', '.join(not_null)})" if not_null else ""
     try:
-        cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv{options})", data)
+        cursor.copy_expert(f"COPY {table} ({', '.join(columns)}) FROM STDIN WITH (FORMAT {fmt}{options})", data)
     finally:
         cursor.close()
 
 
-def staged_csv(job_id: uuid.UUID, chunk: int, rows: pd.DataFrame) -> io.StringIO:
-    """A chunk's normalised rows as the CSV `stage` COPYs (blank optional cells are written empty: NULL).
+_OPTIONAL = frozenset(("description", "category_path", "image_urls", "attributes_json"))
+_SPECIAL = ("\\", "\t", "\n", "\r")  # what COPY's text format escapes with a backslash
+_ESCAPED = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
 
-    Written by the csv module from the columns' lists (a fifth less time than `DataFrame.to_csv`).
+
+def _text_cells(values: list[str], optional: bool) -> list[str]:
+    """A column's cells for COPY's text format: escaped (only when one needs it), blank optional ones NULL."""
+    joined = "".join(values)
+    if any(special in joined for special in _SPECIAL):  # substring searches in C; most columns have none
+        values = [value.translate(_ESCAPED) for value in values]
+    return [value or "\\N" for value in values] if optional else values
+
+
+def staged_text(job_id: uuid.UUID, chunk: int, rows: pd.DataFrame) -> io.StringIO:
+    """A chunk's normalised rows in COPY's text format, as `stage` COPYs them (blank optional cells: NULL).
+
+    Built a column at a time and joined in C: a quarter of the time the csv module took row by row, and a
+    fifth of `DataFrame.to_csv`'s.
     """
-    data = io.StringIO()
-    columns = [rows[name].tolist() for name in _FROM_FRAME]
     count = len(rows)
-    csv.writer(data, lineterminator="\n").writerows(
-        zip(repeat(str(job_id), count), *columns, repeat(chunk, count), strict=False))
-    data.seek(0)
-    return data
+    columns = [[str(row) for row in rows["row_no"].tolist()]]
+    columns += [_text_cells(rows[name].tolist(), name in _OPTIONAL) for name in _FROM_FRAME[1:]]
+    lines = map("\t".join, zip(repeat(str(job_id), count), *columns, repeat(str(chunk), count), strict=False))
+    return io.StringIO("\n".join(lines) + "\n" if count else "")
 
 
 def stage(session: Session, data: io.StringIO) -> None:
-    """COPY `staged_csv` rows into import_staging, in the caller's transaction (the scan's record of the chunk)."""
-    copy_in(session, "import_staging", STAGED, data)
+    """COPY `staged_text` rows into import_staging, in the caller's transaction (the scan's record of the chunk)."""
+    copy_in(session, "import_staging", STAGED, data, fmt="text")
 
 
 def _new_chunk_table(session: Session) -> None:
@@ -79,7 +91,7 @@ def take_staged(session: Session, job_id: uuid.UUID, chunk: int) -> int:
 def stage_read(session: Session, job_id: uuid.UUID, chunk: int, rows: pd.DataFrame) -> None:
     """Put rows read from the file again (their staged copy lost) into this transaction's `chunk_staging`."""
     _new_chunk_table(session)
-    copy_in(session, "chunk_staging", STAGED, staged_csv(job_id, chunk, rows))
+    copy_in(session, "chunk_staging", STAGED, staged_text(job_id, chunk, rows), fmt="text")
 
 
 def restage(session: Session, rows: list[int]) -> None:

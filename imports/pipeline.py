@@ -30,7 +30,7 @@ from sqlalchemy.orm import Session
 from imports import inboxes, localcopy
 from imports.feed import Chunk, FeedError, RowError, format_of, read_feed
 from imports.load import (copy_in, forget_staged, merge, reserved_conflicts, restage, stage, stage_read,
-                          staged_csv, take_staged)
+                          staged_text, take_staged)
 from imports.readahead import ReadAhead
 from imports.reports import error_rows, report_file
 from imports.validate import SeenSkus, normalize, remember, validate
@@ -257,7 +257,7 @@ def _check_rows(db: Database, settings: Settings, stream: _Hashing, fmt: str,
                 errors += conflicts
                 valid = valid[~valid["row_no"].isin([error.row_no for error in conflicts])]
             rows = set(chunk.frame["row_no"].tolist()) | {error.row_no for error in chunk.errors}
-            staged = staged_csv(job_id, number, valid) if len(valid) else None
+            staged = staged_text(job_id, number, valid) if len(valid) else None
             if not _record_scanned(db, job_id, number, len(rows), errors, staged):
                 return None
             log.info("import chunk scanned", extra={"job_id": str(job_id), "chunk": number, "at": time.time()})

@@ -24,7 +24,7 @@ FEED = "\n".join([
     "B-2,beta,Beta,,Home > B,6.00,EUR,6,,",
     "S-2,shared,Shared last,,,7.00,EUR,7,https://img.example.com/s.png,",
     "A-1,gamma,Gamma,,Home,8.00,EUR,8,,",
-    "C-1,gamma,Gamma,,Home,9.00,EUR,9,,",
+    "C-1,gamma,Gamma,\"Tab\there, \\N and \\\",Home,9.00,EUR,9,,",  # what COPY's text format escapes
 ]) + "\n"
 STAGED_PER_CHUNK = [(0, 3), (1, 2), (2, 2)]
 
@@ -53,7 +53,7 @@ EXPECTED = [
     ("alpha", "Alpha", "", "Home > A", "A-1", "2.0000", "EUR", 2, {}),
     ("alpha", "Alpha", "", "Home > A", "A-2", "3.0000", "EUR", 3, {}),
     ("beta", "Beta", "", "Home > B", "B-2", "6.0000", "EUR", 6, {}),
-    ("gamma", "Gamma", "", "Home", "C-1", "9.0000", "EUR", 9, {}),
+    ("gamma", "Gamma", "Tab\there, \\N and \\", "Home", "C-1", "9.0000", "EUR", 9, {}),
     ("shared", "Shared last", "Two\nlines", "Home > B", "S-0", "1.0000", "EUR", 1, {"size": "1"}),
     ("shared", "Shared last", "Two\nlines", "Home > B", "S-1", "4.0000", "EUR", 4, {}),
     ("shared", "Shared last", "Two\nlines", "Home > B", "S-2", "7.0000", "EUR", 7, {}),
