@@ -357,9 +357,15 @@ def _refuse(db: Database, job_id: uuid.UUID, status: str, message: str, started:
 
 
 def _end(session: Session, job: ImportJob, status: str, message: str) -> None:
-    """Set the job's final status (the files are moved by the finish step it queues); its staged rows go."""
+    """Set the job's final status (the files are moved by the finish step it queues).
+
+    A job still being scanned loses its staged rows here, in the transaction that ends it (nothing merges
+    them). A running job's go in the finish, which deletes them before it locks the job's row, in the order
+    a merging part takes the two: deleting them here, under the job's lock, could deadlock with a part.
+    """
+    if job.status == QUEUED:
+        forget_staged(session, job.id)
     job.status, job.message = status, message[:2000]
-    forget_staged(session, job.id)
     enqueue(session, FINISH, job_id=job.id)
 
 
@@ -651,6 +657,7 @@ def finish_anyway(db: Database, job_id: str, message: str) -> str:
 
 def _finalize(db: Database, job_id: uuid.UUID, status: str, report_key: str | None, note: str, url: str) -> str:
     with db.session() as session:
+        forget_staged(session, job_id)  # a job stopped midway (a step failed for good) leaves none behind
         locked = session.get(ImportJob, job_id, with_for_update=True)
         if locked.finished_at is not None:
             return "already finished"
@@ -659,7 +666,6 @@ def _finalize(db: Database, job_id: uuid.UUID, status: str, report_key: str | No
             locked.message = f"{locked.message}; {note}"[:2000] if locked.message else note[:2000]
         locked.finished_at = func.now()
         locked.started_at = locked.started_at or func.now()
-        forget_staged(session, job_id)  # a job stopped midway (a step failed for good) leaves none behind
         _email_summary(session, locked, status, url)
     localcopy.remove(job_id)  # on this machine; copies left on others are pruned by inbox polling
     return status

@@ -140,6 +140,7 @@ def test_a_job_failed_midway_leaves_none_staged(database, local_settings, inbox)
     job_id = scan(database, local_settings, inbox)
     assert pipeline.load(database, replace(local_settings, IMPORT_TASK_SECONDS=0), job_id, 0, 3) == "part merged"
     pipeline.fail(database, job_id, "internal error: a step failed for good")
+    assert pipeline.load(database, local_settings, job_id, 1, 3) == "not running"  # nothing more merges
+    pipeline.finish(database, local_settings, job_id)  # and the finish deletes what is left
     assert staged(database, job_id) == []
-    pipeline.finish(database, local_settings, job_id)
     assert get_job(database, job_id).status == "failed"
