@@ -29,8 +29,8 @@ from sqlalchemy.orm import Session
 
 from imports import inboxes, localcopy
 from imports.feed import Chunk, FeedError, RowError, format_of, read_feed
-from imports.load import (copy_in, forget_staged, merge, reserved_conflicts, restage, stage, stage_read,
-                          staged_text, take_staged)
+from imports.load import (copy_in, forget_staged, merge, restage, stage, stage_read, staged_text, take_staged,
+                          unstage_reserved)
 from imports.readahead import ReadAhead
 from imports.reports import error_rows, report_file
 from imports.validate import SeenSkus, normalize, remember, validate
@@ -252,13 +252,8 @@ def _check_rows(db: Database, settings: Settings, stream: _Hashing, fmt: str,
                 return None
             checked += 1
             valid, errors = validate(chunk, seen)
-            conflicts = _stock_conflicts(db, valid)
-            if conflicts:
-                errors += conflicts
-                valid = valid[~valid["row_no"].isin([error.row_no for error in conflicts])]
             rows = set(chunk.frame["row_no"].tolist()) | {error.row_no for error in chunk.errors}
-            staged = staged_text(job_id, number, valid) if len(valid) else None
-            if not _record_scanned(db, job_id, number, len(rows), errors, staged):
+            if not _record_scanned(db, job_id, number, len(rows), errors, valid):
                 return None
             log.info("import chunk scanned", extra={"job_id": str(job_id), "chunk": number, "at": time.time()})
     checksum = stream.drain()
@@ -273,35 +268,38 @@ def _check_rows(db: Database, settings: Settings, stream: _Hashing, fmt: str,
 
 
 def _record_scanned(db: Database, job_id: uuid.UUID, number: int, rows: int, errors: list[RowError],
-                    staged: io.StringIO | None) -> bool:
+                    valid: pd.DataFrame) -> bool:
     """Record one chunk's count, row errors and valid rows (staged), once; False when the job is no longer scanned.
 
     The valid rows, normalised, go into import_staging in the same transaction, so the load merges them
-    without reading the file again; a chunk is recorded with all of them or none.
+    without reading the file again; a chunk is recorded with all of them or none. Staged rows whose stock
+    is below what open orders hold of their variant are taken out again, and reported.
     """
+    staged = staged_text(job_id, number, valid) if len(valid) else None
     with db.session() as session:
         job = session.get(ImportJob, job_id, with_for_update=True)
         if job.status != QUEUED:
             return False
         if session.get(ImportScanChunk, (job_id, number)) is None:
-            if errors:
-                _record_errors(session, job_id, errors)
             if staged is not None:
                 stage(session, staged)
+                errors = errors + _stock_conflicts(session, job_id, number, valid)
+            if errors:
+                _record_errors(session, job_id, errors)
             session.add(ImportScanChunk(job_id=job_id, chunk=number, rows=rows,
                                         rows_failed=len({error.row_no for error in errors})))
             job.updated_at = func.now()
     return True
 
 
-def _stock_conflicts(db: Database, valid) -> list[RowError]:
-    with db.session() as session:
-        conflicts = reserved_conflicts(session, valid)
+def _stock_conflicts(session: Session, job_id: uuid.UUID, number: int, valid: pd.DataFrame) -> list[RowError]:
+    """The chunk's staged rows whose stock is below the units open orders hold, unstaged, as row errors."""
+    conflicts = unstage_reserved(session, job_id, number)
     if not conflicts:
         return []
-    rows = valid[valid["sku"].isin(conflicts)]
-    return [RowError(int(row), "stock", stock, f"stock {stock} is below the {conflicts[sku]} units open orders hold")
-            for row, sku, stock in rows[["row_no", "sku", "stock"]].itertuples(index=False)]
+    stock = dict(zip(valid["row_no"].tolist(), valid["stock"].tolist(), strict=True))  # as the file wrote it
+    return [RowError(row, "stock", stock[row], f"stock {stock[row]} is below the {reserved} units open orders hold")
+            for row, reserved in conflicts]
 
 
 def _claim_checksum(session: Session, job: ImportJob) -> uuid.UUID | None:

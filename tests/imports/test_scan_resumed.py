@@ -6,7 +6,6 @@ from dataclasses import replace
 import pandas as pd
 
 from imports import pipeline
-from imports.load import staged_text
 from imports.feed import RowError
 from tests.imports.conftest import drop, get_job, rows, scalar
 
@@ -71,7 +70,7 @@ def test_a_chunk_recorded_twice_counts_once(database, local_settings, inbox):
                           "description": "", "category_path": "Home", "price": "1.00", "currency": "EUR",
                           "stock": "1", "image_urls": "", "attributes_json": ""})
     for _ in range(2):  # the same chunk checked again by a redelivered message
-        assert pipeline._record_scanned(database, job_id, 0, 3, [error], staged_text(job_id, 0, valid))
+        assert pipeline._record_scanned(database, job_id, 0, 3, [error], valid)
     assert rows(database, "SELECT chunk, rows, rows_failed FROM import_scan_chunks WHERE job_id = :j",
                 j=job_id) == [(0, 3, 1)]
     assert scalar(database, "SELECT count(*) FROM import_errors WHERE job_id = :j", j=job_id) == 1
