@@ -29,7 +29,8 @@ from sqlalchemy.orm import Session
 
 from imports import inboxes, localcopy
 from imports.feed import Chunk, FeedError, RowError, format_of, read_feed
-from imports.load import copy_in, merge, reserved_conflicts, stage
+from imports.load import (copy_in, forget_staged, merge, restage, stage, stage_read, staged_text, take_staged,
+                          unstage_reserved)
 from imports.readahead import ReadAhead
 from imports.reports import error_rows, report_file
 from imports.validate import SeenSkus, normalize, remember, validate
@@ -251,9 +252,8 @@ def _check_rows(db: Database, settings: Settings, stream: _Hashing, fmt: str,
                 return None
             checked += 1
             valid, errors = validate(chunk, seen)
-            errors += _stock_conflicts(db, valid)
             rows = set(chunk.frame["row_no"].tolist()) | {error.row_no for error in chunk.errors}
-            if not _record_scanned(db, job_id, number, len(rows), errors):
+            if not _record_scanned(db, job_id, number, len(rows), errors, valid):
                 return None
             log.info("import chunk scanned", extra={"job_id": str(job_id), "chunk": number, "at": time.time()})
     checksum = stream.drain()
@@ -267,13 +267,23 @@ def _check_rows(db: Database, settings: Settings, stream: _Hashing, fmt: str,
     return _ScanResult(rows, failed, count, checksum, stream.size)
 
 
-def _record_scanned(db: Database, job_id: uuid.UUID, number: int, rows: int, errors: list[RowError]) -> bool:
-    """Record one chunk's count and row errors, once; False when the job is no longer being scanned."""
+def _record_scanned(db: Database, job_id: uuid.UUID, number: int, rows: int, errors: list[RowError],
+                    valid: pd.DataFrame) -> bool:
+    """Record one chunk's count, row errors and valid rows (staged), once; False when the job is no longer scanned.
+
+    The valid rows, normalised, go into import_staging in the same transaction, so the load merges them
+    without reading the file again; a chunk is recorded with all of them or none. Staged rows whose stock
+    is below what open orders hold of their variant are taken out again, and reported.
+    """
+    staged = staged_text(job_id, number, valid) if len(valid) else None
     with db.session() as session:
         job = session.get(ImportJob, job_id, with_for_update=True)
         if job.status != QUEUED:
             return False
         if session.get(ImportScanChunk, (job_id, number)) is None:
+            if staged is not None:
+                stage(session, staged)
+                errors = errors + _stock_conflicts(session, job_id, number, valid)
             if errors:
                 _record_errors(session, job_id, errors)
             session.add(ImportScanChunk(job_id=job_id, chunk=number, rows=rows,
@@ -282,14 +292,14 @@ def _record_scanned(db: Database, job_id: uuid.UUID, number: int, rows: int, err
     return True
 
 
-def _stock_conflicts(db: Database, valid) -> list[RowError]:
-    with db.session() as session:
-        conflicts = reserved_conflicts(session, valid)
+def _stock_conflicts(session: Session, job_id: uuid.UUID, number: int, valid: pd.DataFrame) -> list[RowError]:
+    """The chunk's staged rows whose stock is below the units open orders hold, unstaged, as row errors."""
+    conflicts = unstage_reserved(session, job_id, number)
     if not conflicts:
         return []
-    rows = valid[valid["sku"].isin(conflicts)]
-    return [RowError(int(row), "stock", stock, f"stock {stock} is below the {conflicts[sku]} units open orders hold")
-            for row, sku, stock in rows[["row_no", "sku", "stock"]].itertuples(index=False)]
+    stock = dict(zip(valid["row_no"].tolist(), valid["stock"].tolist(), strict=True))  # as the file wrote it
+    return [RowError(row, "stock", stock[row], f"stock {stock[row]} is below the {reserved} units open orders hold")
+            for row, reserved in conflicts]
 
 
 def _claim_checksum(session: Session, job: ImportJob) -> uuid.UUID | None:
@@ -345,7 +355,14 @@ def _refuse(db: Database, job_id: uuid.UUID, status: str, message: str, started:
 
 
 def _end(session: Session, job: ImportJob, status: str, message: str) -> None:
-    """Set the job's final status (the files are moved by the finish step it queues)."""
+    """Set the job's final status (the files are moved by the finish step it queues).
+
+    A job still being scanned loses its staged rows here, in the transaction that ends it (nothing merges
+    them). A running job's go in the finish, which deletes them before it locks the job's row, in the order
+    a merging part takes the two: deleting them here, under the job's lock, could deadlock with a part.
+    """
+    if job.status == QUEUED:
+        forget_staged(session, job.id)
     job.status, job.message = status, message[:2000]
     enqueue(session, FINISH, job_id=job.id)
 
@@ -357,7 +374,9 @@ def load(db: Database, settings: Settings, job_id: str, part: int = 0, parts: in
 
     The scan queues IMPORT_MERGE_PARALLEL parts, which run at once on as many
     worker processes; each merges one contiguous run of the file's chunks
-    (`part_of`), and stops reading the file after it. The transaction that
+    (`part_of`) from the rows the scan staged, in SQL alone. Only when
+    PostgreSQL lost staged rows (an UNLOGGED table is emptied by a crash) does
+    a part read the file again, for the chunks missing. The transaction that
     merges a file's last chunk queues the finish. "finish_import" when every
     chunk of the file is merged.
     """
@@ -366,17 +385,29 @@ def load(db: Database, settings: Settings, job_id: str, part: int = 0, parts: in
         if job is None or job.status != RUNNING:
             return "not running"
         done = set(session.scalars(select(ImportChunk.chunk).where(ImportChunk.job_id == job.id)))
+        scanned = {chunk: (rows, rows - failed) for chunk, rows, failed in session.execute(
+            select(ImportScanChunk.chunk, ImportScanChunk.rows, ImportScanChunk.rows_failed)
+            .where(ImportScanChunk.job_id == job.id))}
         session.expunge(job)
     total = job.chunks_total or 0
     if len(done) >= total:
         return _queue(db, FINISH, job.id)  # a redelivery after the last chunk: finishing twice changes nothing
-    skip = frozenset(done | {number for number in range(total) if part_of(number, total, parts) != part})
-    if len(skip) >= total:
+    mine = [number for number in range(total) if part_of(number, total, parts) == part and number not in done]
+    if not mine:
         return "part merged"
+    with db.session() as session:
+        lost = _lost_chunks(session, job.id, [number for number in mine if scanned[number][1]])
+    if not lost:
+        return _load(db, settings, ((number, None) for number in mine), job, scanned, mine[-1], part, parts)
+    log.warning("import chunks staged by the scan are gone; reading them from the file again",
+                extra={"job_id": job_id, "chunks": sorted(lost)})
     local = localcopy.open_copy(job.id, job.size)  # the scan's copy, when it was made on this machine
     storage = None if local else inboxes.open_storage(settings, inboxes.find_inbox(settings, job.inbox).location)
     try:
-        return _load(db, settings, local or storage.open(processing_key(job)), job, skip, part, parts)
+        with local or storage.open(processing_key(job)) as stream, ReadAhead(_reread(
+                read_feed(stream, job.format, settings.IMPORT_CHUNK_ROWS, frozenset(range(total)) - lost),
+                mine, lost)) as chunks:
+            return _load(db, settings, chunks, job, scanned, mine[-1], part, parts)
     except (FeedError, ObjectMissing, PermanentError) as exc:
         why = "the file was removed while it was being imported" if isinstance(exc, ObjectMissing) else str(exc)
         return _refuse(db, job.id, FAILED, why)
@@ -388,42 +419,48 @@ def load(db: Database, settings: Settings, job_id: str, part: int = 0, parts: in
 def part_of(chunk: int, chunks: int, parts: int) -> int:
     """The part that merges `chunk`: the first chunks/parts chunks go to part 0, the next to part 1…
 
-    Contiguous rather than interleaved: a part stops reading at its last chunk,
-    so the parts read 1.5 files between two of them rather than 2.
+    Contiguous rather than interleaved: each part's chunks are one run of the file, so a part that must
+    read the file again (staged rows lost) stops reading at its last chunk.
     """
     return chunk * parts // chunks
 
 
-def _load(db: Database, settings: Settings, source, job: ImportJob, skip: frozenset[int], part: int,
-          parts: int) -> str:
+def _lost_chunks(session: Session, job_id: uuid.UUID, chunks: list[int]) -> frozenset[int]:
+    """The chunks among `chunks` (each with rows to merge) of which import_staging holds no row."""
+    return frozenset(session.scalars(text("""
+        SELECT c FROM unnest(CAST(:chunks AS integer[])) AS c
+        WHERE NOT EXISTS (SELECT 1 FROM import_staging s WHERE s.job_id = :job_id AND s.chunk = c)
+    """), {"job_id": job_id, "chunks": chunks}))
+
+
+def _reread(chunks: Iterator[Chunk | None], mine: list[int],
+            lost: frozenset[int]) -> Iterator[tuple[int, tuple[Chunk, pd.DataFrame] | None]]:
+    """This part's chunks in file order: those `lost` read and normalised from the file, the others None (staged)."""
+    wanted, last = set(mine), mine[-1]
+    for number, chunk in enumerate(chunks):
+        if number in wanted:
+            yield number, ((chunk, normalize(chunk)) if number in lost else None)
+        if number >= last:
+            return  # the rest of the file is other parts' chunks
+
+
+def _load(db: Database, settings: Settings, chunks, job: ImportJob, scanned: dict[int, tuple[int, int]],
+          last: int, part: int, parts: int) -> str:
     started = None  # the slice counts from the first chunk merged (as the scan's, see _check_rows)
-    last = max(set(range(job.chunks_total)) - skip)
-    with source as stream, \
-            ReadAhead(_validated(read_feed(stream, job.format, settings.IMPORT_CHUNK_ROWS, skip))) as chunks:
-        for number, item in enumerate(chunks):
-            if item is None:
-                continue
-            started = started or time.monotonic()
-            merged = _load_chunk(db, job.id, number, *item, vector_config(settings))
-            log.info("import chunk merged", extra={"job_id": str(job.id), "chunk": number, "part": part,
-                                                   "at": time.time()})
-            if merged is STOPPED:
-                return "stopped"
-            if merged is ALL_MERGED:
-                return FINISH.rsplit(".", 1)[-1]
-            if number >= last:
-                break  # the rest of the file is other parts' chunks
-            if time.monotonic() - started > settings.IMPORT_TASK_SECONDS and number < last:
-                with db.session() as session:
-                    enqueue(session, LOAD, job_id=job.id, part=part, parts=parts)
-                return LOAD.rsplit(".", 1)[-1]
+    for number, read in chunks:
+        started = started or time.monotonic()
+        merged = _load_chunk(db, job.id, number, read, scanned[number], vector_config(settings))
+        log.info("import chunk merged", extra={"job_id": str(job.id), "chunk": number, "part": part,
+                                               "at": time.time()})
+        if merged is STOPPED:
+            return "stopped"
+        if merged is ALL_MERGED:
+            return FINISH.rsplit(".", 1)[-1]
+        if time.monotonic() - started > settings.IMPORT_TASK_SECONDS and number != last:
+            with db.session() as session:
+                enqueue(session, LOAD, job_id=job.id, part=part, parts=parts)
+            return LOAD.rsplit(".", 1)[-1]
     return "part merged"
-
-
-def _validated(chunks: Iterator[Chunk | None]) -> Iterator[tuple[Chunk, pd.DataFrame] | None]:
-    """Each chunk with its rows normalised; the rows the scan rejected are left out when merging (import_errors)."""
-    for chunk in chunks:
-        yield None if chunk is None else (chunk, normalize(chunk))
 
 
 RETRYABLE = {"40P01", "40001"}  # deadlock detected, serialization failure
@@ -439,10 +476,10 @@ def vector_config(settings: Settings) -> str | None:
     return settings.SEARCH_TEXT_CONFIG if settings.SEARCH_BACKEND == "postgres" else None
 
 
-def _load_chunk(db: Database, job_id: uuid.UUID, number: int, chunk: Chunk, valid: pd.DataFrame,
-                text_config: str | None) -> str:
+def _load_chunk(db: Database, job_id: uuid.UUID, number: int, read: tuple[Chunk, pd.DataFrame] | None,
+                scanned: tuple[int, int], text_config: str | None) -> str:
     try:
-        return _merge_chunk(db, job_id, number, chunk, valid, text_config)
+        return _merge_chunk(db, job_id, number, read, scanned, text_config)
     except _JobStopped:
         return STOPPED
     except DBAPIError as exc:
@@ -466,29 +503,33 @@ ADD_COUNTS = text("""
 """)
 
 
-def _merge_chunk(db: Database, job_id: uuid.UUID, number: int, chunk: Chunk, valid: pd.DataFrame,
-                 text_config: str | None = None) -> str:
-    """Merge one chunk in one transaction, at most once; ALL_MERGED when it was the file's last."""
+def _merge_chunk(db: Database, job_id: uuid.UUID, number: int, read: tuple[Chunk, pd.DataFrame] | None,
+                 scanned: tuple[int, int], text_config: str | None = None) -> str:
+    """Merge one chunk in one transaction, at most once; ALL_MERGED when it was the file's last.
+
+    `read` is None when the scan's staged rows are there to merge (`scanned`: the chunk's rows and how many
+    of them it staged), else the chunk read from the file again.
+    """
+    rows, expected = scanned
     with db.session() as session:
         if session.scalar(select(ImportJob.status).where(ImportJob.id == job_id)) != RUNNING:
             return STOPPED
         # Claimed first: a second merge of the same chunk waits here for the first to commit, then skips it.
         if session.scalar(CLAIM_CHUNK, {"job_id": job_id, "chunk": number}) is None:
             return MERGED
-        if len(valid):
-            rejected = set(session.scalars(text(
-                "SELECT row_no FROM import_errors WHERE job_id = :j AND row_no BETWEEN :first AND :last"),
-                {"j": job_id, "first": int(chunk.frame["row_no"].min()), "last": int(chunk.frame["row_no"].max())}))
-            valid = valid[~valid["row_no"].isin(rejected)]
-        refused: list[RowError] = []
-        if len(valid):
-            refused = _merge_or_split(session, job_id, valid, text_config)
+        if read is None:
+            staged = take_staged(session, job_id, number)
+            if staged != expected:  # lost since the part looked (a PostgreSQL restart): the retry reads the file
+                raise TransientError(f"chunk {number}: {staged} rows staged, {expected} expected")
+        else:
+            staged = _stage_reread(session, job_id, number, *read)
+        refused = _merge_or_split(session, job_id, text_config) if staged else []
         if refused:
             _record_errors(session, job_id, refused)
-        imported = len(valid) - len(refused)
+        imported = staged - len(refused)
         session.execute(text("UPDATE import_chunks SET rows_imported = :i, rows_failed = :f "
                              "WHERE job_id = :j AND chunk = :c"),
-                        {"i": imported, "f": len(chunk.frame) - imported, "j": job_id, "c": number})
+                        {"i": imported, "f": rows - imported, "j": job_id, "c": number})
         total = session.scalar(ADD_COUNTS, {"imported": imported, "refused": len(refused), "job_id": job_id})
         if total is None:
             raise _JobStopped()
@@ -499,28 +540,44 @@ def _merge_chunk(db: Database, job_id: uuid.UUID, number: int, chunk: Chunk, val
     return ALL_MERGED
 
 
+def _stage_reread(session: Session, job_id: uuid.UUID, number: int, chunk: Chunk, valid: pd.DataFrame) -> int:
+    """Stage a chunk read from the file again, without the rows the scan rejected (import_errors); how many."""
+    if len(valid):
+        rejected = set(session.scalars(text(
+            "SELECT row_no FROM import_errors WHERE job_id = :j AND row_no BETWEEN :first AND :last"),
+            {"j": job_id, "first": int(chunk.frame["row_no"].min()), "last": int(chunk.frame["row_no"].max())}))
+        valid = valid[~valid["row_no"].isin(rejected)]
+    if len(valid):
+        stage_read(session, job_id, number, valid)
+    return len(valid)
+
+
 # A chunk PostgreSQL refuses for one of these (bad data, a constraint, a value too
 # big for an index) is split until the guilty rows are found; the others still go in.
 ROW_REFUSALS = ("22", "23", "54")
 
 
-def _merge_or_split(session: Session, job_id: uuid.UUID, valid: pd.DataFrame,
-                    text_config: str | None) -> list[RowError]:
-    """Merge `valid` in a savepoint; when PostgreSQL refuses it, halve it down to the refused rows."""
+def _merge_or_split(session: Session, job_id: uuid.UUID, text_config: str | None,
+                    rows: list[int] | None = None) -> list[RowError]:
+    """Merge `chunk_staging` (or only its `rows`) in a savepoint; when PostgreSQL refuses, halve down to the rows."""
     try:
         with session.begin_nested():
-            stage(session, job_id, valid)
+            if rows is not None:
+                restage(session, rows)
             changed, images = merge(session, job_id, text_config)
     except DBAPIError as exc:
         code = getattr(exc.orig, "pgcode", None) or ""
         if not code.startswith(ROW_REFUSALS):
             raise
-        if len(valid) == 1:
+        if rows is None:  # the whole chunk: set aside, and its halves staged from it in turn
+            rows = session.scalars(text("SELECT row_no FROM chunk_staging ORDER BY row_no")).all()
+            session.execute(text("ALTER TABLE chunk_staging RENAME TO chunk_refused"))
+        if len(rows) == 1:
             message = str(getattr(exc.orig, "diag", None) and exc.orig.diag.message_primary or exc.orig)
-            return [RowError(int(valid["row_no"].iloc[0]), "", "", f"refused by the database: {message}"[:500])]
-        half = len(valid) // 2
-        return (_merge_or_split(session, job_id, valid.iloc[:half], text_config)
-                + _merge_or_split(session, job_id, valid.iloc[half:], text_config))
+            return [RowError(int(rows[0]), "", "", f"refused by the database: {message}"[:500])]
+        half = len(rows) // 2
+        return (_merge_or_split(session, job_id, text_config, rows[:half])
+                + _merge_or_split(session, job_id, text_config, rows[half:]))
     queue_indexing(session, changed, vectors_written=text_config is not None)
     for product_id, urls in images.items():
         enqueue(session, FETCH, product_id=product_id, urls=urls)
@@ -598,6 +655,7 @@ def finish_anyway(db: Database, job_id: str, message: str) -> str:
 
 def _finalize(db: Database, job_id: uuid.UUID, status: str, report_key: str | None, note: str, url: str) -> str:
     with db.session() as session:
+        forget_staged(session, job_id)  # a job stopped midway (a step failed for good) leaves none behind
         locked = session.get(ImportJob, job_id, with_for_update=True)
         if locked.finished_at is not None:
             return "already finished"

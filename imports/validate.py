@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 
+import numpy as np
 import pandas as pd
 
 from models.money import CURRENCIES
@@ -70,6 +71,8 @@ def _all_match(values: pd.Series, pattern: str, flags: int = 0) -> bool:
 
 
 def _errors(frame: pd.DataFrame, mask: pd.Series, column: str, message: str) -> list[RowError]:
+    if not mask.any():  # the usual case, without building an empty selection
+        return []
     rows = frame.loc[mask, ["row_no", column]]
     return [RowError(int(row), column, value[:200], message) for row, value in rows.itertuples(index=False)]
 
@@ -78,7 +81,9 @@ def _storable(frame):
     found = []
     for column in FIELDS:
         # One search over the whole column joined (in C) first; the per-cell search only when it finds something.
-        if not UNSTORABLE_RE.search("".join(frame[column].tolist())):
+        # An ASCII string (a flag CPython keeps) holds no surrogate, so only NUL is looked for, by memchr.
+        joined = "".join(frame[column].tolist())
+        if "\x00" not in joined and (joined.isascii() or not UNSTORABLE_RE.search(joined)):
             continue
         found += _errors(frame, frame[column].str.contains(UNSTORABLE), column,
                          "holds a character that cannot be stored (NUL or a lone surrogate)")
@@ -116,7 +121,7 @@ def _price(frame):
 
 
 def _currency(frame):
-    frame["currency"] = frame["currency"].str.upper()
+    frame["currency"] = _per_distinct(frame["currency"], str.upper)
     wrong = (frame["currency"] != "") & ~frame["currency"].isin(CURRENCIES)
     return _errors(frame, wrong, "currency", "unknown currency (an ISO 4217 code such as EUR)")
 
@@ -143,9 +148,14 @@ def category_problem(path: str) -> str | None:
 
 
 def _per_distinct(values: pd.Series, fn) -> pd.Series:
-    """`fn` applied once per distinct value (feeds repeat categories and attributes a lot)."""
-    results = {value: fn(value) for value in values.unique()}
-    return pd.Series([results[value] for value in values], index=values.index, dtype=object)
+    """`fn` applied once per distinct value (feeds repeat categories and attributes a lot).
+
+    The results are spread back to the rows by numpy (`take` by the factorized codes), not a Python loop.
+    """
+    codes, distinct = pd.factorize(values)
+    results = np.empty(len(distinct), dtype=object)
+    results[:] = [fn(value) for value in distinct]
+    return pd.Series(results[codes], index=values.index, dtype=object)
 
 
 def _category_path(frame):
@@ -153,8 +163,9 @@ def _category_path(frame):
     given = (frame["category_path"] != "") & (frame["category_path"].str.len() <= LIMITS["category_path"])
     paths = frame.loc[given, "category_path"]
     problems = _per_distinct(paths, category_problem)
+    problems = problems[problems.notna()]
     found = [RowError(int(frame.at[index, "row_no"]), "category_path", paths[index][:200], problem)
-             for index, problem in problems.items() if isinstance(problem, str)]
+             for index, problem in problems.items()]
     frame.loc[given, "category_path"] = _per_distinct(
         paths, lambda p: " > ".join(name.strip() for name in p.split(">")))
     return found
@@ -197,6 +208,11 @@ def remember(frame: pd.DataFrame, seen: SeenSkus) -> None:
 
 
 def _duplicates(frame, seen: SeenSkus):
+    skus, rows = frame["sku"].tolist(), frame["row_no"].tolist()
+    fresh = dict(zip(skus, rows, strict=True))
+    if len(fresh) == len(skus) and "" not in fresh and seen.keys().isdisjoint(fresh):
+        seen.update(fresh)  # no SKU blank, repeated in the chunk or seen before: the register grows in C
+        return []
     found = []
     for row, sku in zip(frame["row_no"].tolist(), frame["sku"].tolist(), strict=True):
         if not sku:

@@ -97,7 +97,8 @@ class ProductVariant(Timestamps, Base):
     )
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, server_default=text("gen_random_uuid()"))
-    product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"), index=True)
+    # (Looked up through ix_product_variants_product_id_price, whose first column it is: migration 0022.)
+    product_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("products.id", ondelete="CASCADE"))
     sku: Mapped[str] = mapped_column(String(64), unique=True)
     price: Mapped[Decimal] = mapped_column(Money)
     currency: Mapped[str] = mapped_column(CHAR(3))

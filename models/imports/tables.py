@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Numeric, String, Table, Text, text
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, Numeric, String, Table, Text, Uuid, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column
 
@@ -98,11 +98,13 @@ class ImportedFile(Base):
     created_at: Mapped[datetime] = mapped_column(server_default=text("now()"))
 
 
-# Rows are COPYed here, merged and deleted in the same transaction; UNLOGGED
-# because they never outlive it.
+# The scan COPYs each chunk's checked, normalised rows here (keyed by job and chunk) in the transaction that
+# records the chunk; the load moves them out and merges them in SQL. UNLOGGED: nothing here is the only copy
+# (a PostgreSQL crash empties the table, and the load then reads the file for the chunks it finds missing).
+# No foreign key to the job: it cost a lookup per row staged; a job's last step deletes what is left.
 import_staging = Table(
     "import_staging", Base.metadata,
-    Column("job_id", ForeignKey("import_jobs.id", ondelete="CASCADE"), nullable=False),
+    Column("job_id", Uuid, nullable=False),
     Column("row_no", BigInteger, nullable=False),
     Column("sku", Text, nullable=False),
     Column("product_handle", Text, nullable=False),
@@ -114,7 +116,8 @@ import_staging = Table(
     Column("stock", BigInteger, nullable=False),
     Column("image_urls", Text),
     Column("attributes", JSONB),
-    Index("ix_import_staging_job_id", "job_id"),
+    Column("chunk", Integer, nullable=False),
+    Index("ix_import_staging_job_id_chunk", "job_id", "chunk"),
     prefixes=["UNLOGGED"],
 )
 

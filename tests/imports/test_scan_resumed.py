@@ -3,6 +3,8 @@ after IMPORT_TASK_SECONDS, or a worker killed), it counts, numbers and reports r
 
 from dataclasses import replace
 
+import pandas as pd
+
 from imports import pipeline
 from imports.feed import RowError
 from tests.imports.conftest import drop, get_job, rows, scalar
@@ -64,11 +66,15 @@ def test_a_scan_in_slices_counts_and_reports_as_one_pass(database, local_setting
 def test_a_chunk_recorded_twice_counts_once(database, local_settings, inbox):
     job_id = _scan_job(database, local_settings, inbox, "twice.csv", FEED)
     error = RowError(4, "price", "-3", "price must not be negative")
+    valid = pd.DataFrame({"row_no": [2, 3], "sku": ["A-1", "A-2"], "product_handle": "a", "product_name": "Alpha",
+                          "description": "", "category_path": "Home", "price": "1.00", "currency": "EUR",
+                          "stock": "1", "image_urls": "", "attributes_json": ""})
     for _ in range(2):  # the same chunk checked again by a redelivered message
-        assert pipeline._record_scanned(database, job_id, 0, 3, [error])
+        assert pipeline._record_scanned(database, job_id, 0, 3, [error], valid)
     assert rows(database, "SELECT chunk, rows, rows_failed FROM import_scan_chunks WHERE job_id = :j",
                 j=job_id) == [(0, 3, 1)]
     assert scalar(database, "SELECT count(*) FROM import_errors WHERE job_id = :j", j=job_id) == 1
+    assert scalar(database, "SELECT count(*) FROM import_staging WHERE job_id = :j", j=job_id) == 2  # staged once
     # the rest of the scan goes on from chunk 1 and counts chunk 0 as recorded
     assert pipeline.scan(database, local_settings, str(job_id)) == "scanned"
     assert scalar(database, "SELECT chunks_total FROM import_jobs WHERE id = :j", j=job_id) == 4  # 10 records, 3 each
