@@ -108,6 +108,31 @@ def percentile(values: list[float], p: float) -> float:
 
 
 
+def services_cpu() -> dict[str, float]:
+    """CPU seconds so far of the services' processes: PostgreSQL's backends serving the bench database (the
+    live ones: the pools keep theirs for the run), RabbitMQ's and Redis's servers (shared with whatever else
+    runs on the machine: an upper bound of this run's share)."""
+    totals = {"postgres": 0.0, "rabbitmq": 0.0, "redis": 0.0}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if command.startswith("postgres:") and f" {NAME} " in command:
+            group = "postgres"
+        elif "beam.smp" in command:
+            group = "rabbitmq"
+        elif command.startswith("redis-server"):
+            group = "redis"
+        else:
+            continue
+        totals[group] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return totals
+
+
 def children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -186,6 +211,7 @@ def run(label: str, base: str, files: list[str], connections: int, rate: float, 
     """One wrk run and its drain: the row of the table."""
     web_cpu, worker_cpu = session_cpu(web.pid), session_cpu(worker.pid)
     busy, commits = machine_busy(), database_commits(engine)
+    services = services_cpu()
     since = time.time()
     spy = [str(Path(sys.executable).parent / "py-spy"), "record", "--subprocesses", "--nonblocking", "-r", "50",
            "-d", f"{SECONDS:.0f}", "-f", "raw"]
@@ -199,6 +225,7 @@ def run(label: str, base: str, files: list[str], connections: int, rate: float, 
         spy.wait()
     delays, last = drain(engine, since, until, found["pays"])
     worker_cpu = session_cpu(worker.pid) - worker_cpu
+    services = {name: cpu - services[name] for name, cpu in services_cpu().items()}
     commits = database_commits(engine) - commits
     paid = len(delays)
     with engine.connect() as conn:  # every task goes through the outbox: its rows are the tasks queued
@@ -211,6 +238,7 @@ def run(label: str, base: str, files: list[str], connections: int, rate: float, 
             "web_ms": web_cpu * per, "worker_ms": worker_cpu * per, "wrk_ms": found["wrk_cpu"] * per,
             "wrk_share": found["wrk_cpu"] / max(found["machine_cpu"], 1e-9),
             "machine_ms": (machine_busy() - busy) * per, "load": os.getloadavg()[0],
+            "services_ms": {name: cpu * per for name, cpu in services.items()},
             "commits": commits / max(paid, 1),
             "tasks": {k.rsplit(".", 1)[1]: v / max(paid, 1) for k, v in tasks.items()}}
 
@@ -274,6 +302,9 @@ def main() -> None:
     for r in rows:
         tasks = ", ".join(f"{name} {n:.2f}" for name, n in sorted(r["tasks"].items()))
         print(f"{r['label']}: per paid order {r['commits']:.1f} commits in the database, tasks queued: {tasks}")
+        services = ", ".join(f"{name} {ms:.1f} ms" for name, ms in r["services_ms"].items())
+        print(f"{r['label']}: services' CPU per paid order: {services} (RabbitMQ's and Redis's include whatever "
+              f"else used them meanwhile)")
 
 
 if __name__ == "__main__":
