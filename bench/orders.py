@@ -1,8 +1,10 @@
 """Checkout-and-pay benchmark: gunicorn, a worker and the sandbox gateway, loaded by wrk for a fixed time.
 
-    make bench-orders [BENCH_SECONDS=20 BENCH_CONNECTIONS=8 BENCH_RATE=50 BENCH_RATE_CONNECTIONS=32]
+    make bench-orders [BENCH_SECONDS=20 BENCH_CONNECTIONS=8 BENCH_RATE=50 BENCH_RATE_CONNECTIONS=32 BENCH_VARIANTS=100]
 
-Uses its own scratch database, RabbitMQ virtual host and Redis database (all emptied afterwards).
+Uses its own scratch database, RabbitMQ virtual host and Redis database (all emptied afterwards). The catalog
+holds BENCH_VARIANTS products of one variant each and every checkout buys one of them at random (1: every
+checkout queues on one variant's row lock, the single hot variant).
 wrk runs bench/orders.lua: one connection (and thread) per customer, each posting an order, reading its id
 and paying it. Two runs: closed loop (every connection as fast as it is answered: the maximum) and a fixed
 offered load (BENCH_RATE orders/s, paced per connection with wrk's delay()). For each it prints paid orders
@@ -39,6 +41,9 @@ RATE = float(os.environ.get("BENCH_RATE", "50"))
 # Paced: each connection starts an order every RATE_CONNECTIONS / RATE seconds (0.64 s by default), far
 # longer than a checkout and its payment, so the schedule and not the latency sets the rate.
 RATE_CONNECTIONS = int(os.environ.get("BENCH_RATE_CONNECTIONS", "32"))
+# Products in the catalog (one variant each); every checkout buys one at random. 1 is the single hot variant
+# whose row lock every checkout queues on.
+VARIANTS = int(os.environ.get("BENCH_VARIANTS", "100"))
 # The tasks mostly wait on PostgreSQL, Redis and RabbitMQ, so more processes than cores keep the CPUs busy.
 WORKER_PROCESSES = os.environ.get("BENCH_WORKER_PROCESSES", "4")
 PG = os.environ.get("BENCH_PG_SERVER", "postgresql+psycopg2://postgres@127.0.0.1:5432")
@@ -71,19 +76,28 @@ def clean_up_services() -> None:
     shutil.rmtree(MAIL, ignore_errors=True)
 
 
-def seed(customers: int) -> tuple[str, list[str]]:
-    """One variant with plenty of stock, and a customer (with an access token) per connection."""
+def seed(customers: int, variants: int) -> tuple[list[str], list[str]]:
+    """`variants` products of one variant each with plenty of stock, and a customer (with an access token) per
+    connection."""
+    from models.catalog.tables import Product, ProductVariant
     from web import create_app
     from web.auth.tokens import access_token
 
     app = create_app()
     with app.extensions["shop"].db.session() as session:
         variant, users = seed_teapot_and_customers(session, customers, "bench")
-        variant_id = str(variant.id)
+        products = [Product(handle=f"bench-product-{n}", name=f"Product {n}") for n in range(1, variants)]
+        session.add_all(products)
+        session.flush()
+        more = [ProductVariant(product_id=p.id, sku=f"BENCH-{n + 2}", price=10, currency="EUR", stock=10**8)
+                for n, p in enumerate(products)]
+        session.add_all(more)
+        session.flush()
+        variant_ids = [str(v.id) for v in (variant, *more)]
         with app.app_context():
             tokens = [access_token(u.id, "customer", mfa=False, session_id=uuid.uuid4()) for u in users]
     app.extensions["shop"].db.dispose()
-    return variant_id, tokens
+    return variant_ids, tokens
 
 
 def start(command: list[str], log: Path, **env) -> subprocess.Popen:
@@ -249,13 +263,13 @@ def main() -> None:
     logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
     prepare_services()
     load_start = os.getloadavg()[0]
-    variant_id, tokens = seed(max(CONNECTIONS, RATE_CONNECTIONS))
+    variant_ids, tokens = seed(max(CONNECTIONS, RATE_CONNECTIONS), VARIANTS)
     token_file, body_file = logs / "tokens.txt", logs / "checkout.json"
     token_file.write_text("\n".join(tokens) + "\n")
-    body_file.write_text(json.dumps({
+    body_file.write_text("".join(json.dumps({  # one body a line: each checkout takes one at random
         "items": [{"variantId": variant_id, "quantity": 1}],
         "shippingAddress": {"firstName": "B", "lastName": "M", "line1": "1 Road", "city": "Paris",
-                            "postalCode": "75001", "country": "FR"}}))
+                            "postalCode": "75001", "country": "FR"}}) + "\n" for variant_id in variant_ids))
     bare = measure_bare(free_port(), logs)
     port = free_port()
     web = start([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], logs / "web.log",
@@ -284,7 +298,8 @@ def main() -> None:
         engine.dispose()
         clean_up_services()
     print(f"\nOrders benchmark ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}): {SECONDS:.0f} s per run, "
-          f"{WEB_WORKERS} gunicorn workers, 1 worker ({WORKER_PROCESSES} processes), {os.cpu_count()} CPUs, "
+          f"{WEB_WORKERS} gunicorn workers, 1 worker ({WORKER_PROCESSES} processes), {VARIANTS} products bought at "
+          f"random, {os.cpu_count()} CPUs, "
           f"load average (1 min) {load_start:.1f} at the start; logs in {logs}")
     print(f"bare Flask endpoint (wrk, {CONNECTIONS} connections): {bare['rps']:,.0f} req/s, "
           f"wrk {bare['wrk_cpu'] / max(bare['machine_cpu'], 1e-9):.0%} of the machine's CPU")
