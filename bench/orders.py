@@ -122,11 +122,12 @@ def percentile(values: list[float], p: float) -> float:
 
 
 
-def services_cpu() -> dict[str, float]:
-    """CPU seconds so far of the services' processes: PostgreSQL's backends serving the bench database (the
-    live ones: the pools keep theirs for the run), RabbitMQ's and Redis's servers (shared with whatever else
-    runs on the machine: an upper bound of this run's share)."""
-    totals = {"postgres": 0.0, "rabbitmq": 0.0, "redis": 0.0}
+def services_cpu() -> dict[str, dict[int, float]]:
+    """CPU seconds so far of each process of the services: PostgreSQL's backends serving the bench database,
+    RabbitMQ's and Redis's servers (shared with whatever else runs on the machine: an upper bound of this
+    run's share). Per process, so that a backend which exits during the run (a replaced pool process's) is
+    left out of the difference instead of making it negative."""
+    found = {"postgres": {}, "rabbitmq": {}, "redis": {}}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -143,8 +144,15 @@ def services_cpu() -> dict[str, float]:
             group = "redis"
         else:
             continue
-        totals[group] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return totals
+        found[group][int(entry.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return found
+
+
+def services_since(before: dict[str, dict[int, float]]) -> dict[str, float]:
+    """CPU seconds each service spent since `before` (a `services_cpu()`), in the processes alive now (a
+    backend that exited meanwhile is not counted: a floor for PostgreSQL)."""
+    return {group: sum(cpu - before[group].get(pid, 0.0) for pid, cpu in now.items())
+            for group, now in services_cpu().items()}
 
 
 def children_cpu() -> float:
@@ -239,7 +247,7 @@ def run(label: str, base: str, files: list[str], connections: int, rate: float, 
         spy.wait()
     delays, last = drain(engine, since, until, found["pays"])
     worker_cpu = session_cpu(worker.pid) - worker_cpu
-    services = {name: cpu - services[name] for name, cpu in services_cpu().items()}
+    services = services_since(services)
     commits = database_commits(engine) - commits
     paid = len(delays)
     with engine.connect() as conn:  # every task goes through the outbox: its rows are the tasks queued
@@ -318,8 +326,8 @@ def main() -> None:
         tasks = ", ".join(f"{name} {n:.2f}" for name, n in sorted(r["tasks"].items()))
         print(f"{r['label']}: per paid order {r['commits']:.1f} commits in the database, tasks queued: {tasks}")
         services = ", ".join(f"{name} {ms:.1f} ms" for name, ms in r["services_ms"].items())
-        print(f"{r['label']}: services' CPU per paid order: {services} (RabbitMQ's and Redis's include whatever "
-              f"else used them meanwhile)")
+        print(f"{r['label']}: services' CPU per paid order: {services} (PostgreSQL: backends alive at the end; "
+              f"RabbitMQ's and Redis's include whatever else used them meanwhile)")
 
 
 if __name__ == "__main__":
