@@ -4,7 +4,8 @@
 --
 --   wrk -t N -c N -d 20s -s bench/orders.lua URL -- TOKENS_FILE BODY_FILE RATE N
 --
--- TOKENS_FILE: one bearer token a line, line n for thread n. BODY_FILE: the checkout's JSON body.
+-- TOKENS_FILE: one bearer token a line, line n for thread n. BODY_FILE: checkout JSON bodies, one a line; each
+-- checkout takes one at random (the catalog's products spread over the customers).
 -- RATE: orders per second for the whole run (0 = closed loop, each connection as fast as it is answered);
 -- with a rate each connection starts its checkouts on its own fixed schedule (RATE / N per second,
 -- phases spread), so the schedule and not the latency sets the offered load as long as a checkout and
@@ -25,7 +26,7 @@ function setup(thread)
 end
 
 -- per thread (= per connection) state
-local checkout_body, pay_body, checkout_path
+local bodies, pay_body = {}, nil
 local interval, connections, next_start = 0, 1, nil
 local pending_pay = nil -- order id waiting for its payment
 local sent_at, sent_kind = 0, nil
@@ -40,7 +41,10 @@ function init(args)
   end
   wrk.headers["Authorization"] = "Bearer " .. token
   wrk.headers["Content-Type"] = "application/json"
-  checkout_body = io.open(args[2]):read("*a")
+  for line in io.lines(args[2]) do
+    if line ~= "" then bodies[#bodies + 1] = line end
+  end
+  math.randomseed(number * 7919 + os.time())
   pay_body = '{"paymentMethod": "sandbox_success"}'
   local rate = tonumber(args[3]) or 0
   connections = tonumber(args[4]) or 1
@@ -73,7 +77,7 @@ function request()
     return wrk.format("POST", "/api/v1/orders/" .. pending_pay .. "/pay", nil, pay_body)
   end
   sent_kind = "checkout"
-  return wrk.format("POST", "/api/v1/orders", nil, checkout_body)
+  return wrk.format("POST", "/api/v1/orders", nil, bodies[math.random(#bodies)])
 end
 
 -- the "id" member of the top-level object (nested objects have ids too)

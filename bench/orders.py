@@ -1,8 +1,10 @@
 """Checkout-and-pay benchmark: gunicorn, a worker and the sandbox gateway, loaded by wrk for a fixed time.
 
-    make bench-orders [BENCH_SECONDS=20 BENCH_CONNECTIONS=8 BENCH_RATE=50 BENCH_RATE_CONNECTIONS=32]
+    make bench-orders [BENCH_SECONDS=20 BENCH_CONNECTIONS=8 BENCH_RATE=50 BENCH_RATE_CONNECTIONS=32 BENCH_VARIANTS=100]
 
-Uses its own scratch database, RabbitMQ virtual host and Redis database (all emptied afterwards).
+Uses its own scratch database, RabbitMQ virtual host and Redis database (all emptied afterwards). The catalog
+holds BENCH_VARIANTS products of one variant each and every checkout buys one of them at random (1: every
+checkout queues on one variant's row lock, the single hot variant).
 wrk runs bench/orders.lua: one connection (and thread) per customer, each posting an order, reading its id
 and paying it. Two runs: closed loop (every connection as fast as it is answered: the maximum) and a fixed
 offered load (BENCH_RATE orders/s, paced per connection with wrk's delay()). For each it prints paid orders
@@ -39,6 +41,9 @@ RATE = float(os.environ.get("BENCH_RATE", "50"))
 # Paced: each connection starts an order every RATE_CONNECTIONS / RATE seconds (0.64 s by default), far
 # longer than a checkout and its payment, so the schedule and not the latency sets the rate.
 RATE_CONNECTIONS = int(os.environ.get("BENCH_RATE_CONNECTIONS", "32"))
+# Products in the catalog (one variant each); every checkout buys one at random. 1 is the single hot variant
+# whose row lock every checkout queues on.
+VARIANTS = int(os.environ.get("BENCH_VARIANTS", "100"))
 # The tasks mostly wait on PostgreSQL, Redis and RabbitMQ, so more processes than cores keep the CPUs busy.
 WORKER_PROCESSES = os.environ.get("BENCH_WORKER_PROCESSES", "4")
 PG = os.environ.get("BENCH_PG_SERVER", "postgresql+psycopg2://postgres@127.0.0.1:5432")
@@ -71,19 +76,28 @@ def clean_up_services() -> None:
     shutil.rmtree(MAIL, ignore_errors=True)
 
 
-def seed(customers: int) -> tuple[str, list[str]]:
-    """One variant with plenty of stock, and a customer (with an access token) per connection."""
+def seed(customers: int, variants: int) -> tuple[list[str], list[str]]:
+    """`variants` products of one variant each with plenty of stock, and a customer (with an access token) per
+    connection."""
+    from models.catalog.tables import Product, ProductVariant
     from web import create_app
     from web.auth.tokens import access_token
 
     app = create_app()
     with app.extensions["shop"].db.session() as session:
         variant, users = seed_teapot_and_customers(session, customers, "bench")
-        variant_id = str(variant.id)
+        products = [Product(handle=f"bench-product-{n}", name=f"Product {n}") for n in range(1, variants)]
+        session.add_all(products)
+        session.flush()
+        more = [ProductVariant(product_id=p.id, sku=f"BENCH-{n + 2}", price=10, currency="EUR", stock=10**8)
+                for n, p in enumerate(products)]
+        session.add_all(more)
+        session.flush()
+        variant_ids = [str(v.id) for v in (variant, *more)]
         with app.app_context():
             tokens = [access_token(u.id, "customer", mfa=False, session_id=uuid.uuid4()) for u in users]
     app.extensions["shop"].db.dispose()
-    return variant_id, tokens
+    return variant_ids, tokens
 
 
 def start(command: list[str], log: Path, **env) -> subprocess.Popen:
@@ -106,6 +120,39 @@ def percentile(values: list[float], p: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(round(p / 100 * (len(ordered) - 1))))] if ordered else float("nan")
 
+
+
+def services_cpu() -> dict[str, dict[int, float]]:
+    """CPU seconds so far of each process of the services: PostgreSQL's backends serving the bench database,
+    RabbitMQ's and Redis's servers (shared with whatever else runs on the machine: an upper bound of this
+    run's share). Per process, so that a backend which exits during the run (a replaced pool process's) is
+    left out of the difference instead of making it negative."""
+    found = {"postgres": {}, "rabbitmq": {}, "redis": {}}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if command.startswith("postgres:") and f" {NAME} " in command:
+            group = "postgres"
+        elif "beam.smp" in command:
+            group = "rabbitmq"
+        elif command.startswith("redis-server"):
+            group = "redis"
+        else:
+            continue
+        found[group][int(entry.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return found
+
+
+def services_since(before: dict[str, dict[int, float]]) -> dict[str, float]:
+    """CPU seconds each service spent since `before` (a `services_cpu()`), in the processes alive now (a
+    backend that exited meanwhile is not counted: a floor for PostgreSQL)."""
+    return {group: sum(cpu - before[group].get(pid, 0.0) for pid, cpu in now.items())
+            for group, now in services_cpu().items()}
 
 
 def children_cpu() -> float:
@@ -186,6 +233,7 @@ def run(label: str, base: str, files: list[str], connections: int, rate: float, 
     """One wrk run and its drain: the row of the table."""
     web_cpu, worker_cpu = session_cpu(web.pid), session_cpu(worker.pid)
     busy, commits = machine_busy(), database_commits(engine)
+    services = services_cpu()
     since = time.time()
     spy = [str(Path(sys.executable).parent / "py-spy"), "record", "--subprocesses", "--nonblocking", "-r", "50",
            "-d", f"{SECONDS:.0f}", "-f", "raw"]
@@ -199,6 +247,7 @@ def run(label: str, base: str, files: list[str], connections: int, rate: float, 
         spy.wait()
     delays, last = drain(engine, since, until, found["pays"])
     worker_cpu = session_cpu(worker.pid) - worker_cpu
+    services = services_since(services)
     commits = database_commits(engine) - commits
     paid = len(delays)
     with engine.connect() as conn:  # every task goes through the outbox: its rows are the tasks queued
@@ -211,6 +260,7 @@ def run(label: str, base: str, files: list[str], connections: int, rate: float, 
             "web_ms": web_cpu * per, "worker_ms": worker_cpu * per, "wrk_ms": found["wrk_cpu"] * per,
             "wrk_share": found["wrk_cpu"] / max(found["machine_cpu"], 1e-9),
             "machine_ms": (machine_busy() - busy) * per, "load": os.getloadavg()[0],
+            "services_ms": {name: cpu * per for name, cpu in services.items()},
             "commits": commits / max(paid, 1),
             "tasks": {k.rsplit(".", 1)[1]: v / max(paid, 1) for k, v in tasks.items()}}
 
@@ -221,13 +271,13 @@ def main() -> None:
     logs = Path(tempfile.mkdtemp(prefix="bench-logs-"))
     prepare_services()
     load_start = os.getloadavg()[0]
-    variant_id, tokens = seed(max(CONNECTIONS, RATE_CONNECTIONS))
+    variant_ids, tokens = seed(max(CONNECTIONS, RATE_CONNECTIONS), VARIANTS)
     token_file, body_file = logs / "tokens.txt", logs / "checkout.json"
     token_file.write_text("\n".join(tokens) + "\n")
-    body_file.write_text(json.dumps({
+    body_file.write_text("".join(json.dumps({  # one body a line: each checkout takes one at random
         "items": [{"variantId": variant_id, "quantity": 1}],
         "shippingAddress": {"firstName": "B", "lastName": "M", "line1": "1 Road", "city": "Paris",
-                            "postalCode": "75001", "country": "FR"}}))
+                            "postalCode": "75001", "country": "FR"}}) + "\n" for variant_id in variant_ids))
     bare = measure_bare(free_port(), logs)
     port = free_port()
     web = start([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], logs / "web.log",
@@ -256,7 +306,8 @@ def main() -> None:
         engine.dispose()
         clean_up_services()
     print(f"\nOrders benchmark ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}): {SECONDS:.0f} s per run, "
-          f"{WEB_WORKERS} gunicorn workers, 1 worker ({WORKER_PROCESSES} processes), {os.cpu_count()} CPUs, "
+          f"{WEB_WORKERS} gunicorn workers, 1 worker ({WORKER_PROCESSES} processes), {VARIANTS} products bought at "
+          f"random, {os.cpu_count()} CPUs, "
           f"load average (1 min) {load_start:.1f} at the start; logs in {logs}")
     print(f"bare Flask endpoint (wrk, {CONNECTIONS} connections): {bare['rps']:,.0f} req/s, "
           f"wrk {bare['wrk_cpu'] / max(bare['machine_cpu'], 1e-9):.0%} of the machine's CPU")
@@ -274,6 +325,9 @@ def main() -> None:
     for r in rows:
         tasks = ", ".join(f"{name} {n:.2f}" for name, n in sorted(r["tasks"].items()))
         print(f"{r['label']}: per paid order {r['commits']:.1f} commits in the database, tasks queued: {tasks}")
+        services = ", ".join(f"{name} {ms:.1f} ms" for name, ms in r["services_ms"].items())
+        print(f"{r['label']}: services' CPU per paid order: {services} (PostgreSQL: backends alive at the end; "
+              f"RabbitMQ's and Redis's include whatever else used them meanwhile)")
 
 
 if __name__ == "__main__":

@@ -342,18 +342,25 @@ def lock_payment(session: Session, payment_id: uuid.UUID) -> Payment | None:
     transaction = session.get_transaction()
     if transaction is not None and held.get(payment_id, (None,))[0] is transaction:
         return held[payment_id][2]
-    # FOR UPDATE OF orders, payments: PostgreSQL locks each result row's order, then its payment
-    found = session.execute(select(Order, Payment, User).join(Payment, Payment.order_id == Order.id)
-                            .outerjoin(User, User.id == Order.user_id).where(Payment.id == payment_id)
-                            .options(joinedload(Order.items))
-                            .with_for_update(of=(Order, Payment))
-                            .execution_options(populate_existing=True)).unique().first()
+    found = session.execute(_payment_rows(), {"locked_payment": payment_id}).unique().first()
     if found is None:
         return None
     order, payment, user = found
     # the rows are kept referenced, so the identity map keeps them for this transaction
     held[payment_id] = (session.get_transaction(), order, payment, user)
     return payment
+
+
+@lru_cache(maxsize=1)
+def _payment_rows():
+    """The order, payment, customer and items of a bound payment id, the order and payment locked. Built once:
+    building it per call (joins, options, lock clause) cost a fifth of the statement's CPU."""
+    # FOR UPDATE OF orders, payments: PostgreSQL locks each result row's order, then its payment
+    return select(Order, Payment, User).join(Payment, Payment.order_id == Order.id) \
+        .outerjoin(User, User.id == Order.user_id) \
+        .where(Payment.id == bindparam("locked_payment", type_=Payment.id.type)) \
+        .options(joinedload(Order.items)).with_for_update(of=(Order, Payment)) \
+        .execution_options(populate_existing=True)
 
 
 def payment_outcome(session: Session, payment_id: uuid.UUID, succeeded: bool, reference: str, why: str = "",

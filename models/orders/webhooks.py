@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from functools import lru_cache
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.dialects.postgresql import insert
 from sqlalchemy.orm import Session
 
@@ -25,15 +26,26 @@ def store_event(session: Session, provider: str, event_id: str, event_type: str,
     The insert goes through the session's connection, not the ORM: it needs nothing the session holds, so
     it does not flush the session's pending changes early (they are written once, at commit).
     """
-    inserted = session.connection().execute(insert(WebhookEvent).values(
-        provider=provider, event_id=event_id, type=event_type, payload=payload,
-        processed_at=None if queue else func.now())
-        .on_conflict_do_nothing().returning(WebhookEvent.event_id)).scalar()
+    inserted = session.connection().execute(_store_statement(queue), {
+        "stored_provider": provider, "stored_id": event_id, "stored_type": event_type, "stored_payload": payload,
+    }).scalar()
     if inserted is None:
         return False
     if queue:
         outbox.enqueue(session, PROCESS_TASK, provider=provider, event_id=event_id)
     return True
+
+
+@lru_cache(maxsize=2)
+def _store_statement(queue: bool):
+    """INSERT … ON CONFLICT DO NOTHING RETURNING of one event from bound values, built once per `queue`.
+
+    Parameter names never match a column's (SQLAlchemy would add such a key to the statement's columns)."""
+    table = WebhookEvent.__table__
+    return insert(table).values(
+        provider=bindparam("stored_provider"), event_id=bindparam("stored_id"), type=bindparam("stored_type"),
+        payload=bindparam("stored_payload", type_=table.c.payload.type),
+        processed_at=None if queue else func.now()).on_conflict_do_nothing().returning(table.c.event_id)
 
 
 def lock_unprocessed(session: Session, provider: str, event_id: str) -> WebhookEvent | None:
