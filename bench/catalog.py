@@ -23,6 +23,7 @@ it; their p50/p95/p99 are the latency at half load.
 from __future__ import annotations
 
 import argparse
+import atexit
 import csv
 import io
 import json
@@ -159,6 +160,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def metrics_dir() -> str:
+    """A fresh PROMETHEUS_MULTIPROC_DIR for one gunicorn, removed when this process exits (ends or fails)."""
+    path = tempfile.mkdtemp(prefix="bench-prom-")
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
 def serve(app: str, workers: int, log: Path, worker_class: str = "") -> tuple[subprocess.Popen, str]:
     """gunicorn with the project's config (`make run`'s worker class unless one is given) serving `app`."""
     port = free_port()
@@ -167,7 +175,7 @@ def serve(app: str, workers: int, log: Path, worker_class: str = "") -> tuple[su
            "DATABASE_URL": scratch_url(), "REDIS_URL": REDIS_URL, "LOG_LEVEL": "WARNING",
            # The limiter still counts every request (its cost is measured) but never refuses one.
            "RATE_LIMIT_DEFAULT": "1000000000 per minute",
-           "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="bench-prom-")}
+           "PROMETHEUS_MULTIPROC_DIR": metrics_dir()}
     process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", app], cwd=ROOT,
                                env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
