@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from integrations.search import SearchBackend, SearchQuery
 from integrations.search.postgres import execute_prepared
-from models.catalog.categories import SUBTREE
+from models.catalog.categories import SUBTREE, TREE
 from models import cursors
 from models.errors import InvalidRequest
 
@@ -38,6 +38,7 @@ RELEVANCE = "relevance"
 # The sorts with a (category_id, sort value, id) index: ix_products_category_sort_price_id and
 # ix_products_category_created_at_id (migration 0021).
 CATEGORY_ORDERED = frozenset({"newest", "oldest", "price", "-price"})
+SUBTREE_IN_STATEMENT = 3  # _listing_sql's `categories`: the subtree of :root, read by the statement itself
 
 
 @dataclass(frozen=True)
@@ -209,9 +210,12 @@ def _listing_sql(sort: str, categories: int, min_price: bool, max_price: bool, i
     """
     expression, descending, _parse = SORTS[sort]
     where, variant = [], []
-    # Several categories (one with its subtree) in an order one of the (category_id, sort) indexes keeps:
-    # each category's own first rows in that order, then the page from those (a LATERAL per category).
-    per_category = categories > 1 and sort in CATEGORY_ORDERED
+    # A category and its subtree (`categories` SUBTREE_IN_STATEMENT) in an order one of the (category_id, sort)
+    # indexes keeps: each category's own first rows in that order, then the page from those (a LATERAL per
+    # category), the subtree read in the same statement.
+    per_category = categories == SUBTREE_IN_STATEMENT
+    if per_category and sort not in CATEGORY_ORDERED:
+        raise ValueError(f"no (category_id, sort) index for {sort}")
     if categories == 1:  # a leaf: its (category_id, sort) index yields the rows in order (ANY would not)
         where.append("p.category_id = CAST(:category_id AS uuid)")
     elif per_category:
@@ -238,13 +242,17 @@ def _listing_sql(sort: str, categories: int, min_price: bool, max_price: bool, i
         op = "<" if descending else ">"
         where.append(f"({expression} {op} :value OR ({expression} = :value AND p.id {op} CAST(:last_id AS uuid)))")
     direction = "DESC" if descending else "ASC"
+    # JIT off for this statement alone (SET LOCAL in the same query string: its implicit transaction, or the
+    # caller's): a plan walking many categories, or expecting a sparse match, is estimated above
+    # jit_above_cost, and compiling it took PostgreSQL about 100 ms for a page that runs in one.
+    jit_off = "SET LOCAL jit = off; "
     page = (f"SELECT p.id, {expression} AS sort_value FROM products p"
             + (f" WHERE {' AND '.join(where)}" if where else "")
             + f" ORDER BY {expression} {direction}, p.id {direction} LIMIT :limit")
     if per_category:
-        return (f"SELECT first.id, first.sort_value FROM unnest(CAST(:category_ids AS uuid[])) AS category(id), "
-                f"LATERAL ({page}) AS first ORDER BY first.sort_value {direction}, first.id {direction} LIMIT :limit")
-    return page
+        return (f"{jit_off}{TREE} SELECT first.id, first.sort_value FROM tree AS category(id), LATERAL ({page}) "
+                f"AS first ORDER BY first.sort_value {direction}, first.id {direction} LIMIT :limit")
+    return jit_off + page
 
 
 def listing_ids(connection, filters: Filters, sort: str, limit: int,
@@ -257,8 +265,15 @@ def listing_ids(connection, filters: Filters, sort: str, limit: int,
     """
     parse = SORTS[sort][2]
     params: dict = {"limit": limit + 1}
-    if (category_ids := _category_ids(connection, filters)) is not None:
+    in_statement = filters.category_id is not None and sort in CATEGORY_ORDERED
+    if in_statement:  # the subtree read by the page's own statement: one round trip less
+        params["root"] = str(filters.category_id)
+        categories = SUBTREE_IN_STATEMENT
+    elif (category_ids := _category_ids(connection, filters)) is not None:
         params.update(category_ids=[str(i) for i in category_ids], category_id=str(category_ids[0]))
+        categories = min(len(category_ids), 2)
+    else:
+        categories = 0
     params.update(min_price=filters.min_price, max_price=filters.max_price)
     if cursor:
         try:
@@ -266,9 +281,11 @@ def listing_ids(connection, filters: Filters, sort: str, limit: int,
             params.update(value=parse(str(value)), last_id=str(uuid.UUID(str(last_id))))
         except (ValueError, InvalidOperation):
             raise InvalidRequest("the cursor is not valid for this listing", {"cursor": ["not valid"]}) from None
-    sql = _listing_sql(sort, min(len(category_ids), 2) if category_ids is not None else 0,
-                       filters.min_price is not None, filters.max_price is not None, filters.in_stock, bool(cursor))
+    sql = _listing_sql(sort, categories, filters.min_price is not None, filters.max_price is not None,
+                       filters.in_stock, bool(cursor))
     rows = _prepared(connection, sql, params, prepare=False).all()
+    if in_statement and not rows:
+        _category_ids(connection, filters)  # an empty page: 400 if there is no such category
     next_cursor = None
     if len(rows) > limit:
         last = rows[limit - 1]
