@@ -305,7 +305,7 @@ def search_ids(connection, backend: SearchBackend, text: str, filters: Filters, 
                cursor: str | None) -> tuple[list[uuid.UUID], str | None]:
     """The ids of one page of products matching `text` (best first) and `filters`, and the next page's cursor."""
     ids, next_cursor, _ = _search(connection, backend, text, filters, limit, cursor, None)
-    return ids, next_cursor
+    return [uuid.UUID(i) for i in ids], next_cursor
 
 
 def search_items(connection, backend: SearchBackend, text: str, filters: Filters, limit: int,
@@ -316,12 +316,14 @@ def search_items(connection, backend: SearchBackend, text: str, filters: Filters
     statement: one round trip instead of two.
     """
     ids, next_cursor, page_json = _search(connection, backend, text, filters, limit, cursor, PAGE_JSON_OF)
-    items = _with_urls(page_json, url) if page_json is not None else page_items(connection, ids, url)
-    return items, next_cursor
+    if page_json is not None:
+        return _with_urls(page_json, url), next_cursor
+    return page_items(connection, [uuid.UUID(i) for i in ids], url), next_cursor
 
 
 def _search(connection, backend: SearchBackend, text: str, filters: Filters, limit: int, cursor: str | None,
-            page_sql: str | None) -> tuple[list[uuid.UUID], str | None, str | None]:
+            page_sql: str | None) -> tuple[list[str], str | None, str | None]:
+    """The hits' ids (text), the next page's cursor, and the page's JSON when the backend built it."""
     category_ids = _category_ids(connection, filters)
     after = decode_cursor(cursor, RELEVANCE) if cursor else None
     query = SearchQuery(text=text, category_ids=[str(i) for i in category_ids] if category_ids is not None else None,
@@ -337,4 +339,4 @@ def _search(connection, backend: SearchBackend, text: str, filters: Filters, lim
             raise
         raise InvalidRequest("the cursor is not valid for this search", {"cursor": ["not valid"]}) from None
     next_cursor = encode_cursor(RELEVANCE, result.next_after) if result.next_after else None
-    return [uuid.UUID(i) for i in result.ids], next_cursor, page_json
+    return result.ids, next_cursor, page_json
