@@ -12,8 +12,10 @@ measure PostgreSQL. Cached rows (guests, and signed-in customers, who share
 the guests' pages) are measured after requesting each path once.
 
 Each row also gives the server's CPU time per request (gunicorn's master and
-workers, from /proc): the figure to compare on a machine shared with other
-work. With `--open-loop`, each search row's maximum throughput (the closed
+workers, from /proc) and PostgreSQL's (the scratch database's backends alive
+at the end of the row, from /proc; a backend that exited during the row, or a
+parallel worker, is not counted): the figures to compare on a machine shared
+with other work. With `--open-loop`, each search row's maximum throughput (the closed
 loop above) is then halved and offered at that fixed rate, so a request never waits for an earlier
 answer (bench/open_loop.py: each request on its own connection, its latency
 counted from when it was due), and the bare endpoint at the same rate beside
@@ -251,6 +253,7 @@ def load(url: str, path_file: Path, seconds: int, connections: int, threads: int
          server: subprocess.Popen | None = None) -> dict:
     """wrk's closed loop: each connection sends its next request when its answer came."""
     cpu = server_cpu(server) if server else None
+    database = database_cpu() if server else None
     if shutil.which("wrk") is None:  # bench.open_loop.closed: the same loop in Python (see the table's note)
         from bench.open_loop import closed
 
@@ -263,6 +266,7 @@ def load(url: str, path_file: Path, seconds: int, connections: int, threads: int
         result = json.loads(line[len("RESULT "):])
     result["rps"] = result["requests"] / result["seconds"]
     result["cpu_ms"] = (server_cpu(server) - cpu) * 1000 / max(result["requests"], 1) if server else None
+    result["db_cpu_ms"] = (database_cpu() - database) * 1000 / max(result["requests"], 1) if server else None
     return result
 
 
@@ -330,11 +334,13 @@ def table(results: list[tuple[str, dict]], args, count: int) -> str:
              f"{args.connections} connections, {args.seconds} s per row after {args.warmup} s warm-up; "
              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the end",
              "",
-             "| endpoint | req/s | p50 ms | p95 ms | p99 ms | errors | server CPU ms/req | ratio to bare |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| endpoint | req/s | p50 ms | p95 ms | p99 ms | errors | server CPU ms/req | PostgreSQL CPU ms/req "
+             "| ratio to bare |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for label, r in results:
+        database = "" if label.startswith("bare") else f"{r['db_cpu_ms']:.2f}"
         lines.append(f"| {label} | {r['rps']:,.0f} | {r['p50']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | "
-                     f"{r['errors']} | {r['cpu_ms']:.2f} | {r['rps'] / base:.2f} |")
+                     f"{r['errors']} | {r['cpu_ms']:.2f} | {database} | {r['rps'] / base:.2f} |")
     return "\n".join(lines)
 
 
