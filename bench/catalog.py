@@ -12,8 +12,10 @@ measure PostgreSQL. Cached rows (guests, and signed-in customers, who share
 the guests' pages) are measured after requesting each path once.
 
 Each row also gives the server's CPU time per request (gunicorn's master and
-workers, from /proc): the figure to compare on a machine shared with other
-work. With `--open-loop`, each search row's maximum throughput (the closed
+workers, from /proc) and PostgreSQL's (the scratch database's backends alive
+at the end of the row, from /proc; a backend that exited during the row, or a
+parallel worker, is not counted): the figures to compare on a machine shared
+with other work. With `--open-loop`, each search row's maximum throughput (the closed
 loop above) is then halved and offered at that fixed rate, so a request never waits for an earlier
 answer (bench/open_loop.py: each request on its own connection, its latency
 counted from when it was due), and the bare endpoint at the same rate beside
@@ -23,6 +25,7 @@ it; their p50/p95/p99 are the latency at half load.
 from __future__ import annotations
 
 import argparse
+import atexit
 import csv
 import io
 import json
@@ -159,6 +162,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def metrics_dir() -> str:
+    """A fresh PROMETHEUS_MULTIPROC_DIR for one gunicorn, removed when this process exits (ends or fails)."""
+    path = tempfile.mkdtemp(prefix="bench-prom-")
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
 def serve(app: str, workers: int, log: Path, worker_class: str = "") -> tuple[subprocess.Popen, str]:
     """gunicorn with the project's config (`make run`'s worker class unless one is given) serving `app`."""
     port = free_port()
@@ -167,7 +177,7 @@ def serve(app: str, workers: int, log: Path, worker_class: str = "") -> tuple[su
            "DATABASE_URL": scratch_url(), "REDIS_URL": REDIS_URL, "LOG_LEVEL": "WARNING",
            # The limiter still counts every request (its cost is measured) but never refuses one.
            "RATE_LIMIT_DEFAULT": "1000000000 per minute",
-           "PROMETHEUS_MULTIPROC_DIR": tempfile.mkdtemp(prefix="bench-prom-")}
+           "PROMETHEUS_MULTIPROC_DIR": metrics_dir()}
     process = subprocess.Popen([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", app], cwd=ROOT,
                                env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True)
     url = f"http://127.0.0.1:{port}"
@@ -243,6 +253,7 @@ def load(url: str, path_file: Path, seconds: int, connections: int, threads: int
          server: subprocess.Popen | None = None) -> dict:
     """wrk's closed loop: each connection sends its next request when its answer came."""
     cpu = server_cpu(server) if server else None
+    database = database_cpu() if server else None
     if shutil.which("wrk") is None:  # bench.open_loop.closed: the same loop in Python (see the table's note)
         from bench.open_loop import closed
 
@@ -255,6 +266,7 @@ def load(url: str, path_file: Path, seconds: int, connections: int, threads: int
         result = json.loads(line[len("RESULT "):])
     result["rps"] = result["requests"] / result["seconds"]
     result["cpu_ms"] = (server_cpu(server) - cpu) * 1000 / max(result["requests"], 1) if server else None
+    result["db_cpu_ms"] = (database_cpu() - database) * 1000 / max(result["requests"], 1) if server else None
     return result
 
 
@@ -322,11 +334,13 @@ def table(results: list[tuple[str, dict]], args, count: int) -> str:
              f"{args.connections} connections, {args.seconds} s per row after {args.warmup} s warm-up; "
              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the end",
              "",
-             "| endpoint | req/s | p50 ms | p95 ms | p99 ms | errors | server CPU ms/req | ratio to bare |",
-             "|---|---|---|---|---|---|---|---|"]
+             "| endpoint | req/s | p50 ms | p95 ms | p99 ms | errors | server CPU ms/req | PostgreSQL CPU ms/req "
+             "| ratio to bare |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for label, r in results:
+        database = "" if label.startswith("bare") else f"{r['db_cpu_ms']:.2f}"
         lines.append(f"| {label} | {r['rps']:,.0f} | {r['p50']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | "
-                     f"{r['errors']} | {r['cpu_ms']:.2f} | {r['rps'] / base:.2f} |")
+                     f"{r['errors']} | {r['cpu_ms']:.2f} | {database} | {r['rps'] / base:.2f} |")
     return "\n".join(lines)
 
 

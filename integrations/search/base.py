@@ -70,6 +70,15 @@ class SearchBackend(ABC):
         use instead of checking out one of its own (one checkout, one ping, per request); others ignore it.
         """
 
+    def search_page(self, query: SearchQuery, page_sql: str, connection=None) -> tuple[SearchPage, str | None]:
+        """`search`, and the page's products built in the same round trip, when this backend can.
+
+        `page_sql`: SQL selecting one text value from a relation written `{page}` in it, whose columns are
+        `id` (uuid) and `n` (the hit's position on the page). The text it gives is returned beside the hits;
+        None when the caller must build the page from `SearchPage.ids` itself (this default).
+        """
+        return self.search(query, connection=connection), None
+
     def index_ids(self, ids: list[str]) -> set[str] | None:
         """Index these products straight from the catalog tables; the ids found, or None if documents are needed."""
         return None

@@ -26,7 +26,7 @@ from integrations.search.base import Progress, ProductDocument, SearchBackend, S
 
 CHUNK = 1000
 # At most this many matches of each tier are ranked (see PostgresSearch.search).
-RANKED = 1000
+RANKED = 300
 NEGATED = re.compile(r'(?:^|\s)-(?:"[^"]*"|\S+)')
 
 WRITE = text("""
@@ -140,24 +140,29 @@ class PostgresSearch(SearchBackend):
         index yields them): ranking reads every candidate's row, and a text
         matching more than that is too broad for a finer order to help.
         """
-        after_tier = int(query.after[0]) if query.after else 1
-        # Prepared only without filters: its plan then depends on no value (the text is the CTE's, which
-        # no plan sees); with a category or a price a generic plan could walk the wrong index.
+        return self.search_page(query, None, connection)[0]
+
+    def search_page(self, query: SearchQuery, page_sql: str | None, connection=None) -> tuple[SearchPage, str | None]:
+        """`search` in one statement, both tiers in it; with `page_sql`, the page's products built by it too.
+
+        The tiers are the two branches of a UNION ALL under the page's LIMIT: PostgreSQL runs the second
+        (tier 0) only when the first gave fewer hits than the page needs. A search without filters is a
+        prepared statement (its plan depends on no value: the text is the CTE's, which no plan sees) and
+        builds its page in the same round trip; with a category or a price a generic plan could walk the
+        wrong index, so it is planned for its values and leaves the page to the caller (None).
+        """
         prepare = (query.category_ids is None and query.min_price is None and query.max_price is None
                    and not query.in_stock)
-        rows: list = []
+        page_sql = page_sql if prepare else None
+        sql, params = self._sql(query, page_sql)
         with nullcontext(connection) if connection is not None else self.engine.connect() as conn:
-            for tier in (1, 0):
-                if tier > after_tier or len(rows) > query.limit:
-                    continue
-                after = query.after if query.after and tier == after_tier else None
-                sql, params = self._sql(query, tier, after, query.limit + 1 - len(rows))
-                rows += [(tier, row.rank, row.id) for row in execute_prepared(conn, sql, params, prepare)]
+            rows = execute_prepared(conn, sql, params, prepare).all()
         more = len(rows) > query.limit
-        rows = rows[:query.limit]
-        return SearchPage([row[2] for row in rows], list(rows[-1]) if more and rows else None)
+        page = [(row[0], row[1], row[2]) for row in rows[:query.limit]]
+        body = (rows[0][3] if rows else "[]") if page_sql is not None else None
+        return SearchPage([row[2] for row in page], list(page[-1]) if more and page else None), body
 
-    def _sql(self, query: SearchQuery, tier: int, after: list | None, limit: int) -> tuple[str, dict]:
+    def _sql(self, query: SearchQuery, page_sql: str | None) -> tuple[str, dict]:
         head, prefix = split_prefix(query.text.lstrip())
         words = head.split()
         joiner = "&&"
@@ -170,33 +175,50 @@ class PostgresSearch(SearchBackend):
             tsquery = f"({tsquery} {joiner} to_tsquery(CAST(:config AS regconfig), :prefix))"
             rank_query = f"({rank_query} {joiner} to_tsquery(CAST(:config AS regconfig), :prefix))"
         params = {"config": self.config, "head": head, "wanted": NEGATED.sub(" ", head),
-                  "prefix": f"{prefix}:*", "limit": limit,
+                  "prefix": f"{prefix}:*", "limit": query.limit + 1, "page_limit": query.limit,
                   "category_ids": query.category_ids, "min_price": query.min_price,
                   "max_price": query.max_price}
-        # Tier 1 walks the small name index only and checks the full query on its few rows (coalesce keeps
-        # the planner from also scanning the big index, which a broad word fills with most of the catalogue).
-        where = (["p.name_vector @@ q.ranking", "coalesce(p.search_vector @@ q.query, false)"] if tier
-                 else ["p.search_vector @@ q.query", "NOT coalesce(p.name_vector @@ q.ranking, false)"])
+        filters = []
         if query.category_ids is not None:
-            where.append("p.category_id = ANY(CAST(:category_ids AS uuid[]))")
+            filters.append("p.category_id = ANY(CAST(:category_ids AS uuid[]))")
         variant = [sql for name, sql in VARIANT_FILTER.items() if getattr(query, name) not in (None, False)]
         if variant:
-            where.append("EXISTS (SELECT 1 FROM product_variants v WHERE v.product_id = p.id AND "
-                         + " AND ".join(variant) + ")")
-        outer = ""
-        if after:
-            params.update(after_rank=float(after[1]), after_id=str(after[2]))
-            outer = "WHERE rank < :after_rank OR (rank = :after_rank AND id > :after_id)"
-        # Ranking reads each candidate's row: only the first RANKED matches of a tier are ranked.
+            filters.append("EXISTS (SELECT 1 FROM product_variants v WHERE v.product_id = p.id AND "
+                           + " AND ".join(variant) + ")")
+        after_tier = int(query.after[0]) if query.after else 1
+        if query.after:
+            params.update(after_rank=float(query.after[1]), after_id=str(query.after[2]))
+        branches = []
+        for tier in (1, 0):
+            if tier > after_tier:  # the cursor is past this tier
+                continue
+            # Tier 1 walks the small name index only and checks the full query on its few rows (coalesce
+            # keeps the planner from also scanning the big index, which a broad word fills with most of the
+            # catalogue).
+            where = (["p.name_vector @@ q.ranking", "coalesce(p.search_vector @@ q.query, false)"] if tier
+                     else ["p.search_vector @@ q.query", "NOT coalesce(p.name_vector @@ q.ranking, false)"])
+            outer = ("WHERE rank < :after_rank OR (rank = :after_rank AND id > :after_id)"
+                     if query.after and tier == after_tier else "")
+            # Ranking reads each candidate's row: only the first RANKED matches of a tier are ranked.
+            branches.append(f"""(
+                SELECT {tier} AS tier, rank, id FROM (
+                    SELECT c.id::text AS id, ts_rank(c.search_vector, q.ranking)::float8 AS rank
+                    FROM (SELECT p.id, p.search_vector FROM products p, q WHERE {' AND '.join(where + filters)}
+                          LIMIT {RANKED}) c, q
+                ) ranked {outer}
+                ORDER BY rank DESC, id
+                LIMIT :limit)""")
+        page = ""
+        if page_sql is not None:
+            relation = "(SELECT CAST(id AS uuid) AS id, n FROM found WHERE n <= :page_limit) AS page"
+            page = f", CASE WHEN n = 1 THEN ({page_sql.replace('{page}', relation)}) END AS page"
         sql = f"""
             WITH q AS (SELECT {tsquery} AS query, {rank_query} AS ranking),
-            candidates AS (SELECT p.id, p.search_vector FROM products p, q WHERE {' AND '.join(where)}
-                           LIMIT {RANKED})
-            SELECT id, rank FROM (
-                SELECT c.id::text AS id, ts_rank(c.search_vector, q.ranking)::float8 AS rank FROM candidates c, q
-            ) hits {outer}
-            ORDER BY rank DESC, id
-            LIMIT :limit
+            found AS (
+                SELECT tier, rank, id, row_number() OVER (ORDER BY tier DESC, rank DESC, id) AS n
+                FROM (SELECT * FROM ({' UNION ALL '.join(branches)}) tiers LIMIT :limit) hits
+            )
+            SELECT tier, rank, id{page} FROM found ORDER BY n
         """
         return sql, params
 

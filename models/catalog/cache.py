@@ -40,6 +40,19 @@ def versioned_read_lua(version_key: str, head: str, tail: str) -> str:
 # KEYS[1] holds the version; the page is at ARGV[1] .. version .. ARGV[2].
 VERSIONED_GET = versioned_read_lua("KEYS[1]", "ARGV[1]", "ARGV[2]") + "return {version, page}\n"
 
+# Bumps the generation and gives each product in ARGV[3 .. 2 + ARGV[2]] that generation as its version, for
+# ARGV[1] seconds; drops the snapshots of the deleted products after them. One script: atomic, as MULTI/EXEC.
+INVALIDATE = """
+local generation = redis.call('INCR', KEYS[1])
+local count = tonumber(ARGV[2])
+for i = 3, count + 2 do redis.call('SET', ARGV[i], generation, 'EX', ARGV[1]) end
+for i = count + 3, #ARGV do redis.call('DEL', ARGV[i]) end
+return generation
+"""
+# How much longer than a page a product's version key lives: more than any render takes between reading the
+# version and writing the page under it (see CatalogCache.invalidate).
+VERSION_MARGIN = 300
+
 
 # The roles whose catalog answers are a guest's, byte for byte. Staff and admins are left out on purpose:
 # the catalog is where anything they alone may see (unpublished products, stock reservations, audit fields)
@@ -63,6 +76,8 @@ class CatalogCache:
         self.ttl = ttl
         self.snapshot_ttl = snapshot_ttl
         self._versioned_get = client.register_script(VERSIONED_GET)
+        self._invalidate = client.register_script(INVALIDATE)
+        self.version_ttl = ttl + VERSION_MARGIN
 
     def _safely(self, operation, default=None):
         try:
@@ -117,15 +132,18 @@ class CatalogCache:
         return self._safely(lambda: self.redis.get(f"{PREFIX}snapshot:list:{key}"))
 
     def invalidate(self, product_ids: Iterable[str], deleted: Iterable[str] = ()) -> None:
-        """Make the pages of these products, and every listing page, miss from now on (raises RedisError)."""
-        # MULTI/EXEC: a reader never sees the product bumped but the listings not yet.
-        with self.redis.pipeline(transaction=True) as pipe:
-            for product_id in product_ids:
-                pipe.incr(f"{PREFIX}v:{product_id}")
-            for product_id in deleted:
-                pipe.delete(f"{PREFIX}snapshot:detail:{product_id}")
-            pipe.incr(GENERATION)
-            pipe.execute()
+        """Make the pages of these products, and every listing page, miss from now on (raises RedisError).
+
+        One script, so a reader never sees the product bumped but the listings not yet. A product's new
+        version is the new generation, a value no version key ever held before, and its key expires
+        `version_ttl` seconds later: an import of a million products leaves no million keys behind. Once
+        it has expired the version reads "0" again, and the only pages under "0" are those written while
+        the key was absent, from data read after this change: the page written under the version read just
+        before a change expires `ttl` seconds after it is written, before the key does.
+        """
+        versions = [f"{PREFIX}v:{product_id}" for product_id in product_ids]
+        snapshots = [f"{PREFIX}snapshot:detail:{product_id}" for product_id in deleted]
+        self._invalidate(keys=[GENERATION], args=[self.version_ttl, len(versions), *versions, *snapshots])
 
     def invalidate_quietly(self, product_ids: Iterable[str], deleted: Iterable[str] = ()) -> None:
         """`invalidate`, logging instead of raising when Redis is away (the indexing task retries it)."""

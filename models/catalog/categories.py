@@ -20,12 +20,14 @@ from models.users.permissions import Actor, authorize
 
 SEPARATOR = " > "
 
-SUBTREE = text("""
+# The ids of a category and all its descendants as `tree` (a statement's WITH clause); SUBTREE selects them.
+TREE = """
     WITH RECURSIVE tree AS (
         SELECT id FROM categories WHERE id = :root
         UNION ALL
         SELECT c.id FROM categories c JOIN tree t ON c.parent_id = t.id
-    )
+    )"""
+SUBTREE = text(TREE + """
     SELECT id FROM tree
 """)
 

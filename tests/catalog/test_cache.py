@@ -94,3 +94,34 @@ def test_during_a_database_outage_reads_come_from_the_snapshot_and_writes_get_50
     assert write.get_json()["code"] == 503
     created = client.post(f"{API}/products", json={"name": "New"}, headers=headers["admin"])
     assert created.status_code == 503 and created.headers["Retry-After"]
+
+
+def test_a_products_version_key_expires_and_its_versions_never_repeat(app, client, create_product):
+    """Invalidation leaves no key without expiry behind (an import of a million products wrote a million),
+    and a version key that expired and comes back never holds a version a page was written under before."""
+    cache = app.extensions["shop"].catalog_cache
+    product = create_product("Mug", variants=[variant("M", "5.00")])
+    path = f"{API}/products/{product['id']}"
+    version_key = cache.detail_keys(product["id"])[0]
+    cache.invalidate([product["id"]])
+    assert 0 < cache.redis.ttl(version_key) <= cache.ttl + 300
+    assert cache.ttl < cache.version_ttl  # the key outlives every page written under the version before it
+    seen = {cache.redis.get(version_key)}
+    assert client.get(path).get_json()["name"] == "Mug"  # cached under this version
+    _sql(app, "UPDATE products SET name = 'Cup' WHERE id = :id", id=product["id"])
+    cache.redis.delete(version_key)  # as if it had expired: the version reads "0", a version never written to
+    assert client.get(path).get_json()["name"] == "Cup"
+    for _ in range(3):
+        cache.invalidate([product["id"]])
+        seen.add(cache.redis.get(version_key))
+    assert len(seen) == 4 and b"0" not in seen
+    assert cache.redis.get(cache.list_keys("")[0]) == sorted(seen, key=int)[-1]  # the generation itself
+
+
+def test_invalidating_a_deleted_product_drops_its_snapshot(app, client, create_product):
+    cache = app.extensions["shop"].catalog_cache
+    product = create_product("Mug", variants=[variant("M", "5.00")])
+    assert client.get(f"{API}/products/{product['id']}").status_code == 200
+    assert cache.snapshot_detail(product["id"])
+    cache.invalidate([], deleted=[product["id"]])
+    assert cache.snapshot_detail(product["id"]) is None

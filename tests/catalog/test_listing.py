@@ -126,3 +126,91 @@ def test_an_unknown_category_is_refused_naming_it(client, create_category):
     for query in (f"category={uuid.uuid4()}", f"category={uuid.uuid4()}&q=mug"):
         response = client.get(f"{API}/products?{query}")
         assert response.status_code == 400 and "category" in response.get_json()["errors"], query
+
+
+def test_a_category_with_its_subtree_pages_as_one_list_in_every_order(client, create_category, create_product):
+    """Several categories are walked each on its own (category_id, sort) index and merged: the pages must be
+    exactly those of one list over the subtree, filters applied, for every sort, across cursors."""
+    from models.catalog.listing import _listing_sql
+
+    home = create_category("Home")
+    kitchen = create_category("Kitchen", home["id"])
+    shelf = create_category("Shelf", kitchen["id"])
+    garden = create_category("Garden")
+    spread = {home["id"]: [], kitchen["id"]: [], shelf["id"]: [], garden["id"]: []}
+    rows = []  # (name, lowest price, in stock with a variant in 10..40)
+    for number in range(14):
+        category = list(spread)[number % 4]
+        low, high = f"{(number * 7) % 50 + 1}.00", f"{(number * 11) % 60 + 20}.00"
+        stock = 0 if number % 5 == 0 else 3
+        create_product(f"P{number:02}", categoryId=category,
+                       variants=[variant(f"A{number}", low, stock=stock), variant(f"B{number}", high, stock=1)])
+        if category != garden["id"]:
+            matches = any(10 <= Decimal(price) <= 40 and units > 0 for price, units in ((low, stock), (high, 1)))
+            rows.append((f"P{number:02}", min(Decimal(low), Decimal(high)), matches))
+    filters = "&minPrice=10&maxPrice=40&inStock=true"
+    wanted = [row for row in rows if row[2]]
+    assert 3 < len(wanted) < len(rows)
+    for sort, key, reverse in (("price", lambda r: r[1], False), ("-price", lambda r: r[1], True),
+                               ("oldest", lambda r: r[0], False), ("newest", lambda r: r[0], True),
+                               ("name", lambda r: r[0], False)):
+        for query, expected in ((f"category={home['id']}&sort={sort}", rows),
+                                (f"category={home['id']}&sort={sort}{filters}", wanted)):
+            names = _all_pages(client, query)
+            assert names == [r[0] for r in sorted(expected, key=key, reverse=reverse)] or sort.endswith(
+                "price"), (query, names)
+            assert sorted(names) == sorted(r[0] for r in expected), query
+            if sort.endswith("price"):  # ties broken by id: the prices must still be in order
+                prices = [dict((r[0], r[1]) for r in rows)[name] for name in names]
+                assert prices == sorted(prices, reverse=reverse), query
+    # Each category of the subtree walks its own index in order (a LATERAL per category); the subtree is
+    # read by the same statement.
+    from models.catalog.listing import SUBTREE_IN_STATEMENT
+
+    for sort in ("price", "-price", "newest", "oldest"):
+        assert "LATERAL" in _listing_sql(sort, SUBTREE_IN_STATEMENT, True, True, True, False)
+    assert "LATERAL" not in _listing_sql("name", 2, True, True, True, False)  # no (category_id, name) index
+
+
+def test_a_category_page_by_price_or_date_is_one_statement_and_an_unknown_category_still_400(
+        app, client, headers, create_category, create_product):
+    import uuid
+
+    from tests.catalog.conftest import engines
+    from tests.helpers import Statements
+
+    home = create_category("Home")
+    kitchen = create_category("Kitchen", home["id"])
+    empty = create_category("Empty")
+    create_product("Pan", categoryId=kitchen["id"], variants=[variant("P", "9.00")])
+    for sort in ("price", "newest"):
+        with Statements(*engines(app)) as sql:
+            names = _names(client.get(f"{API}/products?category={home['id']}&sort={sort}", headers=headers["staff"]))
+        assert names == ["Pan"]
+        assert len([s for s in sql.seen if not s.startswith("PREPARE")]) == 2, sql.seen  # the ids, the page
+        assert _names(client.get(f"{API}/products?category={empty['id']}&sort={sort}")) == []
+        for who in ("staff", "guest"):
+            unknown = client.get(f"{API}/products?category={uuid.uuid4()}&sort={sort}", headers=headers[who])
+            assert unknown.status_code == 400 and "category" in unknown.get_json()["errors"], sort
+
+
+def test_the_keyset_statement_is_never_jit_compiled(app, create_category):
+    """A walk over many categories, or a sparse filter, is estimated above jit_above_cost; compiling the plan
+    took PostgreSQL about 100 ms for a page that runs in one. The statement turns JIT off for itself."""
+    from models.catalog.listing import SUBTREE_IN_STATEMENT, _listing_sql, _prepared
+
+    root = create_category("Home")
+    with app.extensions["shop"].db.reads.connect() as connection:
+        connection.exec_driver_sql("SET jit_above_cost = 0")  # every plan would be compiled
+        try:
+            for sort, categories in (("price", SUBTREE_IN_STATEMENT), ("name", 0), ("newest", 1)):
+                sql = _listing_sql(sort, categories, True, True, True, False)
+                assert sql.startswith("SET LOCAL jit = off; ")
+                params = {"root": root["id"], "category_id": root["id"], "min_price": 1, "max_price": 9,
+                          "limit": 21}
+                plan = _prepared(connection, sql.replace("; ", "; EXPLAIN (ANALYZE) ", 1), params, False)
+                assert "JIT" not in "\n".join(row[0] for row in plan), sort
+                compiled = _prepared(connection, "EXPLAIN (ANALYZE) " + sql.split("; ", 1)[1], params, False)
+                assert "JIT" in "\n".join(row[0] for row in compiled), sort  # what the statement avoids
+        finally:
+            connection.exec_driver_sql("RESET jit_above_cost")

@@ -104,3 +104,23 @@ def test_a_broad_text_ranks_a_bounded_number_of_candidates_and_pages_stay_distin
     names = [p["name"] for p in first["items"] + second["items"]]
     assert len(names) == len(set(names)) == 3 and all(name.startswith("Zebra lamp") for name in names)
     assert second["nextCursor"] is None
+
+
+def test_a_plain_search_page_is_one_statement_tiers_and_products_included(app, client, headers, catalog):
+    from tests.catalog.conftest import engines
+    from tests.helpers import Statements
+
+    for who in ("staff", "guest"):
+        with Statements(*engines(app)) as sql:
+            response = client.get(f"{API}/products?q=travel&limit=2", headers=headers[who])
+        assert [p["name"] for p in response.get_json()["items"]] == ["Travel mug", "Teapot"]  # tier 1, tier 0
+        executed = [s for s in sql.seen if not s.startswith("PREPARE")]  # (each connection prepares it once)
+        assert len(executed) == 1, sql.seen  # the ranking of both tiers and the page's JSON: one round trip
+        assert response.get_json()["items"][0] == client.get(f"{API}/products/{catalog[0]['id']}").get_json()
+    rest = client.get(f"{API}/products?q=travel&limit=2&cursor={response.get_json()['nextCursor']}",
+                      headers=headers["staff"]).get_json()
+    assert [p["name"] for p in rest["items"]] == ["Kettle"] and rest["nextCursor"] is None
+    with Statements(*engines(app)) as sql:  # a filter: the search planned for its values, the page prepared
+        filtered = client.get(f"{API}/products?q=travel&maxPrice=40", headers=headers["staff"]).get_json()
+    assert [p["name"] for p in filtered["items"]] == ["Travel mug", "Teapot"]
+    assert len([s for s in sql.seen if not s.startswith("PREPARE")]) == 2

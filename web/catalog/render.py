@@ -23,7 +23,7 @@ from models.catalog.listing import (
     listing_ids,
     page_body,
     page_items,
-    search_ids,
+    search_items,
 )
 
 
@@ -55,11 +55,13 @@ def render_listing(engine: Engine, search: SearchBackend, url, query: ListingQue
     """
     with read_connection(engine) as connection:
         if query.q:
-            ids, next_cursor = search_ids(connection, search, query.q, query.filters, query.limit, query.cursor)
+            items, next_cursor = search_items(connection, search, query.q, query.filters, query.limit, query.cursor,
+                                              url)
         else:
             ids, next_cursor = listing_ids(connection, query.filters, query.sort or "newest", query.limit,
                                            query.cursor)
-        return page_body(page_items(connection, ids, url), next_cursor)
+            items = page_items(connection, ids, url)
+        return page_body(items, next_cursor)
 
 
 def render_detail(engine: Engine, url, product_id: uuid.UUID) -> bytes | None:
