@@ -473,6 +473,7 @@ def main() -> None:
             print(in_process(reads, tokens, body, int(sys.argv[2]) if len(sys.argv) > 2 else 500))
         finally:
             rabbitmqctl("delete_vhost", NAME, check=False)
+            shutil.rmtree(MAIL, ignore_errors=True)
         return
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed (make bench-load installs it)")
