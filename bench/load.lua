@@ -5,7 +5,8 @@
 -- DATA_FILE lines: "R <path>" a catalog read, "T <bearer token>" a customer, "B <checkout JSON body>".
 -- Each connection waits about C * 1000 / rate ms (uniform 0.5x..1.5x) after an answer before its next
 -- request, so C connections offer `rate` requests per second while answers come faster than that.
--- Requests per 100: 65 guest reads, 25 signed-in reads (a fifth of them the customer's own orders),
+-- Requests per 100: 65 guest reads, 25 signed-in reads (a fifth of them the customer's own orders, class
+-- "orders"; the rest class "customer"),
 -- 5 order creations and 5 payments (each created order is paid by the next request its wrk thread sends).
 -- wrk opens every connection at the start and would let it idle until its first request; gunicorn's
 -- gthread hands a new connection straight to a thread, which waits up to 5 s for its request (a sync
@@ -88,7 +89,7 @@ function request()
       cls, path = "guest", reads[math.random(#reads)]
     elseif r <= 90 then
       cls, token = "customer", tokens[math.random(#tokens)]
-      if math.random(5) == 1 then path = "/api/v1/orders?limit=10" else path = reads[math.random(#reads)] end
+      if math.random(5) == 1 then cls, path = "orders", "/api/v1/orders?limit=10" else path = reads[math.random(#reads)] end
     else
       cls, method, path, token, body = "order", "POST", "/api/v1/orders", tokens[math.random(#tokens)], checkout
     end

@@ -16,6 +16,9 @@ one wrk run through a schedule of rates:
      BENCH_SECONDS;
   3. the same steps against bare Flask (bench/bare.py) served by the same configuration, for the ratio.
 
+`python -m bench.load in-process [rounds]` instead measures CPU per request of each class of the mix in one
+process (test client), PostgreSQL's CPU per request beside it; BENCH_PROFILE=<class> prints its cProfile.
+
 wrk (bench/load.lua) holds BENCH_CONNECTIONS connections (1,000: the spec's concurrent users) and
 paces each one with delay(): 65% guest reads (search, filtered listing, product detail, categories),
 25% signed-in reads (the same, plus the customer's orders), 10% checkout (POST /orders, then POST
@@ -25,6 +28,7 @@ the offered one, CPU ms per request of gunicorn and the worker, wrk's CPU share 
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import random
@@ -361,7 +365,116 @@ def summary(results: list[dict]) -> str:
     return "\n".join(rows)
 
 
+def _interleaved(calls: dict, rounds: int) -> tuple[dict[str, tuple[float, float]], float]:
+    """bench.stack.interleaved with the CPU of the calling thread only (the outbox publisher's thread works
+    after a checkout or payment, during whichever call comes next); and the other threads' CPU µs per round."""
+    from bench.stack import interleaved
+
+    process, thread = time.process_time(), time.thread_time()
+    results = interleaved(calls, rounds, clock=time.thread_time)
+    others = (time.process_time() - process) - (time.thread_time() - thread)
+    return results, others * 1e6 / (rounds + min(50, rounds))
+
+
+def in_process(reads: list[str], tokens: list[str], body: str, rounds: int) -> str:
+    """CPU per request of each class of the mix in one process (test client: no HTTP server, no wrk).
+
+    The kinds are taken in turn (bench.stack.interleaved), so drifting load weighs on each alike; each
+    kind's paths are the run's own, in turn; page caches warm (every path read once first), as in a
+    steady run. PostgreSQL's CPU per request is measured apart, each kind alone, from its backends.
+    """
+    from bench.catalog import database_cpu
+    from web import create_app
+
+    app = create_app()
+    client = app.test_client()
+    products = [p for p in reads if p.startswith("/api/v1/products")]
+    categories = [p for p in reads if p.startswith("/api/v1/categories")]
+    customers = [{"Authorization": f"Bearer {t}"} for t in tokens]
+    for path in reads:
+        assert client.get(path).status_code == 200, path
+    state = {"order": None, "n": 0}
+
+    def cycle(items):
+        turn = itertools.cycle(items)
+        return lambda: next(turn)
+
+    def get(paths, who=None, status=200):
+        path, caller = cycle(paths), cycle(customers)
+
+        def call():
+            response = client.get(path(), headers=caller() if who else {})
+            assert response.status_code == status, response.get_data()
+        return call
+
+    def checkout():
+        state["n"] += 1
+        headers = customers[state["n"] % len(customers)]
+        response = client.post("/api/v1/orders", data=body, headers={**headers, "Content-Type": "application/json"})
+        assert response.status_code == 201, response.get_data()
+        state["order"] = (response.get_json()["id"], headers)
+
+    def pay():
+        order, headers = state["order"]
+        response = client.post(f"/api/v1/orders/{order}/pay", json={"paymentMethod": "sandbox_success"},
+                               headers=headers)
+        assert response.status_code == 202, response.get_data()
+
+    calls = {"guest product page (search, listing, detail)": get(products),
+             "guest category": get(categories),
+             "customer product page": get(products, who=True),
+             "customer category": get(categories, who=True),
+             "customer's own orders": get(["/api/v1/orders?limit=10"], who=True),
+             "checkout (POST /orders)": checkout, "pay (POST /orders/{id}/pay)": pay}
+    only = os.environ.get("BENCH_PROFILE")
+    if only:  # cProfile of one kind: BENCH_PROFILE=<start of its name>
+        import cProfile
+        import pstats
+
+        chosen = {n: f for n, f in calls.items() if n.startswith(only)}
+        if only.startswith("pay"):
+            chosen = {"checkout (POST /orders)": checkout, **chosen}
+        profile = cProfile.Profile()
+        profile.enable()
+        for _ in range(rounds):
+            for fn in chosen.values():
+                fn()
+        profile.disable()
+        pstats.Stats(profile).sort_stats(os.environ.get("BENCH_PROFILE_SORT", "tottime")).print_stats(40)
+        return ""
+    results, background = _interleaved(calls, rounds)
+    database = {}
+    for name, call in calls.items():
+        if name.startswith("pay"):
+            continue
+        before = database_cpu()
+        for _ in range(rounds):
+            call()
+            if name.startswith("checkout"):
+                pay()
+        database[name] = (database_cpu() - before) * 1e6 / rounds
+    app.extensions["shop"].db.dispose()
+    lines = [f"In process: {rounds:,} requests of each kind taken in turn (test client, no HTTP server); "
+             f"load average {os.getloadavg()[0]:.2f} at the end; CPU of the request's own thread; PostgreSQL CPU "
+             "each kind alone (checkout's includes its payment's)", "",
+             "| request | median wall µs | median CPU µs | PostgreSQL CPU µs/req |", "|---|---|---|---|"]
+    lines += [f"| {name} | {wall:,.0f} | {cpu:,.0f} | {database.get(name, 0):,.0f} |"
+              for name, (wall, cpu) in results.items()]
+    lines.append(f"| the process's other threads (the outbox publisher), per checkout + payment | | "
+                 f"{background:,.0f} | |")
+    return "\n".join(lines)
+
+
 def main() -> None:
+    if sys.argv[1:2] == ["in-process"]:  # python -m bench.load in-process [rounds]
+        reads, tokens, body = prepare()
+        fresh_vhost(NAME)  # checkout's and payment's tasks are published (no worker takes them)
+        try:
+            print(in_process(reads, tokens, body, int(sys.argv[2]) if len(sys.argv) > 2 else 500))
+        finally:
+            rabbitmqctl("delete_vhost", NAME, check=False)
+            shutil.rmtree(MAIL, ignore_errors=True)
+        return
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed (make bench-load installs it)")
     raise_file_limit()

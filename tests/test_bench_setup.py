@@ -30,3 +30,28 @@ def test_fresh_database_migrates_in_a_process_nothing_has_bootstrapped(settings)
         assert version == ScriptDirectory.from_config(alembic_config(url)).get_current_head()
     finally:
         _drop_database(SCRATCH)
+
+
+def test_interleaved_with_the_thread_clock_leaves_out_other_threads_work():
+    """A background thread's CPU (an outbox publisher after a checkout) falls on whichever call runs meanwhile:
+    the process clock charges it to that call, the thread clock does not."""
+    import threading
+    import time
+
+    from bench.stack import interleaved
+
+    def busy(seconds: float) -> None:
+        end = time.thread_time() + seconds
+        while time.thread_time() < end:
+            pass
+
+    def waits_while_another_thread_works() -> None:
+        worker = threading.Thread(target=busy, args=(0.004,))
+        worker.start()
+        worker.join()
+
+    calls = {"waits": waits_while_another_thread_works}
+    process = interleaved(calls, rounds=20)["waits"][1]
+    thread = interleaved(calls, rounds=20, clock=time.thread_time)["waits"][1]
+    assert process >= 3_000
+    assert thread < 1_000
