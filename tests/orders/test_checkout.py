@@ -158,3 +158,29 @@ def test_connections_the_server_dropped_cost_one_503_then_the_pool_reconnects(ap
         [(a.status_code, a.json) for a in answers]
     assert sum(a.status_code == 201 for a in answers) >= 2
     assert stock_of(app, variant) == (10, 1 + sum(a.status_code == 201 for a in answers))
+
+
+def test_an_order_list_page_costs_the_same_statements_for_one_order_or_many(app, client, people, make_variant):
+    """Items, addresses and the latest payment are read for the whole page, not lazily per order."""
+    from tests.helpers import Statements
+
+    variant = make_variant(stock=20)
+    _, headers = people["customer"]
+    made = [place(client, headers, variant).json for _ in range(5)]
+    paid = client.post(f"{ORDERS}/{made[0]['id']}/pay", json={"paymentMethod": "sandbox_success"}, headers=headers)
+    assert paid.status_code == 202, paid.json
+    engine = app.extensions["shop"].db.engine
+    counts, bodies = [], []
+    for limit in (1, 5):
+        with Statements(engine) as statements:
+            response = client.get(f"{ORDERS}?limit={limit}", headers=headers)
+        assert response.status_code == 200
+        counts.append(len(statements.seen))
+        bodies.append(response.json["items"])
+    assert counts[0] == counts[1], counts
+    assert [o["id"] for o in bodies[1]] == [o["id"] for o in made[::-1]]
+    single = {o["id"]: client.get(f"{ORDERS}/{o['id']}", headers=headers).json for o in made}
+    for listed in bodies[1]:  # the page shows what each order's own page shows
+        assert listed == single[listed["id"]]
+    assert bodies[1][-1]["payment"]["status"] != "pending" and bodies[1][0]["payment"]["status"] == "pending"
+    assert all(o["shippingAddress"]["line1"] and o["billingAddress"]["line1"] for o in bodies[1])

@@ -78,10 +78,11 @@ class Orders(MethodView):
         """Own orders for customers, every order for staff and up; newest first."""
         with db().session() as session:
             found = actions.list_orders(session, current_actor(), query["limit"] + 1,
-                                        _decode_cursor(query["cursor"]))
+                                        _decode_cursor(query["cursor"]), addresses=True)
             page = found[:query["limit"]]
-            for order in page:
-                _with_payment(session, order)
+            payments = actions.latest_payments(session, [order.id for order in page])
+            for order in page:  # items and addresses came with the page
+                order.current_payment = payments.get(order.id)
             return {"items": page,
                     "next_cursor": _encode_cursor(page[-1]) if len(found) > query["limit"] else None}
 
