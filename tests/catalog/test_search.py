@@ -125,6 +125,24 @@ def test_indexing_writes_only_rows_whose_vectors_changed_and_reports_every_row_f
     assert _search(app.test_client(), "q=thermos") == ["Thermos flask"]
 
 
+def test_indexing_a_batch_is_a_prepared_statement(app, catalog):
+    """Planning it cost more than running it for an order's one or two products."""
+    from sqlalchemy import create_engine, text
+
+    from integrations.search.postgres import PostgresSearch
+
+    engine = create_engine(app.extensions["shop"].db.engine.url, pool_size=1, max_overflow=0)
+    try:
+        backend = PostgresSearch(engine)
+        for _ in range(2):
+            assert backend.index_ids([catalog[0]["id"]]) == {catalog[0]["id"]}
+        with engine.connect() as conn:  # the pool's one connection: the statement is prepared in it, once
+            assert conn.execute(text("SELECT count(*) FROM pg_prepared_statements "
+                                     "WHERE statement LIKE '%FROM stale s%'")).scalar() == 1
+    finally:
+        engine.dispose()
+
+
 def test_a_broad_text_ranks_a_bounded_number_of_candidates_and_pages_stay_distinct(client, create_product,
                                                                                     monkeypatch):
     from integrations.search import postgres
