@@ -36,7 +36,9 @@ def index_products(self, product_ids: list[str], vectors_written: bool = False) 
         with self.session() as session:  # committed first: changes made after it queue a new task
             session.execute(UNMARK_PENDING, {"ids": product_ids})
         with self.session() as session:
-            refresh_variant_facts(session, product_ids)  # repairs a writer that skipped queue_indexing
+            # Not redundant with the writer's own refresh: two writers of one product's variants at once each
+            # compute the facts without the other's change; this runs after both committed.
+            refresh_variant_facts(session, product_ids)
         backend = self.shop.search
         if vectors_written and self.shop.settings.SEARCH_BACKEND == "postgres":
             with self.session() as session:

@@ -39,22 +39,35 @@ WRITE = text("""
 
 # The same vectors as WRITE, computed in SQL for a whole batch: one statement, nothing through Python.
 # Attribute values are joined in the order the document builder sees them (jsonb's own key order).
-WRITE_FROM_TABLES = text("""
-    UPDATE products p SET name_vector = to_tsvector(CAST(:config AS regconfig), p.name), search_vector =
-        setweight(to_tsvector(CAST(:config AS regconfig), p.name), 'A')
-        || setweight(to_tsvector(CAST(:config AS regconfig), coalesce(p.description, '')), 'B')
-        || setweight(to_tsvector(CAST(:config AS regconfig), x.category_path || ' ' || x.attributes), 'C')
-    FROM (
-        SELECT src.id, coalesce(c.path, '') AS category_path,
-               coalesce((SELECT string_agg(e.value #>> '{}', ' ' ORDER BY e.n)
-                         FROM jsonb_each(src.attributes) WITH ORDINALITY AS e(key, value, n)), '') AS attributes
-        FROM products src LEFT JOIN categories c ON c.id = src.category_id
-        WHERE src.id = ANY(CAST(:ids AS uuid[]))
-        ORDER BY src.id  -- rows locked in id order, as the per-document writes did
-        FOR NO KEY UPDATE OF src
-    ) x
-    WHERE p.id = x.id
-    RETURNING p.id::text
+VECTORS_FROM = """
+    SELECT src.id, src.name_vector, src.search_vector,
+           to_tsvector(CAST(:config AS regconfig), src.name) AS new_name_vector,
+           setweight(to_tsvector(CAST(:config AS regconfig), src.name), 'A')
+           || setweight(to_tsvector(CAST(:config AS regconfig), coalesce(src.description, '')), 'B')
+           || setweight(to_tsvector(CAST(:config AS regconfig), coalesce(c.path, '') || ' ' || coalesce(
+                  (SELECT string_agg(e.value #>> '{}', ' ' ORDER BY e.n)
+                   FROM jsonb_each(src.attributes) WITH ORDINALITY AS e(key, value, n)), '')), 'C')
+               AS new_search_vector
+    FROM products src LEFT JOIN categories c ON c.id = src.category_id
+"""
+# Only rows whose vectors differ are written (and locked): a stock change, most of what is indexed, never
+# changes a product's text, and rewriting an unchanged row is a non-HOT update of every index on products.
+# `current` reads without locks: a text change committed later is followed by its writer's own indexing. The
+# rows to write are read again locked, in id order (as the per-document writes did), at their newest version.
+# Every id that exists is returned, written or not.
+WRITE_FROM_TABLES = text(f"""
+    WITH current AS ({VECTORS_FROM} WHERE src.id = ANY(CAST(:ids AS uuid[]))),
+    stale AS ({VECTORS_FROM}
+        WHERE src.id IN (SELECT id FROM current WHERE (name_vector, search_vector)
+                                                      IS DISTINCT FROM (new_name_vector, new_search_vector))
+        ORDER BY src.id
+        FOR NO KEY UPDATE OF src),
+    written AS (
+        UPDATE products p SET name_vector = s.new_name_vector, search_vector = s.new_search_vector
+        FROM stale s
+        WHERE p.id = s.id AND (s.name_vector, s.search_vector) IS DISTINCT FROM (s.new_name_vector, s.new_search_vector)
+    )
+    SELECT id::text FROM current
 """)
 
 PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
@@ -117,11 +130,16 @@ class PostgresSearch(SearchBackend):
             conn.execute(WRITE, [self._row(document) for document in documents])
 
     def index_ids(self, ids: list[str]) -> set[str]:
-        """Write the vectors of a batch of products in one UPDATE … FROM; the ids that exist."""
+        """Write the vectors that changed of a batch of products in one statement; the ids that exist.
+
+        Prepared: planning it cost PostgreSQL more than running it for the one or two products an order
+        indexes, and its plan (primary-key lookups) depends on no value.
+        """
         if not ids:
             return set()
         with self.engine.begin() as conn:
-            return set(conn.scalars(WRITE_FROM_TABLES, {"config": self.config, "ids": list(ids)}))
+            return set(execute_prepared(conn, WRITE_FROM_TABLES.text, {"config": self.config, "ids": list(ids)})
+                       .scalars())
 
     def _row(self, document: ProductDocument) -> dict:
         return {"config": self.config, "id": document.id, "name": document.name,

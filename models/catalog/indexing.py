@@ -40,8 +40,10 @@ def queue_indexing(session: Session, product_ids: Iterable[uuid.UUID | str], vec
     The task also invalidates the cached catalog pages of those products, so
     every writer (web, imports, orders) calls this one function after a change;
     it also refreshes the products' variant facts in the writer's transaction
-    (the task refreshes them again, for rows changed since). `vectors_written`: the writer wrote the
-    products' PostgreSQL search vectors itself (imports do, in their upsert), so the task need not.
+    (the task refreshes them again once the writer has committed: two overlapping writers of one product's
+    variants each see the other's rows as they were, see tests/orders/test_indexing.py). `vectors_written`:
+    the writer wrote the products' PostgreSQL search vectors itself (imports do, in their upsert), so the
+    task need not.
     """
     ids = sorted({str(product_id) for product_id in product_ids})
     session.flush()

@@ -92,6 +92,57 @@ def test_vectors_written_from_the_tables_equal_those_written_from_documents(app,
     with engine.connect() as conn:
         assert sorted(conn.execute(read, {"ids": ids}).all()) == from_documents
     assert "travel" in dict((row[0], row[1]) for row in from_documents)[catalog[2]["id"]]  # attribute value, weight C
+def test_indexing_writes_only_rows_whose_vectors_changed_and_reports_every_row_found(app, catalog):
+    """A stock change leaves a product's text as it was: its row is not rewritten (no new row version)."""
+    from sqlalchemy import text
+
+    from integrations.search.postgres import PostgresSearch
+
+    engine = app.extensions["shop"].db.engine
+    backend, ids = PostgresSearch(engine), [p["id"] for p in catalog]
+    versions = text("SELECT id::text, xmin::text, ctid::text, name_vector::text FROM products "
+                    "WHERE id = ANY(CAST(:ids AS uuid[])) ORDER BY id")
+
+    def rows() -> dict:
+        with engine.connect() as conn:
+            return {row[0]: row[1:] for row in conn.execute(versions, {"ids": ids})}
+
+    before = rows()
+    assert all(vector for _, _, vector in before.values())  # indexed by the fixture
+    assert backend.index_ids(ids) == set(ids)
+    assert rows() == before  # nothing written, nothing locked: same xmin, same place
+    renamed, gone = catalog[0]["id"], catalog[3]["id"]
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE products SET name = 'Thermos flask' WHERE id = :id"), {"id": renamed})
+        conn.execute(text("DELETE FROM product_variants WHERE product_id = :id"), {"id": gone})
+        conn.execute(text("DELETE FROM products WHERE id = :id"), {"id": gone})
+    renamed_row = rows()[renamed]
+    assert backend.index_ids(ids) == set(ids) - {gone}  # the deleted one is missing
+    after = rows()
+    assert after[renamed][0] != renamed_row[0] and "'thermo'" in after[renamed][2]  # the new name written
+    assert {i: after[i] for i in ids if i not in (renamed, gone)} == {
+        i: before[i] for i in ids if i not in (renamed, gone)}
+    assert _search(app.test_client(), "q=thermos") == ["Thermos flask"]
+
+
+def test_indexing_a_batch_is_a_prepared_statement(app, catalog):
+    """Planning it cost more than running it for an order's one or two products."""
+    from sqlalchemy import create_engine, text
+
+    from integrations.search.postgres import PostgresSearch
+
+    engine = create_engine(app.extensions["shop"].db.engine.url, pool_size=1, max_overflow=0)
+    try:
+        backend = PostgresSearch(engine)
+        for _ in range(2):
+            assert backend.index_ids([catalog[0]["id"]]) == {catalog[0]["id"]}
+        with engine.connect() as conn:  # the pool's one connection: the statement is prepared in it, once
+            assert conn.execute(text("SELECT count(*) FROM pg_prepared_statements "
+                                     "WHERE statement LIKE '%FROM stale s%'")).scalar() == 1
+    finally:
+        engine.dispose()
+
+
 def test_a_broad_text_ranks_a_bounded_number_of_candidates_and_pages_stay_distinct(client, create_product,
                                                                                     monkeypatch):
     from integrations.search import postgres

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
+from models.catalog.indexing import refresh_variant_facts
 from models.orders.stock import MARK_PENDING
 from tasks.search import UNMARK_PENDING
+from tests.helpers import wait_for
 from tests.orders.conftest import place
 
 
@@ -66,3 +70,59 @@ def test_the_task_waits_for_an_open_checkout_that_marked_the_product(app, make_v
         finally:
             checkout.close()
     assert not pending(app, product)
+
+
+def in_stock(app, product_id: str) -> bool:
+    with app.extensions["shop"].db.engine.connect() as conn:
+        return conn.execute(text("SELECT in_stock FROM products WHERE id = :id"), {"id": product_id}).scalar()
+
+
+def test_the_task_repairs_variant_facts_two_overlapping_checkouts_each_computed_without_the_other(app, make_variant):
+    """Why the task refreshes the facts again although every writer refreshed them in its own transaction.
+
+    Two checkouts take the last unit of two variants of one product at once: each one's refresh reads the
+    other variant as it was before (its statement's snapshot), so each finds the product still in stock and
+    the product stays listed in stock once both commit. The task runs after both (its unmark waits for the
+    marks), reads both, and repairs it.
+    """
+    from tasks.search import index_products
+
+    first_variant = make_variant(stock=1)
+    product = product_of(app, first_variant)
+    engine = app.extensions["shop"].db.engine
+    with engine.begin() as conn:
+        second_variant = conn.execute(text(
+            "INSERT INTO product_variants (id, product_id, sku, price, currency, stock, reserved) "
+            "VALUES (gen_random_uuid(), :product, 'SECOND-' || md5(random()::text), 9, 'EUR', 1, 0) "
+            "RETURNING id"), {"product": product}).scalar()
+    with app.extensions["shop"].db.session() as session:
+        refresh_variant_facts(session, [product])  # what its writer did
+    assert in_stock(app, product) and not pending(app, product)
+
+    take_last = text("UPDATE product_variants SET reserved = reserved + 1 WHERE id = :id")
+    first, second = engine.connect(), engine.connect()
+    try:
+        first.execute(take_last, {"id": first_variant})
+        second.execute(take_last, {"id": second_variant})
+        assert first.execute(MARK_PENDING, {"ids": [product]}).all() == [(product, True)]
+        second_pid = second.execute(text("SELECT pg_backend_pid()")).scalar()
+        marked = []
+        waiting = threading.Thread(target=lambda: marked.extend(second.execute(MARK_PENDING, {"ids": [product]})))
+        waiting.start()
+        wait_for(lambda: blocked(engine, second_pid), message="the second checkout's mark waiting for the first")
+        first.commit()
+        waiting.join(timeout=10)
+        assert marked == [(product, False)]  # one task covers both
+        second.commit()
+    finally:
+        first.close()
+        second.close()
+    assert in_stock(app, product)  # both units taken, each refresh saw one: stale
+    index_products(product_ids=[product])
+    assert not in_stock(app, product)
+
+
+def blocked(engine, pid: int) -> bool:
+    with engine.connect() as conn:
+        return conn.execute(text("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = :pid"),
+                            {"pid": pid}).scalar() is True
