@@ -266,7 +266,7 @@ def load(url: str, path_file: Path, seconds: int, connections: int, threads: int
         result = json.loads(line[len("RESULT "):])
     result["rps"] = result["requests"] / result["seconds"]
     result["cpu_ms"] = (server_cpu(server) - cpu) * 1000 / max(result["requests"], 1) if server else None
-    result["db_cpu_ms"] = (database_cpu() - database) * 1000 / max(result["requests"], 1) if server else None
+    result["db_cpu_ms"] = database_cpu_since(database) * 1000 / max(result["requests"], 1) if server else None
     return result
 
 
@@ -401,19 +401,25 @@ def in_process(rounds: int) -> str:
     return "\n".join(lines)
 
 
-def database_cpu() -> float:
-    """CPU seconds used so far by the scratch database's server processes (its backends, from /proc)."""
+def database_cpu() -> dict[int, float]:
+    """CPU seconds used so far by each of the scratch database's server processes (its backends, from /proc)."""
     engine = create_engine(scratch_url())
     with engine.connect() as conn:
         pids = list(conn.scalars(text("SELECT pid FROM pg_stat_activity WHERE datname = :d AND pid <> "
                                       "pg_backend_pid()"), {"d": DATABASE}))
     engine.dispose()
-    tick, total = os.sysconf("SC_CLK_TCK"), 0.0
+    tick, found = os.sysconf("SC_CLK_TCK"), {}
     for pid in pids:
         with contextlib.suppress(OSError):
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / tick
-    return total
+            found[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return found
+
+
+def database_cpu_since(before: dict[int, float]) -> float:
+    """CPU seconds the backends alive now spent since `before` (a `database_cpu()`): a backend that exited
+    meanwhile (a pool's connection closed under load) is left out, so the figure is a floor, never negative."""
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in database_cpu().items())
 
 
 def in_process_uncached(rounds: int, categories) -> str:
@@ -449,7 +455,7 @@ def in_process_uncached(rounds: int, categories) -> str:
         before = database_cpu()
         for _ in range(rounds):
             call()
-        database[name] = (database_cpu() - before) * 1e6 / rounds
+        database[name] = database_cpu_since(before) * 1e6 / rounds
     app.extensions["shop"].db.dispose()
     base = results["bare Flask, constant JSON"][1]
     lines = [f"In process, uncached: {rounds:,} requests of each kind taken in turn (test client, no HTTP server); "
