@@ -61,12 +61,15 @@ CONFIGS = os.environ.get("BENCH_WORKER_CLASS", "gthread:2x8,gthread:2x4,gthread:
 WRK_THREADS = int(os.environ.get("BENCH_WRK_THREADS", "2"))
 TAIL = 5  # seconds at the last rate after the last phase, so its requests can be answered
 P95_GOAL_MS, SPEC_RATE = 50.0, 100
-MAIL = Path(tempfile.mkdtemp(prefix="bench-load-mail-"))
+# One scratch outbox folder per run: the servers this script starts import this module too (bare Flask is
+# `bench.load:bare`) and take the run's folder from the environment instead of making one each.
+MAIL = Path(os.environ.get("BENCH_LOAD_MAIL") or tempfile.mkdtemp(prefix="bench-load-mail-"))
 os.environ.update({
     "BENCH_DATABASE": NAME, "BENCH_PG_SERVER": PG, "BENCH_REDIS_URL": REDIS_URL,
     "APP_ENV": "development", "LOG_LEVEL": "WARNING", "DATABASE_URL": f"{PG}/{NAME}",
     "CELERY_BROKER_URL": f"amqp://guest:guest@127.0.0.1:5672/{NAME}", "REDIS_URL": REDIS_URL,
-    "EMAIL_OUTBOX_DIR": str(MAIL), "FULFILLMENT_EMAIL": "", "PAYMENTS_PROVIDER": "sandbox",
+    "EMAIL_OUTBOX_DIR": str(MAIL), "BENCH_LOAD_MAIL": str(MAIL), "FULFILLMENT_EMAIL": "",
+    "PAYMENTS_PROVIDER": "sandbox",
     # 200 customers share 1,000 users' load: the per-user budget (still counted in Redis) never refuses.
     "RATE_LIMIT_DEFAULT": "1000000000 per minute",
 })
