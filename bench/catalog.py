@@ -422,6 +422,17 @@ def database_cpu_since(before: dict[int, float]) -> float:
     return sum(cpu - before.get(pid, 0.0) for pid, cpu in database_cpu().items())
 
 
+def database_cpu_per_call(calls: dict, rounds: int) -> dict[str, float]:
+    """µs of the scratch database's CPU per call of each of `calls`, each kind run alone `rounds` times."""
+    database = {}
+    for name, call in calls.items():
+        before = database_cpu()
+        for _ in range(rounds):
+            call()
+        database[name] = database_cpu_since(before) * 1e6 / rounds
+    return database
+
+
 def in_process_uncached(rounds: int, categories) -> str:
     """CPU per uncached read (a staff caller, never served from the page cache) in one process.
 
@@ -448,14 +459,8 @@ def in_process_uncached(rounds: int, categories) -> str:
             assert response.status_code == 200, response.get_data()
         calls[f"{name}, staff (uncached)"] = call
     results = interleaved(calls, rounds)
-    database = {}
-    for name, call in calls.items():
-        if name.startswith("bare"):
-            continue
-        before = database_cpu()
-        for _ in range(rounds):
-            call()
-        database[name] = database_cpu_since(before) * 1e6 / rounds
+    database = database_cpu_per_call({name: call for name, call in calls.items() if not name.startswith("bare")},
+                                     rounds)
     app.extensions["shop"].db.dispose()
     base = results["bare Flask, constant JSON"][1]
     lines = [f"In process, uncached: {rounds:,} requests of each kind taken in turn (test client, no HTTP server); "

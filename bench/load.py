@@ -386,7 +386,7 @@ def in_process(reads: list[str], tokens: list[str], body: str, rounds: int) -> s
     kind's paths are the run's own, in turn; page caches warm (every path read once first), as in a
     steady run. PostgreSQL's CPU per request is measured apart, each kind alone, from its backends.
     """
-    from bench.catalog import database_cpu
+    from bench.catalog import database_cpu_per_call
     from web import create_app
 
     app = create_app()
@@ -446,16 +446,9 @@ def in_process(reads: list[str], tokens: list[str], body: str, rounds: int) -> s
         pstats.Stats(profile).sort_stats(os.environ.get("BENCH_PROFILE_SORT", "tottime")).print_stats(40)
         return ""
     results, background = _interleaved(calls, rounds)
-    database = {}
-    for name, call in calls.items():
-        if name.startswith("pay"):
-            continue
-        before = database_cpu()
-        for _ in range(rounds):
-            call()
-            if name.startswith("checkout"):
-                pay()
-        database[name] = (database_cpu() - before) * 1e6 / rounds
+    # A checkout's database CPU is counted with its payment's (a payment needs an order of its own).
+    database = database_cpu_per_call({name: (lambda call=call: (call(), pay())) if name.startswith("checkout") else call
+                                      for name, call in calls.items() if not name.startswith("pay")}, rounds)
     app.extensions["shop"].db.dispose()
     lines = [f"In process: {rounds:,} requests of each kind taken in turn (test client, no HTTP server); "
              f"load average {os.getloadavg()[0]:.2f} at the end; CPU of the request's own thread; PostgreSQL CPU "
