@@ -13,8 +13,7 @@ import time
 from dataclasses import dataclass
 
 from flask import Flask, current_app, g, has_request_context, request
-from flask_limiter import ExemptionScope, Limiter, RateLimitExceeded, RequestLimit
-from flask_limiter.util import get_qualified_name
+from flask_limiter import Limiter
 from limits.storage import RedisStorage
 from limits.strategies import FixedWindowRateLimiter
 from limits.util import WindowStats
@@ -172,93 +171,8 @@ def _settings() -> Settings:
     return current_app.extensions["shop"].settings
 
 
-PLANS = "shop.limit_plans"  # in each app's extensions: (limiter, endpoint) -> its limits with their scopes, or None
-
-
-class PlannedLimiter(Limiter):
-    """flask-limiter whose check of a plain endpoint uses the limits resolved at its app's first request to it.
-
-    A plain endpoint is one only the application-wide and default limits apply to: no decorated, hinted,
-    per-blueprint or meta limit, no exemption, no per-method scope, no conditional deduction or callable cost.
-    flask-limiter resolves, filters and sorts the limits on every request (calling the limit's callable and
-    parsing its string again, and asking for the exemption scopes twice); here that is done once per app and
-    endpoint (an app's settings do not change), and the hits, the headers' limit and a breach's 429 are what
-    flask-limiter's own path makes of the same limits. Anything else takes that path.
-    """
-
-    def _check_request_limit(self, callable_name: str | None = None, in_middleware: bool = True) -> None:
-        if callable_name is not None or not in_middleware or self._storage_dead or self._meta_limits:
-            return super()._check_request_limit(callable_name, in_middleware)
-        endpoint = self.identify_request()
-        plans = current_app.extensions.setdefault(PLANS, {})
-        plan = plans.get((self, endpoint), False)
-        if plan is False:
-            plan = plans[(self, endpoint)] = self._plan(endpoint)
-        if plan is None or self.limit_manager.has_hints(endpoint or ""):  # hints appear as decorated calls run
-            return super()._check_request_limit(callable_name, in_middleware)
-        if any(fn() for fn in self._request_filters):
-            return None
-        try:
-            self._hit_planned(plan)
-        except RateLimitExceeded:
-            raise
-        except Exception:
-            if self._in_memory_fallback_enabled:  # flask-limiter's own path switches to its fallback
-                return super()._check_request_limit(callable_name, in_middleware)
-            if not self._swallow_errors:
-                raise
-            self.logger.exception("Failed to rate limit. Swallowing error")
-        return None
-
-    def _plan(self, endpoint: str | None) -> list[tuple] | None:
-        """The endpoint's limits with their scopes, sorted as flask-limiter checks them; None if not plain."""
-        if (not endpoint or endpoint.split(".")[-1] == "static" or not (self.enabled and self.initialized)
-                or not self._fail_on_first_breach):
-            return None
-        view = current_app.view_functions.get(endpoint)
-        blueprint = request.blueprint
-        if (view is None or get_qualified_name(view) in self._marked_for_limiting
-                or self.limit_manager.exemption_scope(current_app, endpoint, blueprint) != ExemptionScope.NONE
-                or (blueprint and self.limit_manager.blueprint_limits(current_app, blueprint))):
-            return None
-        limits = [*self.limit_manager.application_limits, *self.limit_manager.default_limits]
-        if any(lim.per_method or lim.methods or lim.exempt_when or lim.deduct_when or lim.on_breach
-               or lim.meta_limits or callable(lim.cost) for lim in limits):
-            return None
-        return [(lim, lim.scope_for(endpoint, None)) for lim in sorted(limits, key=lambda x: x.limit)]
-
-    def _hit_planned(self, plan: list[tuple]) -> None:
-        """flask-limiter's evaluation (Limiter.__evaluate_limits) of limits that need none of its cases."""
-        context = self.context
-        context.seen_limits.update(lim for lim, _ in plan)
-        checked, breached = [], None
-        for lim, scope in plan:
-            args = [lim.key_func(), scope]
-            if not all(args):
-                self.logger.error(f"Skipping limit: {lim.limit}. Empty value found in parameters.")
-                continue
-            if self._key_prefix:
-                args = [self._key_prefix, *args]
-            checked.append(RequestLimit(self, lim.limit, args, False, lim.shared))
-            if not self.limiter.hit(lim.limit, *args, cost=lim.cost):
-                self.logger.info("ratelimit %s (%s) exceeded at endpoint: %s", lim.limit, args[-2], scope)
-                checked[-1].breached = True
-                breached = (lim, args)
-                break  # fail on the first breach (a plan is made only then)
-        explicit = [limit for limit in checked if not limit.shared]
-        context.view_rate_limit = checked[-1] if breached else (explicit or checked or [None])[0]
-        context.view_rate_limits = checked
-        if breached is not None:
-            response = None
-            if self._on_breach:
-                answer = self._on_breach(RequestLimit(self, breached[0].limit, breached[1], True, breached[0].shared))
-                response = answer if isinstance(answer, current_app.response_class) else None
-            raise RateLimitExceeded(breached[0], response=response)
-
-
-# Limits are callables read per request, so each app (and each test's app) uses its own settings; a plain
-# endpoint's are resolved once per app (PlannedLimiter).
-limiter = PlannedLimiter(key_func=lambda: caller_key(), headers_enabled=True, strategy="fixed-window",
+# Limits are callables read per request, so each app (and each test's app) uses its own settings.
+limiter = Limiter(key_func=lambda: caller_key(), headers_enabled=True, strategy="fixed-window",
                   application_limits=[lambda: _settings().RATE_LIMIT_DEFAULT])
 
 
