@@ -201,3 +201,20 @@ def test_a_database_outage_is_answered_by_the_app_after_one_attempt(app, client,
     staff = client.get(path, headers=headers["staff"])
     assert staff.status_code == 503 and staff.get_json()["code"] == 503 and staff.headers["Retry-After"]
     assert passes.count == 2 and len(attempts) == 2  # one connection attempt each, by the layer
+
+
+def test_the_reads_pool_keeps_the_connections_a_burst_of_requests_opened(app):
+    """A gthread worker renders WEB_THREADS pages at once, more than the pool size: the connections opened for
+    such a burst stay open for the next one (a new connection is a new server process, its statements
+    prepared again), and no more are opened than the engine's pool and overflow allowed before."""
+    from contextlib import ExitStack
+
+    reads, settings = app.extensions["shop"].db.reads, app.extensions["shop"].settings
+    burst = max(settings.WEB_THREADS, settings.DATABASE_POOL_SIZE + 1)
+    opened: list = []
+    event.listen(reads, "connect", lambda *args: opened.append(1))
+    for _ in range(3):
+        with ExitStack() as stack:
+            for _ in range(burst):
+                stack.enter_context(reads.connect()).exec_driver_sql("SELECT 1")
+    assert len(opened) <= burst  # the first burst's, none after
