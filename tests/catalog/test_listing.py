@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from decimal import Decimal
 
 from sqlalchemy import text
@@ -197,7 +198,8 @@ def test_a_category_page_by_price_or_date_is_one_statement_and_an_unknown_catego
 def test_the_keyset_statement_is_never_jit_compiled(app, create_category):
     """A walk over many categories, or a sparse filter, is estimated above jit_above_cost; compiling the plan
     took PostgreSQL about 100 ms for a page that runs in one. The statement turns JIT off for itself."""
-    from models.catalog.listing import SUBTREE_IN_STATEMENT, _listing_sql, _prepared
+    from integrations.search.postgres import _forms
+    from models.catalog.listing import JIT_OFF, SUBTREE_IN_STATEMENT, Filters, _listing_sql, _prepared, listing_ids
 
     root = create_category("Home")
     with app.extensions["shop"].db.reads.connect() as connection:
@@ -205,12 +207,33 @@ def test_the_keyset_statement_is_never_jit_compiled(app, create_category):
         try:
             for sort, categories in (("price", SUBTREE_IN_STATEMENT), ("name", 0), ("newest", 1)):
                 sql = _listing_sql(sort, categories, True, True, True, False)
-                assert sql.startswith("SET LOCAL jit = off; ")
                 params = {"root": root["id"], "category_id": root["id"], "min_price": 1, "max_price": 9,
                           "limit": 21}
-                plan = _prepared(connection, sql.replace("; ", "; EXPLAIN (ANALYZE) ", 1), params, False)
+                plan = _prepared(connection, "EXPLAIN (ANALYZE) " + sql, params, False, JIT_OFF)
                 assert "JIT" not in "\n".join(row[0] for row in plan), sort
-                compiled = _prepared(connection, "EXPLAIN (ANALYZE) " + sql.split("; ", 1)[1], params, False)
+                compiled = _prepared(connection, "EXPLAIN (ANALYZE) " + sql, params, False)
                 assert "JIT" in "\n".join(row[0] for row in compiled), sort  # what the statement avoids
+            # The walk per category is prepared: its generic plan is made under the same SET LOCAL.
+            listing_ids(connection, Filters(uuid.UUID(root["id"]), Decimal(1), Decimal(9), True), "price", 20, None)
+            name, names, _, execute, _ = _forms(_listing_sql("price", SUBTREE_IN_STATEMENT, True, True, True, False))
+            plan = connection.exec_driver_sql("SET LOCAL plan_cache_mode = force_generic_plan; EXPLAIN (ANALYZE) "
+                                              + execute, {n: params[n] for n in names}).all()
+            assert "JIT" not in "\n".join(row[0] for row in plan)
         finally:
             connection.exec_driver_sql("RESET jit_above_cost")
+
+
+def test_a_category_page_by_price_or_date_runs_the_generic_plan_of_its_prepared_statement(app, create_category):
+    """Its walk per category is the plan for any values: planned once per connection, not for each page."""
+    from models.catalog.listing import Filters, listing_ids
+
+    home = create_category("Home")
+    create_category("Kitchen", home["id"])
+    with app.extensions["shop"].db.reads.connect() as connection:
+        for sort in ("price", "newest"):
+            for low in range(1, 8):
+                listing_ids(connection, Filters(uuid.UUID(home["id"]), Decimal(low), Decimal(50), True), sort, 20,
+                            None)
+        plans = connection.execute(text("SELECT generic_plans, custom_plans FROM pg_prepared_statements "
+                                        "WHERE statement LIKE :walk"), {"walk": "%LATERAL%"}).all()
+    assert len(plans) == 2 and all(generic == 7 and custom == 0 for generic, custom in plans), plans
