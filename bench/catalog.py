@@ -14,7 +14,8 @@ the guests' pages) are measured after requesting each path once.
 Each row also gives the server's CPU time per request (gunicorn's master and
 workers, from /proc) and PostgreSQL's (the scratch database's backends alive
 at the end of the row, from /proc; a backend that exited during the row, or a
-parallel worker, is not counted): the figures to compare on a machine shared
+parallel worker, is not counted; the sessions the row opened say when the figure
+is a floor): the figures to compare on a machine shared
 with other work. With `--open-loop`, each search row's maximum throughput (the closed
 loop above) is then halved and offered at that fixed rate, so a request never waits for an earlier
 answer (bench/open_loop.py: each request on its own connection, its latency
@@ -254,6 +255,7 @@ def load(url: str, path_file: Path, seconds: int, connections: int, threads: int
     """wrk's closed loop: each connection sends its next request when its answer came."""
     cpu = server_cpu(server) if server else None
     database = database_cpu() if server else None
+    sessions = database_sessions() if server else None
     if shutil.which("wrk") is None:  # bench.open_loop.closed: the same loop in Python (see the table's note)
         from bench.open_loop import closed
 
@@ -267,6 +269,7 @@ def load(url: str, path_file: Path, seconds: int, connections: int, threads: int
     result["rps"] = result["requests"] / result["seconds"]
     result["cpu_ms"] = (server_cpu(server) - cpu) * 1000 / max(result["requests"], 1) if server else None
     result["db_cpu_ms"] = database_cpu_since(database) * 1000 / max(result["requests"], 1) if server else None
+    result["sessions"] = database_sessions() - sessions if server else None
     return result
 
 
@@ -335,12 +338,12 @@ def table(results: list[tuple[str, dict]], args, count: int) -> str:
              f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.2f} at the end",
              "",
              "| endpoint | req/s | p50 ms | p95 ms | p99 ms | errors | server CPU ms/req | PostgreSQL CPU ms/req "
-             "| ratio to bare |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| PostgreSQL sessions opened | ratio to bare |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for label, r in results:
-        database = "" if label.startswith("bare") else f"{r['db_cpu_ms']:.2f}"
+        database, sessions = ("", "") if label.startswith("bare") else (f"{r['db_cpu_ms']:.2f}", r["sessions"])
         lines.append(f"| {label} | {r['rps']:,.0f} | {r['p50']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | "
-                     f"{r['errors']} | {r['cpu_ms']:.2f} | {database} | {r['rps'] / base:.2f} |")
+                     f"{r['errors']} | {r['cpu_ms']:.2f} | {database} | {sessions} | {r['rps'] / base:.2f} |")
     return "\n".join(lines)
 
 
@@ -414,6 +417,20 @@ def database_cpu() -> dict[int, float]:
             fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
             found[pid] = (int(fields[11]) + int(fields[12])) / tick
     return found
+
+
+def database_sessions() -> int:
+    """Sessions opened so far on the scratch database (pg_stat_database, PostgreSQL 14+), this one's included.
+
+    A row opens two for its measurements; beyond those, the servers' pools opened connections during the
+    row, and when that is more than the pools hold, backends exited during it whose CPU `database_cpu_since`
+    cannot count: the row's PostgreSQL figure is then a floor.
+    """
+    engine = create_engine(scratch_url())
+    with engine.connect() as conn:
+        opened = conn.scalar(text("SELECT sessions FROM pg_stat_database WHERE datname = :d"), {"d": DATABASE})
+    engine.dispose()
+    return opened
 
 
 def database_cpu_since(before: dict[int, float]) -> float:
