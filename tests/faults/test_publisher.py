@@ -126,10 +126,10 @@ def test_a_task_queued_in_a_prefork_child_is_published_by_that_child(worker, app
 
     declined = place(client, headers, make_variant(), 1)
     wait_for(lambda: _count(engine, "SELECT count(*) FROM search_pending") == 0, message="the checkout's indexing")
-    before = _count(engine, "SELECT count(*) FROM outbox WHERE task = 'tasks.search.index_products'")
+    before = _count(engine, "SELECT count(*) FROM outbox WHERE task = 'tasks.search.index_pending'")
     assert client.post(f"{ORDERS}/{declined.json['id']}/pay", json={"paymentMethod": "sandbox_decline"},
                        headers=headers).status_code == 202
-    wait_for(lambda: _count(engine, "SELECT count(*) FROM outbox WHERE task = 'tasks.search.index_products'")
+    wait_for(lambda: _count(engine, "SELECT count(*) FROM outbox WHERE task = 'tasks.search.index_pending'")
              == before + 1, message="the release's indexing queued by the pool process")
     wait_for(lambda: _count(engine, UNPUBLISHED) == 0 and _count(engine, "SELECT count(*) FROM search_pending") == 0,
              message="the pool process's row published and its task run")
