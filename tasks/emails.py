@@ -175,11 +175,7 @@ def send_held(shop, held: list[emails.Held]) -> None:
             log.warning("email not sent after commit: its own delivery will", extra={
                 "message_id": str(item.id), "error": repr(exc)[:500]})
     if sent:
-        with shop.db.session() as session:
-            # The mark's commit need not wait for its WAL flush: lost in a database crash, it leaves the message
-            # `sending` with its outbox row unpublished, and the sweep's `send_email` asks the provider, finds it
-            # accepted and marks it sent (nothing sent twice), as for the outbox's own published marks.
-            session.connection().exec_driver_sql("SET LOCAL synchronous_commit TO off")
+        with shop.db.session() as session:  # its commit does not wait for the WAL flush (see finish_held)
             emails.finish_held(session, sent, [item.outbox_id for item in held if item.id in sent])
     if failed:
         shop.relay.release([(item.outbox_id, names.SEND_EMAIL, {"message_id": str(item.id)}, None)
