@@ -280,3 +280,12 @@ def blocked(engine, pid: int) -> bool:
     with engine.connect() as conn:
         return conn.execute(text("SELECT wait_event_type = 'Lock' FROM pg_stat_activity WHERE pid = :pid"),
                             {"pid": pid}).scalar() is True
+
+
+def test_beat_sweeps_the_marks_every_search_sweep_interval(settings):
+    from models import task_names
+    from scheduler import beat_schedule
+
+    job = beat_schedule(settings)["search-sweep-pending"]
+    assert job["task"] == task_names.SWEEP_PENDING_INDEXING
+    assert job["schedule"].total_seconds() == settings.SEARCH_SWEEP_INTERVAL
