@@ -90,47 +90,35 @@ def test_checkouts_of_many_products_in_one_window_queue_one_task_that_makes_them
     assert len(windows_queued(app)) == len(windows) + 1 and pending(app, products[0])
 
 
-def test_a_worker_indexes_a_window_once_it_has_ended(app, client, people, make_variant, order_worker):
-    """Through a real worker: the task, published at once, is delivered again when its window ends."""
-    _, headers = people["customer"]
-    words = [a_word() for _ in range(3)]
-    variants = [make_variant(stock=10, name=f"Kettle {word}") for word in words]
-    products = [product_of(app, variant) for variant in variants]
-    for variant in variants:
-        assert place(client, headers, variant).status_code == 201
-    wait_for(lambda: not any(pending(app, product) for product in products), timeout=30,
-             message="the window's task to run")
-    assert [searchable(app, word) for word in words] == [[product] for product in products]
-
-
 def test_opening_a_window_never_waits_for_another_open_transaction(app, make_variant):
     """Only one of two transactions marking in one window queues its task; the other does not wait for it."""
     first_product, second_product = (product_of(app, make_variant()) for _ in range(2))
     engine = app.extensions["shop"].db.engine
-    time.sleep(WINDOW_SECONDS - time.time() % WINDOW_SECONDS)  # at a window's start: both marks fall in it
-    first, second = engine.connect(), engine.connect()
-    try:
-        opened = first.execute(MARK_PENDING, {"ids": [first_product]}).scalar()
-        assert opened is not None
-        second.execute(text("SET lock_timeout = '300ms'"))
-        assert second.execute(MARK_PENDING, {"ids": [second_product]}).scalar() is None
-        second.commit()
-        first.commit()
-    finally:
-        first.close()
-        second.close()
+    for _ in range(3):  # both marks in one window: again from the next window's start if a slow machine split them
+        time.sleep(WINDOW_SECONDS - time.time() % WINDOW_SECONDS)
+        first, second = engine.connect(), engine.connect()
+        try:
+            opened = first.execute(MARK_PENDING, {"ids": [first_product]}).scalar()
+            assert opened is not None
+            second.execute(text("SET lock_timeout = '300ms'"))
+            second_opened = second.execute(MARK_PENDING, {"ids": [second_product]}).scalar()
+            second.commit()
+            first.commit()
+        finally:
+            first.close()
+            second.close()
+        if second_opened is None or second_opened == opened:
+            break
+    assert second_opened is None  # the window was being opened by the first, which alone queues its task
     assert run_window(opened) == {"indexed": 2, "deleted": 0}
     assert not pending(app, first_product) and not pending(app, second_product)
 
 
-def test_a_killed_window_task_is_redelivered_and_finds_the_marks_it_claimed(app, client, people, make_variant,
-                                                                            monkeypatch):
-    _, headers = people["customer"]
+def test_a_killed_window_task_is_redelivered_and_finds_the_marks_it_claimed(app, make_variant, monkeypatch):
     word = a_word()
-    variant = make_variant(name=f"Jug {word}")
-    product = product_of(app, variant)
-    assert place(client, headers, variant).status_code == 201
-    window = windows_queued(app)[-1]
+    product = product_of(app, make_variant(name=f"Jug {word}"))
+    with app.extensions["shop"].db.engine.begin() as conn:
+        window = conn.execute(MARK_PENDING, {"ids": [product]}).scalar()
     search = app.extensions["shop"].search
     index_ids = search.index_ids
 
@@ -193,6 +181,10 @@ def test_the_sweep_takes_a_mark_committed_after_its_window_task_claimed(app, mak
         window = conn.execute(MARK_PENDING, {"ids": [early]}).scalar()
     assert window is not None
     assert run_sweep() == {"indexed": 0, "deleted": 0}  # a young mark is left to its window's task
+    with engine.begin() as conn:  # the windows of the next seconds open already, however slow this machine
+        conn.execute(text("INSERT INTO search_windows SELECT generate_series(to_timestamp(:w), "
+                          "to_timestamp(:w) + interval '30 seconds', interval '1 second') ON CONFLICT DO NOTHING"),
+                     {"w": window})
     checkout = engine.connect()
     try:
         assert checkout.execute(MARK_PENDING, {"ids": [late]}).scalar() is None  # the window is open already
@@ -289,3 +281,17 @@ def test_beat_sweeps_the_marks_every_search_sweep_interval(settings):
     job = beat_schedule(settings)["search-sweep-pending"]
     assert job["task"] == task_names.SWEEP_PENDING_INDEXING
     assert job["schedule"].total_seconds() == settings.SEARCH_SWEEP_INTERVAL
+
+
+def test_a_worker_indexes_a_window_once_it_has_ended(app, client, people, make_variant, order_worker):
+    """Through a real worker: the task, published at once, is delivered again when its window ends. (Last in
+    this module: the worker stays up to its end and would take the windows the tests above run in-process.)"""
+    _, headers = people["customer"]
+    words = [a_word() for _ in range(3)]
+    variants = [make_variant(stock=10, name=f"Kettle {word}") for word in words]
+    products = [product_of(app, variant) for variant in variants]
+    for variant in variants:
+        assert place(client, headers, variant).status_code == 201
+    wait_for(lambda: not any(pending(app, product) for product in products), timeout=30,
+             message="the window's task to run")
+    assert [searchable(app, word) for word in words] == [[product] for product in products]
