@@ -89,6 +89,8 @@ class Settings:
     EMAIL_VERIFICATION_TTL: int = 86400
 
     OUTBOX_SWEEP_INTERVAL: float = 10.0
+    # Seconds between beat sweeps of search marks no window's indexing task took (docs/orders.md).
+    SEARCH_SWEEP_INTERVAL: float = 5.0
     OUTBOX_REPUBLISH_AFTER: float = 15.0
     OUTBOX_RETENTION_DAYS: int = 7
     # Outbox rows are published by a background thread per process (a response never waits for the

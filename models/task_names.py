@@ -17,6 +17,8 @@ QUOTE_RATES = "tasks.shipping.quote_rates"
 SEND_EMAIL = "tasks.emails.send_email"
 # search
 INDEX_PRODUCTS = "tasks.search.index_products"
+INDEX_PENDING = "tasks.search.index_pending"
+SWEEP_PENDING_INDEXING = "tasks.search.sweep_pending"
 # imports and exports
 POLL_INBOXES = "tasks.imports.poll_inboxes"
 SCAN_FILE = "tasks.imports.scan_file"

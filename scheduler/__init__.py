@@ -32,6 +32,11 @@ def beat_schedule(settings) -> dict:
             "task": names.NIGHTLY_EXPORTS,
             "schedule": crontab(hour=settings.EXPORT_NIGHTLY_HOUR, minute=7),
         },
+        "search-sweep-pending": {
+            "task": names.SWEEP_PENDING_INDEXING,
+            "schedule": timedelta(seconds=settings.SEARCH_SWEEP_INTERVAL),
+            "options": {"expires": settings.SEARCH_SWEEP_INTERVAL * 2},
+        },
         "api-keys-flush-usage": {
             "task": names.FLUSH_API_KEY_USAGE,
             "schedule": timedelta(seconds=settings.API_KEY_USAGE_FLUSH_INTERVAL),

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import math
 from contextlib import contextmanager
 
 from celery import Task
+from celery.exceptions import Retry
 from celery.utils.time import get_exponential_backoff_interval
 from sqlalchemy.exc import DBAPIError, OperationalError
 
@@ -76,3 +78,11 @@ class ShopTask(Task):
             note_failure(runtime.redis_client(), task_id, self.name, repr(exc), getattr(einfo, "traceback", None))
         except Exception:
             log.exception("could not note the failure of a dead-lettered task", extra={"task_id": task_id})
+
+
+def run_again_in(task: ShopTask, seconds: float, why: str) -> Retry:
+    """Deliver this task again in `seconds` (whole, at least 1: delayed delivery counts whole seconds) without
+    spending one of its retries: waiting is not failing."""
+    seconds = max(1, math.ceil(seconds))
+    task.signature_from_request(task.request, countdown=seconds, retries=task.request.retries).apply_async()
+    return Retry(why, when=seconds)

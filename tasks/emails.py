@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import logging
-import math
 import time
 from pathlib import Path
 
 from celery import shared_task
-from celery.exceptions import Retry
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, TemplateError, select_autoescape
 
 from integrations.email import OutgoingEmail
@@ -16,7 +14,7 @@ from integrations.errors import IntegrationError
 from models.emails import actions as emails
 from models import task_names as names
 from tasks import runtime
-from tasks.base import ShopTask
+from tasks.base import ShopTask, run_again_in
 
 log = logging.getLogger(__name__)
 
@@ -45,14 +43,6 @@ class EmailTask(ShopTask):
         super().on_failure(exc, task_id, args, kwargs, einfo)
         with runtime.database().session() as session:
             emails.mark_failed(session, kwargs["message_id"], repr(exc))
-
-
-def run_again_in(task: ShopTask, seconds: float, why: str) -> Retry:
-    """Deliver this task again in `seconds` (whole, at least 1: delayed delivery counts whole seconds) without
-    spending one of its retries: waiting is not failing."""
-    seconds = max(1, math.ceil(seconds))
-    task.signature_from_request(task.request, countdown=seconds, retries=task.request.retries).apply_async()
-    return Retry(why, when=seconds)
 
 
 # How long a delivery that finds its message in a fresh attempt waits once before believing the attempt was
@@ -185,11 +175,7 @@ def send_held(shop, held: list[emails.Held]) -> None:
             log.warning("email not sent after commit: its own delivery will", extra={
                 "message_id": str(item.id), "error": repr(exc)[:500]})
     if sent:
-        with shop.db.session() as session:
-            # The mark's commit need not wait for its WAL flush: lost in a database crash, it leaves the message
-            # `sending` with its outbox row unpublished, and the sweep's `send_email` asks the provider, finds it
-            # accepted and marks it sent (nothing sent twice), as for the outbox's own published marks.
-            session.connection().exec_driver_sql("SET LOCAL synchronous_commit TO off")
+        with shop.db.session() as session:  # its commit does not wait for the WAL flush (see finish_held)
             emails.finish_held(session, sent, [item.outbox_id for item in held if item.id in sent])
     if failed:
         shop.relay.release([(item.outbox_id, names.SEND_EMAIL, {"message_id": str(item.id)}, None)

@@ -21,7 +21,7 @@ from models.errors import Conflict, InvalidRequest, NotFound
 from models.orders import effects
 from models.orders.history import actor_label, record
 from models.orders.machine import CANCELLED, DELIVERED, PENDING, PROCESSING, RETURNED, SHIPPED, move
-from models.orders.stock import marking_ctes, queue_marked, reserve
+from models.orders.stock import marking_ctes, queue_window, reserve
 from models.orders.tables import (BillingAddress, Order, OrderEvent, OrderItem, OrderStatus, Payment, Refund,
                                   Return, Shipment, ShippingAddress)
 from models.realtime import announce_order_event
@@ -88,7 +88,7 @@ def checkout(session: Session, actor: Actor, items: list[dict], shipping_address
         **{f"bill_{name}": value for name, value in billing.items()},
         "event_kind": event["kind"], "event_actor": event["actor"], "event_data": event["data"],
         "ids": sorted({str(line["product_id"]) for line in lines})}).one()
-    queue_marked(session, row.new_pending or [])
+    queue_window(session, row.opened_window)
     announce_order_event(session, actor.user_id, order_id, {**event, "id": row.event_id, "created_at": row.created_at})
     payment = SimpleNamespace(id=payment_id, provider=provider, status="pending", method="", reference=None,
                               amount=subtotal, currency=currency)
@@ -131,11 +131,11 @@ def _place_statement():
         .returning(payments.c.id).cte("placed_payment")
     event = _event_insert(order_id, PENDING).cte("placed_event")
     # The products marked for indexing, their variant facts refreshed (models.orders.stock.MARK_PENDING)
-    refreshed, marked = marking_ctes()
-    new_pending = select(func.array_agg(marked.c.product_id)).where(marked.c.inserted).scalar_subquery()
+    # and the search window opened when this is its first change
+    refreshed, marked, opened = marking_ctes()
     return select(order.c.created_at, order.c.shipping_total, order.c.tax_total, event.c.id.label("event_id"),
-                  new_pending.label("new_pending")) \
-        .select_from(order.join(event, true())).add_cte(items, *addresses, payment, refreshed, marked)
+                  select(opened.c.opened).scalar_subquery().label("opened_window")) \
+        .select_from(order.join(event, true())).add_cte(items, *addresses, payment, refreshed, marked, opened)
 
 
 def _visible(session: Session, actor: Actor, order_id: uuid.UUID, lock: bool = False) -> Order:

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from decimal import Decimal
 
-from sqlalchemy import Boolean, Integer, String, Uuid, column, select, text
+from sqlalchemy import Float, Integer, String, Uuid, column, select, text
 from sqlalchemy.orm import Session, joinedload
 
 from models import task_names
@@ -22,26 +22,47 @@ from models.errors import Conflict, NotFound
 from models.orders.tables import Order
 from models.outbox import enqueue
 
-# Marks the products pending; returns the ones that were not pending yet. DO UPDATE (not DO NOTHING) so that
-# the row stays locked by this transaction until it commits: the indexing task's DELETE of the row waits for
-# it, so the task reads this change; a mark made after that DELETE inserts a new row and queues a new task.
-# The products' variant facts are refreshed in the same statement (one round trip for both; a data-modifying
-# WITH runs whether or not it is read).
+# Search indexing of stock changes, coalesced across products by windows of time. A change marks its products
+# pending (a mark a task has claimed is unclaimed again, so that task leaves it for the next window) and opens
+# the current window unless it is open: only the transaction that inserted the window's row queues its task,
+# which runs once the window has ended and indexes every unclaimed mark (tasks.search.index_pending). The
+# window is opened after every mark is taken (the count reads them all) and only under a transaction-level
+# advisory lock tried without waiting: a checkout never queues on another's uncommitted window row (which it
+# would, holding its variants' locks). When the lock is held, its holder is opening the window; if it rolls
+# back, the marks wait for the next window or the beat sweep. A DO UPDATE mark stays locked until this
+# transaction commits, so a task claiming it waits and then reads this change.
+WINDOW_SECONDS = 1
+WINDOW_LOCK = 0x5EA1  # the advisory locks' first key: the second is the window's start in seconds
 MARK = """
     INSERT INTO search_pending (product_id) SELECT unnest(CAST(:ids AS uuid[]))
-    ON CONFLICT (product_id) DO UPDATE SET since = search_pending.since
-    RETURNING product_id::text, xmax = 0 AS inserted
+    ON CONFLICT (product_id) DO UPDATE SET claimed_by = NULL, claimed_at = NULL
+    RETURNING product_id
 """
-MARK_PENDING = text(f"WITH refreshed AS ({REFRESH_FACTS.text.strip()}) {MARK}")
+OPEN_WINDOW = f"""
+    INSERT INTO search_windows (starts_at)
+    SELECT w.starts_at
+    FROM (SELECT date_bin(INTERVAL '{WINDOW_SECONDS} seconds', clock_timestamp(), TIMESTAMPTZ '2000-01-01')
+          AS starts_at) w
+    WHERE (SELECT count(*) FROM marked) > 0
+      AND pg_try_advisory_xact_lock({WINDOW_LOCK}, (extract(epoch FROM w.starts_at)::bigint % 2147483647)::int)
+    ON CONFLICT (starts_at) DO NOTHING
+    RETURNING extract(epoch FROM starts_at)::float8 AS opened
+"""
+# The products' variant facts are refreshed in the same statement (one round trip for all; a data-modifying
+# WITH runs whether or not it is read). One row: the window this transaction opened (its start, epoch
+# seconds), or NULL.
+MARK_PENDING = text(f"WITH refreshed AS ({REFRESH_FACTS.text.strip()}), marked AS ({MARK.strip()}), "
+                    f"opened AS ({OPEN_WINDOW.strip()}) SELECT (SELECT opened FROM opened)")
 
 
 def marking_ctes():
-    """MARK_PENDING as two CTEs (the facts refresh, the marks) for a statement that writes more: checkout's
-    INSERT … WITH carries them, one round trip fewer under the variants' locks. Bound parameter `ids`;
-    `marked` has the columns `product_id` and `inserted`."""
+    """MARK_PENDING as three CTEs (the facts refresh, the marks, the window opened) for a statement that writes
+    more: checkout's INSERT … WITH carries them, one round trip fewer under the variants' locks. Bound
+    parameter `ids`; `opened` has the column `opened` (one row when this transaction opened the window)."""
     refreshed = text(REFRESH_FACTS.text).columns().cte("refreshed")
-    marked = text(MARK).columns(column("product_id", String()), column("inserted", Boolean())).cte("marked")
-    return refreshed, marked
+    marked = text(MARK).columns(column("product_id", Uuid())).cte("marked")
+    opened = text(OPEN_WINDOW).columns(column("opened", Float())).cte("opened")
+    return refreshed, marked, opened
 
 
 def lock_variants(session: Session, variant_ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, ProductVariant]:
@@ -90,7 +111,7 @@ class Reserved:
 def reserve(session: Session, wanted: Counter, index: bool = True) -> dict[uuid.UUID, Reserved]:
     """Raise `reserved` by the wanted quantities; 404 naming unknown variants, 409 naming short ones.
 
-    `index=False`: the caller marks the products for indexing itself (`marking_ctes`, `queue_marked`).
+    `index=False`: the caller marks the products for indexing itself (`marking_ctes`, `queue_window`).
     """
     ids = list(wanted)
     rows = session.connection().execute(RESERVE, {"ids": [str(v) for v in ids],
@@ -153,20 +174,18 @@ def _changed(session: Session, variants: Iterable[ProductVariant]) -> None:
 
 
 def queue_stock_indexing(session: Session, product_ids: Iterable[uuid.UUID | str]) -> None:
-    """Like `queue_indexing`, coalesced per product: one task for every change made until it starts.
+    """Like `queue_indexing`, coalesced across products: one task for every product marked in a window of time.
 
-    The products' variant facts are refreshed in this transaction as always; an `index_products` task
-    goes through the outbox only for products not already pending, so at a hundred checkouts a second of
-    one product the worker indexes it once per task run instead of once per order.
+    The products' variant facts are refreshed in this transaction as always; an `index_pending` task goes
+    through the outbox only when this transaction opened the current window, so at a hundred checkouts a
+    second over many products the worker runs about one indexing task a second instead of one per order.
     """
     ids = sorted({str(product_id) for product_id in product_ids})
-    if not ids:
-        return
-    marked = session.execute(MARK_PENDING, {"ids": ids}).all()  # and the variant facts refreshed
-    queue_marked(session, [product_id for product_id, inserted in marked if inserted])
+    if ids:
+        queue_window(session, session.execute(MARK_PENDING, {"ids": ids}).scalar())
 
 
-def queue_marked(session: Session, new: list[str]) -> None:
-    """One indexing task for the products whose pending mark this transaction inserted (none if none)."""
-    if new:
-        enqueue(session, task_names.INDEX_PRODUCTS, product_ids=sorted(new))
+def queue_window(session: Session, opened: float | None) -> None:
+    """The indexing task of the window this transaction opened (`opened`, its start; none if None)."""
+    if opened is not None:
+        enqueue(session, task_names.INDEX_PENDING, window=opened)

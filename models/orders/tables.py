@@ -7,7 +7,8 @@ import uuid
 from datetime import datetime
 from decimal import Decimal
 
-from sqlalchemy import CHAR, BigInteger, CheckConstraint, Enum, ForeignKey, Index, String, Text, UniqueConstraint, text
+from sqlalchemy import (CHAR, BigInteger, CheckConstraint, DateTime, Enum, ForeignKey, Index, String, Text,
+                        UniqueConstraint, text)
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -207,13 +208,24 @@ class WebhookEvent(Base):
 
 
 class PendingIndexing(Base):
-    """A product whose stock orders changed and whose search document a queued task has not refreshed yet.
+    """A product whose stock orders changed and whose search document no indexing task has refreshed yet.
 
-    Orders change stock on every checkout; one indexing task per product covers every change made while this
-    row exists (see `models.orders.stock.queue_stock_indexing`).
+    Orders change stock on every checkout; one indexing task per window of time covers every product marked
+    in it (see `models.orders.stock.queue_stock_indexing`). `claimed_by`: the task indexing it now; a change
+    made meanwhile clears it, so the mark stays for the next window.
     """
 
     __tablename__ = "search_pending"
 
     product_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     since: Mapped[datetime] = mapped_column(server_default=text("now()"))
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_at: Mapped[datetime | None]
+
+
+class IndexingWindow(Base):
+    """A window of time whose indexing task is queued: the transaction that inserted the row queued it."""
+
+    __tablename__ = "search_windows"
+
+    starts_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)

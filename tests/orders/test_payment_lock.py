@@ -3,6 +3,9 @@ inside start_payment, reuses the rows."""
 
 from __future__ import annotations
 
+import uuid
+from contextlib import contextmanager
+
 from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
 
@@ -10,19 +13,33 @@ from models.orders import actions
 from tests.orders.conftest import place
 
 
-def test_a_second_lock_in_the_same_transaction_reuses_the_rows_and_a_new_one_locks_again(app, client, people,
-                                                                                             make_variant):
-    _, headers = people["customer"]
-    order = place(client, headers, make_variant()).json
-    payment_id = __import__("uuid").UUID(order["payment"]["id"])
-    db = app.extensions["shop"].db
+@contextmanager
+def counted(db):
+    """(statements, connections): the statements sent on the connections the caller appends (other threads,
+    the publisher's and the broadcaster's, share the engine)."""
     statements, mine = [], []
 
-    def listener(conn, cursor, statement, *args):  # other threads (publisher, broadcaster) share the engine
+    def listener(conn, cursor, statement, *args):
         if conn in mine:
             statements.append(statement)
     event.listen(db.engine, "before_cursor_execute", listener)
     try:
+        yield statements, mine
+    finally:
+        event.remove(db.engine, "before_cursor_execute", listener)
+
+
+def placed_payment(client, people, make_variant) -> tuple[dict, uuid.UUID]:
+    _, headers = people["customer"]
+    order = place(client, headers, make_variant()).json
+    return order, uuid.UUID(order["payment"]["id"])
+
+
+def test_a_second_lock_in_the_same_transaction_reuses_the_rows_and_a_new_one_locks_again(app, client, people,
+                                                                                             make_variant):
+    _, payment_id = placed_payment(client, people, make_variant)
+    db = app.extensions["shop"].db
+    with counted(db) as (statements, mine):
         with db.session() as session:
             mine.append(session.connection())
             first = actions.lock_payment(session, payment_id)
@@ -45,5 +62,40 @@ def test_a_second_lock_in_the_same_transaction_reuses_the_rows_and_a_new_one_loc
             mine.append(session.connection())
             assert actions.lock_payment(session, payment_id).id == payment_id
             assert len(statements) == locked + 1  # a new transaction takes the locks again
-    finally:
-        event.remove(db.engine, "before_cursor_execute", listener)
+
+
+def test_the_paid_move_is_written_in_one_statement_and_leaves_nothing_of_it_to_flush(app, client, people, make_variant):
+    """Payment, order and both history rows (the payment's start and the move) in one round trip."""
+    from models.orders.history import record
+    from models.orders.tables import Order
+
+    order, payment_id = placed_payment(client, people, make_variant)
+    db = app.extensions["shop"].db
+    with counted(db) as (statements, mine):
+        with db.session() as session:
+            mine.append(session.connection())
+            payment = actions.lock_payment(session, payment_id)
+            payment.reference = "pi_written_at_once"
+            record(session, session.get(Order, payment.order_id), "payment.started", "payments",
+                   data={"paymentId": str(payment_id)})
+            before = len(statements)
+            assert actions.payment_outcome(session, payment_id, True, "pi_written_at_once") == "paid"
+            moves = [s for s in statements[before:] if "INSERT INTO order_events" in s]
+            assert len(moves) == 1 and "UPDATE orders" in moves[0] and "UPDATE payments" in moves[0]
+            written = len(statements)
+            realtime = [body for _, _, body in session.info["realtime"]["events"]]
+        # the commit flushed the emails' rows, nothing of the move
+        assert not [s for s in statements[written:] if any(t in s for t in ("orders", "payments", "order_events"))]
+    assert [(body["kind"], body["toStatus"]) for body in realtime] == [("payment.started", None),
+                                                                      ("transition", "processing")]
+    assert realtime[0]["id"] < realtime[1]["id"] and realtime[1]["createdAt"]
+    with db.engine.connect() as conn:
+        assert conn.execute(text("SELECT o.status::text, o.stock_state, p.status, p.reference FROM orders o "
+                                 "JOIN payments p ON p.order_id = o.id WHERE p.id = :id"), {"id": payment_id}).one() \
+            == ("processing", "allocated", "succeeded", "pi_written_at_once")
+        assert conn.execute(text("SELECT kind, from_status::text, to_status::text, data->>'reference' "
+                                 "FROM order_events WHERE order_id = :id ORDER BY id"),
+                            {"id": order["id"]}).all() == [("created", None, "pending", None),
+                                                           ("payment.started", None, None, None),
+                                                           ("transition", "pending", "processing",
+                                                            "pi_written_at_once")]

@@ -14,10 +14,18 @@ def test_the_held_finish_alone_skips_the_wal_flush_wait(app, mail_dir):
     shop = app.extensions["shop"]
     seen: list[str] = []
 
+    settings_after: list[str] = []
+
     def note(conn, cursor, statement, *_):
         seen.append(" ".join(statement.split()))
 
+    def setting_after(conn, cursor, *_):  # what the transaction's commit will use, read in that transaction
+        with cursor.connection.cursor() as probe:
+            probe.execute("SHOW synchronous_commit")
+            settings_after.append(probe.fetchone()[0])
+
     event.listen(shop.db.engine, "before_cursor_execute", note)
+    event.listen(shop.db.engine, "after_cursor_execute", setting_after)
     try:
         with shop.db.session() as session:
             held = send_after_commit(session)
@@ -27,9 +35,12 @@ def test_the_held_finish_alone_skips_the_wal_flush_wait(app, mail_dir):
         finished = seen[len(queued):]
     finally:
         event.remove(shop.db.engine, "before_cursor_execute", note)
+        event.remove(shop.db.engine, "after_cursor_execute", setting_after)
     assert not any("synchronous_commit" in s for s in queued)  # the email's attempt commits durably
-    assert finished[0].startswith("SET LOCAL synchronous_commit")  # first in the finishing transaction
-    assert any("UPDATE email_messages SET status" in s for s in finished[1:])
+    # one statement: the mark, and the setting for its own transaction only (set_config's `true`: SET LOCAL)
+    assert len(finished) == 1 and finished[0].startswith("WITH outbox_done AS")
+    assert "UPDATE email_messages SET status" in finished[0] and "set_config" in finished[0]
+    assert settings_after[len(queued):] == ["off"] and "off" not in settings_after[:len(queued)]
     with shop.db.engine.connect() as conn:  # SET LOCAL: nothing leaks to the next user of the connection
         assert conn.execute(text("SHOW synchronous_commit")).scalar() == "on"
         assert conn.execute(text("SELECT status FROM email_messages")).scalar() == "sent"
