@@ -54,10 +54,24 @@ def post_fork(server, worker):
     """gevent: psycopg2 waits for PostgreSQL through gevent's hub (psycogreen), so a query blocks its greenlet,
     not the process. The worker then monkey-patches the standard library itself (sockets for Redis and
     RabbitMQ, threads, locks and queues for the outbox publisher and the pools), before the app is loaded."""
-    if worker_class == "gevent":
-        from psycogreen.gevent import patch_psycopg
+    if worker_class != "gevent":
+        return
+    import gevent
+    import psycopg2
+    from psycopg2 import extensions
+    from psycogreen.gevent import gevent_wait_callback
 
-        patch_psycopg()
+    def wait(conn, timeout=None):
+        """psycogreen's callback, keeping the URL's connect_timeout: libpq ignores it for the non-blocking
+        connection a wait callback makes, so a database that accepted and stayed silent held the request."""
+        if conn.status == extensions.STATUS_SETUP:
+            limit = int(extensions.parse_dsn(conn.dsn).get("connect_timeout") or 0)
+            if limit > 0:
+                with gevent.Timeout(max(2, limit), psycopg2.OperationalError("timeout expired")):  # libpq's minimum
+                    return gevent_wait_callback(conn, timeout)
+        return gevent_wait_callback(conn, timeout)
+
+    extensions.set_wait_callback(wait)
 
 
 def worker_exit(server, worker):

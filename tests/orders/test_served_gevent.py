@@ -6,6 +6,7 @@ waiting on any of them must leave the process free for the others."""
 from __future__ import annotations
 
 import json
+import socket
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -88,3 +89,24 @@ def test_requests_waiting_on_postgresql_leave_the_gevent_process_free(app, peopl
     for n in range(6):
         assert (access[f"slow-{n}"]["path"], access[f"slow-{n}"]["status"]) == (ORDERS, 201)
         assert access[f"slow-{n}"]["duration_ms"] > 0
+
+
+def test_a_silent_database_fails_within_the_connect_timeout_under_gevent(tmp_path, monkeypatch):
+    # libpq ignores connect_timeout for the non-blocking connections psycogreen makes: gunicorn.conf.py's
+    # wait callback keeps it, or this request would wait for as long as TCP keeps the connection.
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)  # accepts connections (the kernel does) and never answers
+    monkeypatch.setenv("DATABASE_URL", f"postgresql+psycopg2://postgres@127.0.0.1:{silent.getsockname()[1]}/shop")
+    server = start_gunicorn(tmp_path, workers=1, worker_class="gevent")
+    try:
+        assert requests.get(server.url + "/healthz", timeout=60).status_code == 200  # the app is loaded
+        started = time.monotonic()
+        ready = requests.get(server.url + "/readyz", timeout=30)
+        waited = time.monotonic() - started
+        alive = requests.get(server.url + "/healthz", timeout=5)
+    finally:
+        server.stop()
+        silent.close()
+    assert ready.status_code == 503 and "timeout expired" in ready.json()["errors"]["postgresql"], ready.text
+    assert waited < 5 and alive.status_code == 200  # SERVICE_TIMEOUT: 2 s
