@@ -372,7 +372,7 @@ def summary(results: list[dict]) -> str:
     for r in results:
         s, f = r["spec"], r["final"]
         there = f"{f['p50']:.0f} / {f['p95']:.0f} / {f['p99']:.0f}" if f else "-"
-        ratio = f"{r['best'] / r['bare_best']:.2f}" if r["bare_best"] else "-"
+        ratio = f"{r['best'] / r['bare_best']:.2f}" if r["best"] and r["bare_best"] else "-"
         rows.append(f"| {r['config']} | {s['p50']:.0f} / {s['p95']:.0f} / {s['p99']:.0f} | {s['errors']} of "
                     f"{s['sent']:,} | {r['best'] or f'< {RATES[0]}'} | {there} | {f['errors'] if f else '-'} | "
                     f"{r['bare_best'] or f'< {RATES[0]}'} | {ratio} |")
