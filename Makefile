@@ -92,7 +92,7 @@ bench-catalog: install
 
 # Mixed load (docs/load.md): the spec's mix over 1,000 connections at fixed rates, per gunicorn worker class.
 .PHONY: bench-load
-bench-load: install  ## BENCH_SECONDS, BENCH_RATES, BENCH_WORKER_CLASS (e.g. gthread:2x8,sync:4) rerun pieces
+bench-load: install  ## BENCH_SECONDS, BENCH_RATES, BENCH_WORKER_CLASS (e.g. gthread:2x8,gevent:2,sync:4) rerun pieces
 	@command -v wrk >/dev/null || (apt-get install -y -q wrk || (apt-get update -q && apt-get install -y -q wrk))
 	$(BIN)/python -m bench.load $(BENCH_ARGS)
 

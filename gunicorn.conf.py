@@ -16,10 +16,13 @@ os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(_settings.path("var/promet
 bind = f"{_settings.HOST}:{_settings.PORT}"
 workers = _settings.WEB_CONCURRENCY
 # gthread (docs/load.md): each worker's main thread holds the idle keep-alive connections and WEB_THREADS
-# threads run requests; sync serves one request per process and closes every connection after it.
+# threads run requests; gevent: one greenlet per connection, requests included, all in one thread;
+# sync serves one request per process and closes every connection after it.
 worker_class = _settings.WEB_WORKER_CLASS
 threads = _settings.WEB_THREADS if worker_class == "gthread" else 1  # more than 1 would turn sync into gthread
-worker_connections = 1000  # per gthread worker; more wait in the listen backlog
+# Connections per worker (gthread and gevent); more wait in the listen backlog. Under gevent each is a greenlet
+# that may run a request: beyond the database pool (DATABASE_POOL_SIZE + twice as many) they wait for a connection.
+worker_connections = _settings.WEB_WORKER_CONNECTIONS
 backlog = 2048
 timeout = 30
 graceful_timeout = 20
@@ -45,6 +48,30 @@ def on_starting(server):
     path = os.environ["PROMETHEUS_MULTIPROC_DIR"]
     shutil.rmtree(path, ignore_errors=True)
     os.makedirs(path, exist_ok=True)
+
+
+def post_fork(server, worker):
+    """gevent: psycopg2 waits for PostgreSQL through gevent's hub (psycogreen), so a query blocks its greenlet,
+    not the process. The worker then monkey-patches the standard library itself (sockets for Redis and
+    RabbitMQ, threads, locks and queues for the outbox publisher and the pools), before the app is loaded."""
+    if worker_class != "gevent":
+        return
+    import gevent
+    import psycopg2
+    from psycopg2 import extensions
+    from psycogreen.gevent import gevent_wait_callback
+
+    def wait(conn, timeout=None):
+        """psycogreen's callback, keeping the URL's connect_timeout: libpq ignores it for the non-blocking
+        connection a wait callback makes, so a database that accepted and stayed silent held the request."""
+        if conn.status == extensions.STATUS_SETUP:
+            limit = int(extensions.parse_dsn(conn.dsn).get("connect_timeout") or 0)
+            if limit > 0:
+                with gevent.Timeout(max(2, limit), psycopg2.OperationalError("timeout expired")):  # libpq's minimum
+                    return gevent_wait_callback(conn, timeout)
+        return gevent_wait_callback(conn, timeout)
+
+    extensions.set_wait_callback(wait)
 
 
 def worker_exit(server, worker):

@@ -58,6 +58,7 @@ class Settings:
     WEB_CONCURRENCY: int = 2
     WEB_WORKER_CLASS: str = "gthread"
     WEB_THREADS: int = 8
+    WEB_WORKER_CONNECTIONS: int = 1000
     WEB_KEEPALIVE: int = 75
 
     DATABASE_URL: str = "postgresql+psycopg2://postgres@127.0.0.1:5432/shop"
@@ -292,8 +293,8 @@ class Settings:
                 raise ConfigError(f"{name} must be quorum or classic")
         if self.BACKUP_REPO_TYPE not in ("posix", "s3"):
             raise ConfigError(f"BACKUP_REPO_TYPE must be posix or s3, not {self.BACKUP_REPO_TYPE!r}")
-        if self.WEB_WORKER_CLASS not in ("sync", "gthread"):
-            raise ConfigError(f"WEB_WORKER_CLASS must be sync or gthread, not {self.WEB_WORKER_CLASS!r}")
+        if self.WEB_WORKER_CLASS not in ("sync", "gthread", "gevent"):
+            raise ConfigError(f"WEB_WORKER_CLASS must be sync, gthread or gevent, not {self.WEB_WORKER_CLASS!r}")
         if self.OUTBOX_PUBLISHER not in ("background", "inline"):
             raise ConfigError(f"OUTBOX_PUBLISHER must be background or inline, not {self.OUTBOX_PUBLISHER!r}")
 

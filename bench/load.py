@@ -6,15 +6,16 @@ Seeds a scratch database (BENCH_NAME, default shop_bench_load; BENCH_PRODUCTS pr
 the count matches) with a catalog like bench/catalog.py's, a teapot with stock to spare and
 BENCH_CUSTOMERS customers with access tokens; starts a Celery worker (sandbox payments, email written
 to a scratch outbox folder) on its own RabbitMQ virtual host and Redis db (BENCH_REDIS_URL), then for
-each gunicorn configuration in BENCH_WORKER_CLASS ("sync:N" or "gthread:NxT", e.g. "gthread:2x8,sync:4"),
-one wrk run through a schedule of rates:
+each gunicorn configuration in BENCH_WORKER_CLASS ("sync:N", "gthread:NxT" or "gevent:N[xC]" with C
+connections per process, e.g. "gthread:2x8,gevent:2"), one wrk run through a schedule of rates:
 
-  1. BENCH_WARMUP seconds at 100 req/s (not reported), then BENCH_SECONDS at 100 req/s: the spec's
+  1. bare Flask (bench/bare.py) served by the same configuration through BENCH_RATES: what wrk itself
+     manages to offer over 1,000 paced connections at each step;
+  2. BENCH_WARMUP seconds at 100 req/s (not reported), then BENCH_SECONDS at 100 req/s: the spec's
      figure (p95 < 300 ms);
-  2. BENCH_STEP_SECONDS at each rate of BENCH_RATES; the highest step with p95 < 50 ms, errors <= 1%
-     and at least 90% of the offered rate answered, before the first that fails, is run again for
-     BENCH_SECONDS;
-  3. the same steps against bare Flask (bench/bare.py) served by the same configuration, for the ratio.
+  3. BENCH_STEP_SECONDS at each rate of BENCH_RATES; the highest step with p95 < 50 ms, errors <= 1%
+     and an answered rate within 90% of bare Flask's at the same step, before the first that fails, is
+     run again for BENCH_SECONDS.
 
 `python -m bench.load in-process [rounds]` instead measures CPU per request of each class of the mix in one
 process (test client), PostgreSQL's CPU per request beside it; BENCH_PROFILE=<class> prints its cProfile.
@@ -57,7 +58,7 @@ STEP_SECONDS = int(os.environ.get("BENCH_STEP_SECONDS", "20"))
 WARMUP = int(os.environ.get("BENCH_WARMUP", "20"))  # absorbs the 1,000 connections' first requests
 RATES = [int(r) for r in os.environ.get("BENCH_RATES", "100,150,200,300,500,700,1000").split(",")]
 # gthread threads stay within a process's database pool (DATABASE_POOL_SIZE 5 + 10 overflow).
-CONFIGS = os.environ.get("BENCH_WORKER_CLASS", "gthread:2x8,gthread:2x4,gthread:4x4,sync:2,sync:4").split(",")
+CONFIGS = os.environ.get("BENCH_WORKER_CLASS", "gthread:2x8,gevent:2,gthread:4x4,sync:2").split(",")
 WRK_THREADS = int(os.environ.get("BENCH_WRK_THREADS", "2"))
 TAIL = 5  # seconds at the last rate after the last phase, so its requests can be answered
 P95_GOAL_MS, SPEC_RATE = 50.0, 100
@@ -147,12 +148,16 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def serve(config: str, app: str, logs: Path) -> tuple[subprocess.Popen, str]:
-    """gunicorn with the project's config and worker class `config` ("sync:N" or "gthread:NxT")."""
+    """gunicorn with the project's config and worker class `config` ("sync:N", "gthread:NxT" with T threads or
+    "gevent:N[xC]" with C connections per process)."""
     worker_class, _, size = config.partition(":")
-    workers, _, threads = size.partition("x")
+    workers, _, each = size.partition("x")
     port = free_port()
     env = {"HOST": "127.0.0.1", "PORT": str(port), "WEB_WORKER_CLASS": worker_class, "WEB_CONCURRENCY": workers,
-           "WEB_THREADS": threads or "1", "PROMETHEUS_MULTIPROC_DIR": str(logs / f"prom-{port}")}
+           "WEB_THREADS": each if worker_class == "gthread" else "1",
+           "PROMETHEUS_MULTIPROC_DIR": str(logs / f"prom-{port}")}
+    if worker_class == "gevent" and each:
+        env["WEB_WORKER_CONNECTIONS"] = each
     process = start([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", app], logs / f"{config}.log", **env)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
@@ -271,15 +276,18 @@ def run(url: str, schedule: list[tuple[int, int]], data: Path, servers: list[int
     return results
 
 
-def passes(r: dict) -> bool:
-    return r["p95"] < P95_GOAL_MS and r["errors"] <= 0.01 * max(r["sent"], 1) and r["achieved"] >= 0.9 * r["rate"]
+def passes(r: dict, reference: dict) -> bool:
+    """p95 under the goal, errors <= 1 % and at least 90 % of what `reference` (bare Flask at the same step)
+    answered: wrk paces 1,000 connections short of some offered rates by itself, bare Flask included."""
+    return (r["p95"] < P95_GOAL_MS and r["errors"] <= 0.01 * max(r["sent"], 1)
+            and r["achieved"] >= 0.9 * reference["achieved"])
 
 
-def best_rate(steps: list[dict]) -> int:
+def best_rate(steps: list[dict], bare_steps: list[dict]) -> int:
     """The highest rate of the steps before the first that fails (later ones carry its backlog)."""
     best = 0
-    for step in steps:
-        if not passes(step):
+    for step, reference in zip(steps, bare_steps, strict=True):
+        if not passes(step, reference):
             break
         best = step["rate"]
     return best
@@ -310,6 +318,16 @@ def per_class(r: dict) -> str:
 def measure(config: str, data: Path, bare_data: Path, worker: subprocess.Popen, logs: Path) -> dict:
     import redis
 
+    bare, bare_url = serve(config, "bench.load:bare", logs)
+    try:
+        bare_steps = run(bare_url, [(WARMUP, SPEC_RATE), *((STEP_SECONDS, r) for r in RATES)], bare_data,
+                         [bare.pid], bare=True)[1:]
+        print(f"\n### {config}: bare Flask through the steps (the answered rate each step is held to)\n\n{HEADER}",
+              flush=True)
+        for step in bare_steps:
+            print(line(f"bare {step['rate']}", step), flush=True)
+    finally:
+        stop(bare)
     redis.Redis.from_url(REDIS_URL).flushdb()  # every configuration starts with a cold page cache
     web, url = serve(config, "wsgi:app", logs)
     final = None
@@ -321,25 +339,18 @@ def measure(config: str, data: Path, bare_data: Path, worker: subprocess.Popen, 
         print(f"\n### {config}: {SPEC_RATE} req/s for {SECONDS} s (after {WARMUP} s of warm-up)\n\n{HEADER}\n"
               f"{line('spec rate', spec)}\n\n{per_class(spec)}\n\nrate steps ({STEP_SECONDS} s each, one wrk run):"
               f"\n\n{HEADER}", flush=True)
-        for step in steps:
-            print(line(f"step {step['rate']}", step), flush=True)
-        best = best_rate(steps)
+        for step, reference in zip(steps, bare_steps, strict=True):
+            print(line(f"step {step['rate']} ({step['achieved'] / max(reference['achieved'], 0.001):.0%} of bare)",
+                       step), flush=True)
+        best = best_rate(steps, bare_steps)
         if best:
             final = run(url, [(WARMUP, best), (SECONDS, best)], data, servers)[1]
             print(f"\nhighest rate with p95 < {P95_GOAL_MS:.0f} ms, run again for {SECONDS} s:\n\n{HEADER}\n"
                   f"{line('max rate', final)}\n\n{per_class(final)}", flush=True)
     finally:
         stop(web)
-    bare, bare_url = serve(config, "bench.load:bare", logs)
-    try:
-        bare_steps = run(bare_url, [(WARMUP, SPEC_RATE), *((STEP_SECONDS, r) for r in RATES)], bare_data,
-                         [bare.pid], bare=True)[1:]
-        print(f"\nbare Flask, same steps:\n\n{HEADER}", flush=True)
-        for step in bare_steps:
-            print(line(f"bare {step['rate']}", step), flush=True)
-    finally:
-        stop(bare)
-    return {"config": config, "spec": spec, "best": best, "final": final, "bare_best": best_rate(bare_steps)}
+    return {"config": config, "spec": spec, "best": best, "final": final,
+            "bare_best": best_rate(bare_steps, bare_steps)}
 
 
 def bare(environ, start_response):
@@ -361,7 +372,7 @@ def summary(results: list[dict]) -> str:
     for r in results:
         s, f = r["spec"], r["final"]
         there = f"{f['p50']:.0f} / {f['p95']:.0f} / {f['p99']:.0f}" if f else "-"
-        ratio = f"{r['best'] / r['bare_best']:.2f}" if r["bare_best"] else "-"
+        ratio = f"{r['best'] / r['bare_best']:.2f}" if r["best"] and r["bare_best"] else "-"
         rows.append(f"| {r['config']} | {s['p50']:.0f} / {s['p95']:.0f} / {s['p99']:.0f} | {s['errors']} of "
                     f"{s['sent']:,} | {r['best'] or f'< {RATES[0]}'} | {there} | {f['errors'] if f else '-'} | "
                     f"{r['bare_best'] or f'< {RATES[0]}'} | {ratio} |")

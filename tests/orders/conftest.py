@@ -76,8 +76,9 @@ def order_worker(tmp_path_factory, storage_dir):
     process.stop()
 
 
-def start_gunicorn(log_dir, workers: int = 2):
-    """The app under gunicorn on a free loopback port; `.url` is its base URL."""
+def start_gunicorn(log_dir, workers: int = 2, worker_class: str = ""):
+    """The app under gunicorn on a free loopback port (the settings' worker class unless one is given);
+    `.url` is its base URL."""
     import socket
     import sys
 
@@ -89,7 +90,8 @@ def start_gunicorn(log_dir, workers: int = 2):
     process = Process([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"],
                       log_dir / "gunicorn.log", env={"PORT": str(port), "HOST": "127.0.0.1",
                                                      "WEB_CONCURRENCY": str(workers),
-                                                     "PROMETHEUS_MULTIPROC_DIR": str(log_dir / "prometheus")},
+                                                     "PROMETHEUS_MULTIPROC_DIR": str(log_dir / "prometheus"),
+                                                     **({"WEB_WORKER_CLASS": worker_class} if worker_class else {})},
                       ready="Booting worker").start()
     process.url = f"http://127.0.0.1:{port}"
     return process

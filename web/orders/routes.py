@@ -72,7 +72,7 @@ class Orders(MethodView):
         return jsonify(body), 201
 
     @requires("orders:view_own", "orders:view_all")
-    @blp.arguments(ListQuerySchema, location="query")
+    @blp.arguments(ListQuerySchema(), location="query")  # an instance: a class is built per request
     @blp.response(200, OrderListSchema)
     def get(self, query):
         """Own orders for customers, every order for staff and up; newest first."""
@@ -130,7 +130,7 @@ def _order_action(action, order_id, *args):
 @blp.route("/<uuid:order_id>/cancel")
 class Cancel(MethodView):
     @requires("orders:view_own", "orders:view_all")
-    @blp.arguments(ReasonSchema)
+    @blp.arguments(ReasonSchema())
     @blp.response(200, OrderSchema)
     @blp.alt_response(409, description="The order can no longer be cancelled")
     def post(self, data, order_id):
@@ -141,7 +141,7 @@ class Cancel(MethodView):
 @blp.route("/<uuid:order_id>/shipments")
 class Shipments(MethodView):
     @requires("orders:update")
-    @blp.arguments(ShipmentRequestSchema)
+    @blp.arguments(ShipmentRequestSchema())
     @blp.response(202, ShipmentSchema)
     @blp.alt_response(409, description="The order is not processing")
     def post(self, data, order_id):
@@ -154,7 +154,7 @@ class Shipments(MethodView):
 @blp.route("/<uuid:order_id>/deliver")
 class Deliver(MethodView):
     @requires("orders:update")
-    @blp.arguments(ReasonSchema)
+    @blp.arguments(ReasonSchema())
     @blp.response(200, OrderSchema)
     @blp.alt_response(409, description="The order is not shipped")
     def post(self, data, order_id):
@@ -165,7 +165,7 @@ class Deliver(MethodView):
 @blp.route("/<uuid:order_id>/returns")
 class Returns(MethodView):
     @requires("orders:view_own", "orders:view_all")
-    @blp.arguments(ReasonSchema)
+    @blp.arguments(ReasonSchema())
     @blp.response(200, OrderSchema)
     @blp.alt_response(409, description="The order is not shipped or delivered")
     def post(self, data, order_id):

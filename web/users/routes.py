@@ -46,7 +46,7 @@ class Me(MethodView):
             return accounts.get_me(session, current_actor())
 
     @requires("users:update_own")
-    @blp.arguments(ProfileUpdateSchema)
+    @blp.arguments(ProfileUpdateSchema())
     @blp.response(200, ProfileSchema)
     @blp.alt_response(400, description="The current password is wrong")
     def patch(self, data):
@@ -85,7 +85,7 @@ class MyAddresses(MethodView):
             return {"items": accounts.list_addresses(session, current_actor())}
 
     @requires("users:update_own")
-    @blp.arguments(AddressSchema)
+    @blp.arguments(AddressSchema())
     @blp.response(201, AddressSchema)
     def post(self, data):
         """Add an address."""
@@ -132,7 +132,7 @@ def _encode_cursor(user) -> str:
 @blp.route("")
 class Users(MethodView):
     @requires("users:view_all")
-    @blp.arguments(UserListArgs, location="query")
+    @blp.arguments(UserListArgs(), location="query")
     @blp.response(200, UserPageSchema)
     def get(self, args):
         """Every account, oldest first, a page at a time (`cursor` → `nextCursor`)."""
@@ -154,7 +154,7 @@ class UserById(MethodView):
             return accounts.get_user(session, current_actor(), user_id)
 
     @requires("users:update_all", "users:update_own")
-    @blp.arguments(AdminUserUpdateSchema)
+    @blp.arguments(AdminUserUpdateSchema())
     @blp.response(200, ProfileSchema)
     @blp.alt_response(404, description="No such user")
     def patch(self, data, user_id):
