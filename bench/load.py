@@ -57,7 +57,7 @@ SECONDS = int(os.environ.get("BENCH_SECONDS", "60"))
 STEP_SECONDS = int(os.environ.get("BENCH_STEP_SECONDS", "20"))
 WARMUP = int(os.environ.get("BENCH_WARMUP", "20"))  # absorbs the 1,000 connections' first requests
 RATES = [int(r) for r in os.environ.get("BENCH_RATES", "100,150,200,300,500,700,1000").split(",")]
-# gthread threads stay within a process's database pool (DATABASE_POOL_SIZE 5 + 10 overflow).
+# gthread threads stay within what a process's database pool keeps (3 x DATABASE_POOL_SIZE 5).
 CONFIGS = os.environ.get("BENCH_WORKER_CLASS", "gthread:2x8,gevent:2,gthread:4x4,sync:2").split(",")
 WRK_THREADS = int(os.environ.get("BENCH_WRK_THREADS", "2"))
 TAIL = 5  # seconds at the last rate after the last phase, so its requests can be answered

@@ -203,18 +203,21 @@ def test_a_database_outage_is_answered_by_the_app_after_one_attempt(app, client,
     assert passes.count == 2 and len(attempts) == 2  # one connection attempt each, by the layer
 
 
-def test_the_reads_pool_keeps_the_connections_a_burst_of_requests_opened(app):
-    """A gthread worker renders WEB_THREADS pages at once, more than the pool size: the connections opened for
+@pytest.mark.parametrize("pool", ["engine", "reads"])
+def test_each_pool_keeps_the_connections_a_burst_of_requests_opened(app, pool):
+    """A gthread worker runs WEB_THREADS requests at once, more than the pool size: the connections opened for
     such a burst stay open for the next one (a new connection is a new server process, its statements
-    prepared again), and no more are opened than the engine's pool and overflow allowed before."""
+    prepared again), in the pool of transactions (checkout, payment) as in the catalog's reads; and no more
+    are opened than three times the pool size (the old pool and overflow together)."""
     from contextlib import ExitStack
 
-    reads, settings = app.extensions["shop"].db.reads, app.extensions["shop"].settings
+    engine, settings = getattr(app.extensions["shop"].db, pool), app.extensions["shop"].settings
     burst = max(settings.WEB_THREADS, settings.DATABASE_POOL_SIZE + 1)
     opened: list = []
-    event.listen(reads, "connect", lambda *args: opened.append(1))
+    event.listen(engine, "connect", lambda *args: opened.append(1))
     for _ in range(3):
         with ExitStack() as stack:
             for _ in range(burst):
-                stack.enter_context(reads.connect()).exec_driver_sql("SELECT 1")
+                stack.enter_context(engine.connect()).exec_driver_sql("SELECT 1")
     assert len(opened) <= burst  # the first burst's, none after
+    assert engine.pool.checkedin() >= burst  # all kept, idle
