@@ -73,6 +73,13 @@ class Shop:
     # --- vendors ------------------------------------------------------------------------------------------
 
     @cached_property
+    def sent_marks(self):
+        """Held emails' sent marks, committed together (models.emails.marks)."""
+        from models.emails.marks import SentMarks
+
+        return SentMarks(self.db)
+
+    @cached_property
     def email(self):
         """The email provider (EMAIL_PROVIDER)."""
         from integrations.email import make_provider
@@ -148,7 +155,9 @@ class Shop:
             self.db.engine.dispose(close=False)
 
     def close(self) -> None:
-        """Close the pools this process opened."""
+        """Commit the held emails' marks still gathered, and close the pools this process opened."""
+        if "sent_marks" in self.__dict__:
+            self.sent_marks.close()
         if "db" in self.__dict__:
             self.db.dispose()
 

@@ -154,7 +154,8 @@ def send_one(database, provider, message_id: str, email: OutgoingEmail, attempt,
 
 def send_held(shop, held: list[emails.Held]) -> None:
     """Send emails whose first attempt committed with the data that queued them (`emails.send_after_commit`),
-    then mark them sent and their outbox rows done in one transaction. One that fails is handed to its own
+    then hand their sent marks (with their outbox rows' done marks) to the process's `SentMarks`, which
+    commits those of several tasks together, within a quarter of a second. One that fails is handed to its own
     `send_email` delivery, through its outbox row: at once, its attempt cleared when the provider refused
     it or it never reached the provider; else left `sending`, asked about after EMAIL_ACCEPTANCE_LAG."""
     provider, sender = shop.email, shop.settings.EMAIL_FROM
@@ -175,8 +176,7 @@ def send_held(shop, held: list[emails.Held]) -> None:
             log.warning("email not sent after commit: its own delivery will", extra={
                 "message_id": str(item.id), "error": repr(exc)[:500]})
     if sent:
-        with shop.db.session() as session:  # its commit does not wait for the WAL flush (see finish_held)
-            emails.finish_held(session, sent, [item.outbox_id for item in held if item.id in sent])
+        shop.sent_marks.add(sent, [item.outbox_id for item in held if item.id in sent])
     if failed:
         shop.relay.release([(item.outbox_id, names.SEND_EMAIL, {"message_id": str(item.id)}, None)
                             for item in failed])

@@ -24,6 +24,8 @@ def connect(shop) -> None:
         (signals.worker_process_init, lambda **_: shop.after_fork()),
         (signals.worker_process_shutdown, _flush_outbox),
         (signals.worker_shutdown, _flush_outbox),
+        (signals.worker_process_shutdown, lambda **_: shop.sent_marks.flush()),
+        (signals.worker_shutdown, lambda **_: shop.sent_marks.flush()),
         (signals.task_prerun, _bind_ids),
         (signals.task_postrun, _unbind_ids),
     )

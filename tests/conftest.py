@@ -232,7 +232,7 @@ def app(settings):
     app.config["TESTING"] = True
     yield app
     app.extensions["shop"].relay.close()
-    app.extensions["shop"].db.dispose()
+    app.extensions["shop"].close()
 
 
 @pytest.fixture

@@ -35,7 +35,9 @@ def test_a_held_email_commits_its_attempt_and_is_sent_without_a_task(app, mail_d
     assert status == "sending" and attempted == held[0].attempt  # committed before the provider is called
     assert rows(app, "SELECT published_at FROM outbox") == [(None,)]  # not handed to the publisher
     send_held(app.extensions["shop"], held)
-    assert rows(app, "SELECT status FROM email_messages") == [("sent",)]
+    # the mark commits within SentMarks.EVERY, here by its timer thread (nothing else is sent meanwhile)
+    wait_for(lambda: rows(app, "SELECT status FROM email_messages") == [("sent",)], timeout=5,
+             message="the held email marked sent")
     [(published,)] = rows(app, "SELECT published_at FROM outbox")
     assert published is not None  # its work done: the sweep will never publish it
     assert [m["To"] for m in mails(mail_dir)] == ["held@example.com"]
@@ -85,3 +87,50 @@ def test_a_refused_held_email_goes_back_to_its_own_delivery(app, celery_app, mai
     finally:
         worker.stop()
     assert [m["To"] for m in mails(mail_dir)] == ["refused@example.com"]
+
+
+def test_the_sent_marks_of_several_held_emails_commit_together(app, mail_dir):
+    """Sent in a burst (a worker process's payments), their marks are one statement, not one transaction each."""
+    from sqlalchemy import event
+
+    from models.emails.marks import SentMarks
+    from tasks.emails import send_held
+
+    shop = app.extensions["shop"]
+    shop.sent_marks = SentMarks(shop.db, every=60)  # no timer fires during the test: only flush commits
+    shop.sent_marks.flush()  # the first add after a quiet spell would commit at once
+    statements: list[str] = []
+    event.listen(shop.db.engine, "before_cursor_execute", lambda conn, cursor, sql, *_: statements.append(sql))
+    for n in range(5):
+        send_held(shop, hold(app, f"burst{n}@example.com"))
+    assert rows(app, "SELECT count(*) FROM email_messages WHERE status = 'sending'") == [(5,)]  # sent, unmarked
+    assert len(mails(mail_dir)) == 5 and shop.sent_marks.pending() == 5
+    queued = len(statements)
+    assert shop.sent_marks.flush() == 5
+    assert len(statements) == queued + 1  # one UPDATE for the five (the session's BEGIN is implicit)
+    assert rows(app, "SELECT status, count(*) FROM email_messages GROUP BY status") == [("sent", 5)]
+    assert rows(app, "SELECT count(*) FROM outbox WHERE published_at IS NULL") == [(0,)]
+    shop.sent_marks.close()
+
+
+def test_a_held_email_whose_mark_was_lost_is_found_sent_and_not_sent_again(app, celery_app, mail_dir, tmp_path):
+    """The process dies after the send, before its mark commits: the sweep publishes the row, `send_email` finds
+    the attempt older than EMAIL_ACCEPTANCE_LAG, asks the provider, finds it accepted and marks it sent."""
+    from models.emails.marks import SentMarks
+    from tasks.emails import send_held
+
+    shop = app.extensions["shop"]
+    shop.sent_marks = SentMarks(shop.db, every=60)
+    shop.sent_marks.flush()
+    send_held(shop, hold(app, "unmarked@example.com"))
+    assert shop.sent_marks.pending() == 1
+    shop.sent_marks.close(flush=False)  # the process is gone, and its marks with it
+    assert rows(app, "SELECT status FROM email_messages") == [("sending",)]
+    worker = start_worker(tmp_path / "w")
+    try:
+        assert shop.relay.sweep(older_than=0) == 1
+        wait_for(lambda: rows(app, "SELECT status FROM email_messages") == [("sent",)], timeout=30,
+                 message="the accepted email marked sent by its own delivery")
+    finally:
+        worker.stop()
+    assert [m["To"] for m in mails(mail_dir)] == ["unmarked@example.com"]  # once

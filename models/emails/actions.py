@@ -48,9 +48,10 @@ def send_after_commit(session: Session) -> list[Held]:
 @dataclass(frozen=True, slots=True)
 class Held:
     """An email whose first attempt was committed with the data that queued it (plain values: the session is
-    gone when it is sent): the caller renders and sends it, then `finish_held`. Its outbox row, not handed
-    to the publisher, stays the guarantee: if the caller never finishes, the sweep publishes it and
-    `send_email` settles the attempt as any cut-off one (asks the provider once EMAIL_ACCEPTANCE_LAG passed)."""
+    gone when it is sent): the caller renders and sends it, then `finish_held` (several callers' together:
+    `marks.SentMarks`). Its outbox row, not handed to the publisher, stays the guarantee: if the caller never
+    finishes, the sweep publishes it and `send_email` settles the attempt as any cut-off one (asks the
+    provider once EMAIL_ACCEPTANCE_LAG passed)."""
 
     id: uuid.UUID
     to: str
