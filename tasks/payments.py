@@ -87,13 +87,20 @@ def receive_event(session, body: bytes, signature: str, held=None) -> bool:
 
     `held`: the payment the caller holds locked, whose event was made from the
     intent as the gateway holds it now (the sandbox's `pending_events`): the
-    intent in the event is acted on as it is, without asking the gateway again.
+    intent in the event is acted on as it is, without asking the gateway again,
+    and the event is stored by the statement that writes the move it causes
+    (`webhooks.store_with_move`).
     """
     event = vendors.payment_gateway().parse_event(body, signature)
     provider = vendors.payments().name
-    if not webhooks.store_event(session, provider, event.id, event.type, event.payload, queue=False):
+    if held is not None:
+        webhooks.store_with_move(session, provider, event.id, event.type, event.payload)
+        outcome = _act(session, provider, event, held)
+        webhooks.store_left(session)
+    elif webhooks.store_event(session, provider, event.id, event.type, event.payload, queue=False):
+        outcome = _act(session, provider, event, held)
+    else:
         return False
-    outcome = _act(session, provider, event, held)
     log.info("payment event processed", extra={"event_id": event.id, "type": event.type, "outcome": outcome})
     return True
 

@@ -8,6 +8,7 @@ from sqlalchemy import ARRAY, bindparam, cast, func, insert, inspect, select, up
 from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
+from models.orders import webhooks
 from models.orders.tables import Order, OrderEvent, OrderStatus, Payment
 from models.realtime import announce_order_event
 from models.users.permissions import Actor
@@ -39,7 +40,8 @@ def record(session: Session, order: Order, kind: str, actor: Actor | str, *, fro
 
 def write_now(session: Session, order: Order) -> bool:
     """Write a move's changes at once in one statement instead of the unit of work's three at commit: the
-    order's status and stock state, its payments' status and reference, and its new history rows.
+    order's status and stock state, its payments' status and reference, and its new history rows; and the
+    provider's event that caused it, when its caller left it for this statement (`webhooks.store_with_move`).
 
     Only when nothing else of theirs is pending (False otherwise: the flush at commit writes them as before).
     The history rows leave the session and go to the real-time broadcaster as written.
@@ -50,8 +52,9 @@ def write_now(session: Session, order: Order) -> bool:
     if not (inspect(order).persistent and _changed_only(order, ORDER_WRITTEN)
             and all(_changed_only(p, PAYMENT_WRITTEN) for p in payments)):
         return False
-    rows = session.connection().execute(_write_statement(), {
-        "moved_order": order.id, "moved_status": order.status, "moved_stock": order.stock_state,
+    stored = webhooks.take_with_move(session)
+    rows = session.connection().execute(_write_statement(stored is not None), {
+        **(stored or {}), "moved_order": order.id, "moved_status": order.status, "moved_stock": order.stock_state,
         "paid_ids": [p.id for p in payments], "paid_statuses": [p.status for p in payments],
         "paid_references": [p.reference for p in payments],
         **{f"events_{name}": [getattr(event, name) for event in events] for name in EVENT_FIELDS}}).all()
@@ -71,10 +74,11 @@ def _changed_only(obj, names: frozenset) -> bool:
     return set(inspect(obj).committed_state) <= names
 
 
-@lru_cache(maxsize=1)
-def _write_statement():
+@lru_cache(maxsize=2)
+def _write_statement(with_event: bool):
     """`write_now`'s statement: the order and its payments updated, the history rows inserted from one array
-    per column (in their order), their ids and times returned. Built once."""
+    per column (in their order), their ids and times returned; `with_event`, the provider's event inserted
+    too. Built once each."""
     orders, payments, events = Order.__table__, Payment.__table__, OrderEvent.__table__
     order_id = bindparam("moved_order", type_=orders.c.id.type)
     moved = update(orders).where(orders.c.id == order_id) \
@@ -94,7 +98,8 @@ def _write_statement():
     written = insert(events).from_select(["order_id", *EVENT_FIELDS], select(
         order_id, *(column(name, events, f"events_{name}") for name in EVENT_FIELDS))) \
         .returning(events.c.id, events.c.created_at).cte("written")
-    return select(written.c.id, written.c.created_at).add_cte(moved, paid)
+    ctes = (moved, paid, webhooks.store_statement(queue=False).cte("stored")) if with_event else (moved, paid)
+    return select(written.c.id, written.c.created_at).add_cte(*ctes)
 
 
 def replay(events: list[OrderEvent], legal) -> tuple[OrderStatus | None, str]:

@@ -26,7 +26,7 @@ def store_event(session: Session, provider: str, event_id: str, event_type: str,
     The insert goes through the session's connection, not the ORM: it needs nothing the session holds, so
     it does not flush the session's pending changes early (they are written once, at commit).
     """
-    inserted = session.connection().execute(_store_statement(queue), {
+    inserted = session.connection().execute(store_statement(queue), {
         "stored_provider": provider, "stored_id": event_id, "stored_type": event_type, "stored_payload": payload,
     }).scalar()
     if inserted is None:
@@ -36,8 +36,36 @@ def store_event(session: Session, provider: str, event_id: str, event_type: str,
     return True
 
 
+# session.info key: an event to store with the statement that writes the move it causes (`store_with_move`)
+WITH_MOVE = "webhook_event_with_move"
+
+
+def store_with_move(session: Session, provider: str, event_id: str, event_type: str, payload: dict) -> None:
+    """Store a verified event, already processed, in the statement that writes the move it causes
+    (`history.write_now`), or by `store_left` when no such statement ran: one round trip fewer per payment.
+
+    Only for an event its caller made from the intent of the payment it holds locked (the sandbox's, in
+    `start_payment`): no earlier delivery of it can have acted, so it is acted on without asking whether it
+    was stored before. A copy stored meanwhile by the webhook endpoint keeps its row (ON CONFLICT DO NOTHING)
+    and its own processing, which finds the payment settled.
+    """
+    session.info[WITH_MOVE] = {"stored_provider": provider, "stored_id": event_id, "stored_type": event_type,
+                               "stored_payload": payload}
+
+
+def take_with_move(session: Session) -> dict | None:
+    """The parameters of the event `store_with_move` left for the move's statement (taken: written once)."""
+    return session.info.pop(WITH_MOVE, None)
+
+
+def store_left(session: Session) -> None:
+    """The event of `store_with_move`, written on its own when no move's statement took it."""
+    if (values := take_with_move(session)) is not None:
+        session.connection().execute(store_statement(False), values)
+
+
 @lru_cache(maxsize=2)
-def _store_statement(queue: bool):
+def store_statement(queue: bool):
     """INSERT … ON CONFLICT DO NOTHING RETURNING of one event from bound values, built once per `queue`.
 
     Parameter names never match a column's (SQLAlchemy would add such a key to the statement's columns)."""

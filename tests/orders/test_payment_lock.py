@@ -10,7 +10,7 @@ from sqlalchemy import event, text
 from sqlalchemy.exc import OperationalError
 
 from models.orders import actions
-from tests.orders.conftest import place
+from tests.orders.conftest import place, status_of
 
 
 @contextmanager
@@ -99,3 +99,34 @@ def test_the_paid_move_is_written_in_one_statement_and_leaves_nothing_of_it_to_f
                                                            ("payment.started", None, None, None),
                                                            ("transition", "pending", "processing",
                                                             "pi_written_at_once")]
+
+
+def test_the_sandbox_event_is_stored_by_the_statement_of_the_move_it_causes(app, client, people, make_variant):
+    """start_payment acts on the event it made for the payment it holds: the event's row goes in the paid move's
+    statement (no round trip of its own); a decline, whose move the unit of work writes, stores it on its own."""
+    from tasks.payments import start_payment
+
+    _, headers = people["customer"]
+    db = app.extensions["shop"].db  # the app's shop is current: a task called directly runs on it
+    for method, status, alone in (("sandbox_success", "processing", 0), ("sandbox_decline", "cancelled", 1)):
+        order = place(client, headers, make_variant()).json
+        assert client.post(f"/api/v1/orders/{order['id']}/pay", json={"paymentMethod": method},
+                           headers=headers).status_code == 202
+        statements: list[str] = []
+        listener = lambda conn, cursor, statement, *args: statements.append(statement)  # noqa: E731
+        event.listen(db.engine, "before_cursor_execute", listener)
+        try:
+            assert start_payment(order["payment"]["id"]) == "processing"  # the intent's status at confirmation
+        finally:
+            event.remove(db.engine, "before_cursor_execute", listener)
+        own = [s for s in statements if s.lstrip().startswith("INSERT INTO webhook_events")]
+        assert len(own) == alone, statements
+        if not alone:
+            [move] = [s for s in statements if "UPDATE orders" in s]
+            assert "INSERT INTO webhook_events" in move and "ON CONFLICT DO NOTHING" in move
+        assert status_of(app, order["id"]) == status
+        with db.engine.connect() as conn:
+            [(event_id, processed)] = conn.execute(text(
+                "SELECT event_id, processed_at IS NOT NULL FROM webhook_events "
+                "WHERE payload->'data'->'object'->'metadata'->>'order_id' = :id"), {"id": order["id"]}).all()
+        assert event_id.startswith("evt_sbx_") and processed
