@@ -274,26 +274,35 @@ MERGE_VARIANTS = text("""
         SELECT h.product_handle, p.id
         FROM (SELECT DISTINCT product_handle FROM chunk_staging WHERE job_id = :job_id) h
         CROSS JOIN LATERAL (SELECT id FROM products WHERE handle = h.product_handle OFFSET 0) p
+    ), left_behind AS MATERIALIZED (  -- the products a variant moves away from (the statement's snapshot)
+        SELECT v.product_id AS id
+        FROM chunk_staging s JOIN ids USING (product_handle)
+        CROSS JOIN LATERAL (SELECT product_id FROM product_variants WHERE sku = s.sku OFFSET 0) v
+        WHERE s.job_id = :job_id AND v.product_id <> ids.id
+    ), merged AS (
+        INSERT INTO product_variants (product_id, sku, price, currency, stock, attributes)
+        SELECT ids.id, s.sku, s.price, s.currency, s.stock, COALESCE(s.attributes, '{}'::jsonb)
+        FROM chunk_staging s JOIN ids USING (product_handle)
+        WHERE s.job_id = :job_id
+        ORDER BY s.sku  -- one lock order for every import, so two never deadlock
+        ON CONFLICT (sku) DO UPDATE SET
+            product_id = EXCLUDED.product_id,
+            price = EXCLUDED.price,
+            currency = EXCLUDED.currency,
+            stock = GREATEST(EXCLUDED.stock, product_variants.reserved),
+            attributes = CASE WHEN EXCLUDED.attributes = '{}'::jsonb THEN product_variants.attributes
+                              ELSE EXCLUDED.attributes END,
+            updated_at = now()
+        WHERE (product_variants.product_id, product_variants.price, product_variants.currency,
+               product_variants.stock, product_variants.attributes) IS DISTINCT FROM
+              (EXCLUDED.product_id, EXCLUDED.price, EXCLUDED.currency,
+               GREATEST(EXCLUDED.stock, product_variants.reserved),
+               CASE WHEN EXCLUDED.attributes = '{}'::jsonb THEN product_variants.attributes
+                    ELSE EXCLUDED.attributes END)
+        RETURNING product_id AS id
     )
-    INSERT INTO product_variants (product_id, sku, price, currency, stock, attributes)
-    SELECT ids.id, s.sku, s.price, s.currency, s.stock, COALESCE(s.attributes, '{}'::jsonb)
-    FROM chunk_staging s JOIN ids USING (product_handle)
-    WHERE s.job_id = :job_id
-    ORDER BY s.sku  -- one lock order for every import, so two never deadlock
-    ON CONFLICT (sku) DO UPDATE SET
-        product_id = EXCLUDED.product_id,
-        price = EXCLUDED.price,
-        currency = EXCLUDED.currency,
-        stock = GREATEST(EXCLUDED.stock, product_variants.reserved),
-        attributes = CASE WHEN EXCLUDED.attributes = '{}'::jsonb THEN product_variants.attributes
-                          ELSE EXCLUDED.attributes END,
-        updated_at = now()
-    WHERE (product_variants.product_id, product_variants.price, product_variants.currency,
-           product_variants.stock, product_variants.attributes) IS DISTINCT FROM
-          (EXCLUDED.product_id, EXCLUDED.price, EXCLUDED.currency,
-           GREATEST(EXCLUDED.stock, product_variants.reserved),
-           CASE WHEN EXCLUDED.attributes = '{}'::jsonb THEN product_variants.attributes ELSE EXCLUDED.attributes END)
-    RETURNING product_id AS id
+    SELECT array_agg(DISTINCT changed.id::text)
+    FROM (SELECT id FROM merged UNION ALL SELECT id FROM left_behind) changed
 """)
 
 # (Products found through the handle's index, as in MERGE_VARIANTS.)
@@ -330,13 +339,13 @@ def merge(session: Session, job_id: uuid.UUID,
                                  "WHERE job_id = :job_id AND category_path IS NOT NULL"), {"job_id": job_id}).all()
     if paths:
         ensure_categories(session, paths)
-    changed = set()
     products = MERGE_PRODUCTS if text_config is None else MERGE_PRODUCTS_WITH_VECTORS
-    for statement, written in ((products, "WHERE merged.changed"), (MERGE_VARIANTS, "")):
-        # One array back instead of a row per changed product (products whose rows were only recorded: not changed).
-        ids = session.scalar(text(f"WITH merged AS ({statement.text}) SELECT array_agg(DISTINCT merged.id::text) "
-                                  f"FROM merged {written}"), {"job_id": job_id, "config": text_config})
-        changed |= set(ids or ())
+    # One array back instead of a row per changed product (products whose rows were only recorded: not changed).
+    changed = set(session.scalar(text(f"WITH merged AS ({products.text}) SELECT array_agg(DISTINCT merged.id::text) "
+                                      f"FROM merged WHERE merged.changed"), {"job_id": job_id, "config": text_config})
+                  or ())
+    # The variants' products, and those a variant left (their lowest price and stock must be worked out again).
+    changed |= set(session.scalar(MERGE_VARIANTS, {"job_id": job_id}) or ())
     images: dict[str, list[str]] = {}
     for product_id, url in session.execute(NEW_IMAGES, {"job_id": job_id}):
         images.setdefault(str(product_id), []).append(url.strip())

@@ -88,3 +88,26 @@ def test_image_urls_queue_one_fetch_per_product_for_new_urls_only(database, loca
     queued = rows(database, "SELECT kwargs FROM outbox WHERE task = 'tasks.imports.fetch_images' ORDER BY created_at")
     assert [k["urls"] for (k,) in queued] == [["https://img.example/a1.png", "https://img.example/a2.png"],
                                               ["https://img.example/a2.png"]]
+
+
+def test_a_variant_moved_to_another_product_leaves_the_old_one_with_facts_of_its_remaining_variants(
+        database, local_settings, inbox):
+    """The product a variant leaves is refreshed and reindexed too: its lowest price and stock were the moved
+    variant's, and listings kept showing them."""
+    header = b"sku,product_handle,product_name,price,currency,stock\n"
+    import_file(database, local_settings, inbox, "first.csv",
+                header + b"MOVE-1,old-home,Old Home,5.00,EUR,3\nSTAY-1,old-home,Old Home,20.00,EUR,0\n")
+    assert rows(database, "SELECT min_price, in_stock FROM products WHERE handle = 'old-home'") == [
+        (Decimal("5.0000"), True)]
+    before = scalar(database, "SELECT count(*) FROM outbox WHERE task = 'tasks.search.index_products'")
+    job = import_file(database, local_settings, inbox, "second.csv",
+                      header + b"MOVE-1,new-home,New Home,7.00,EUR,2\n")
+    assert job.status == "succeeded"
+    assert rows(database, "SELECT p.handle FROM product_variants v JOIN products p ON p.id = v.product_id "
+                          "WHERE v.sku = 'MOVE-1'") == [("new-home",)]
+    assert rows(database, "SELECT handle, min_price, in_stock FROM products ORDER BY handle") == [
+        ("new-home", Decimal("7.0000"), True), ("old-home", Decimal("20.0000"), False)]
+    queued = rows(database, "SELECT kwargs FROM outbox WHERE task = 'tasks.search.index_products' "
+                            "ORDER BY created_at")[before:]
+    assert {pid for (kwargs,) in queued for pid in kwargs["product_ids"]} == {
+        str(pid) for (pid,) in rows(database, "SELECT id FROM products")}  # both: the old one's pages too
