@@ -149,6 +149,25 @@ def test_the_indexer_runs_as_in_the_procfile(rendered):
             assert "-Q" not in consumer or "search" not in consumer[consumer.index("-Q") + 1].split(","), name
 
 
+def test_the_realtime_gateway_runs_as_in_the_procfile_behind_a_service(rendered):
+    """The WebSocket gateway of the Procfile's `realtime`, listening on every interface at the port its Service
+    and probes name, with a budget that keeps one replica through a node's drain."""
+    procfile = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line)
+    [gateway] = containers(rendered[("Deployment", "realtime")])
+    assert gateway["command"] == procfile["realtime"].split()
+    config = rendered[("ConfigMap", "shop-config")]["data"]
+    assert config["WS_HOST"] == "0.0.0.0"  # noqa: S104 - a pod listens on its own interfaces
+    [port] = gateway["ports"]
+    assert port["containerPort"] == int(config["WS_PORT"])
+    for probe in ("readinessProbe", "livenessProbe"):
+        assert gateway[probe]["httpGet"] == {"path": "/healthz", "port": port["name"]}
+    service = rendered[("Service", "realtime")]["spec"]
+    assert service["ports"][0]["targetPort"] == port["name"]
+    assert service["selector"] == rendered[("Deployment", "realtime")]["spec"]["selector"]["matchLabels"]
+    assert rendered[("PodDisruptionBudget", "realtime")]["spec"]["minAvailable"] == 1
+    assert rendered[("Deployment", "realtime")]["spec"]["replicas"] >= 2
+
+
 def test_pods_run_as_non_root_read_only_with_limits(rendered):
     pods = [doc for doc in rendered.values() if pod_spec(doc)]
     assert len(pods) >= 7
