@@ -24,6 +24,10 @@ threads = _settings.WEB_THREADS if worker_class == "gthread" else 1  # more than
 # that may run a request: beyond the database pool (DATABASE_POOL_SIZE + twice as many) they wait for a connection.
 worker_connections = _settings.WEB_WORKER_CONNECTIONS
 backlog = 2048
+# gunicorn's control socket (gunicornc) sits at one path per user ($XDG_RUNTIME_DIR or ~/.gunicorn/gunicorn.ctl):
+# a second server of the same user on the machine (tests, benchmarks, a second app) took it over. Off: the
+# master is managed with signals (HUP reload, TTIN/TTOU workers, TERM stop) and the pods by Kubernetes.
+control_socket_disable = True
 timeout = 30
 graceful_timeout = 20
 # Seconds an idle keep-alive connection stays open (gthread): longer than a client's pause between two
