@@ -13,6 +13,8 @@ from sqlalchemy import MetaData, create_engine, func
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
+import models.prepared  # noqa: F401  (registers the engines' prepared-statement hook)
+
 # PostgreSQL's own default names, so DDL written by hand (the spec's) and
 # ours name constraints alike.
 NAMING = {

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from models import outbox, task_names
+from models.prepared import prepared
 from models.emails.tables import FAILED, QUEUED, SENDING, SENT, SKIPPED, EmailMessage
 
 LOCK_NOT_AVAILABLE = "55P03"  # PostgreSQL's answer to FOR UPDATE NOWAIT on a held row
@@ -99,7 +100,7 @@ def _held_statement():
     row = insert(rows).values(**{name: bindparam(f"held_outbox_{name}", type_=rows.c[name].type)
                                  for name in ("id", "task", "kwargs", "request_id")}
                               ).returning(rows.c.id).cte("held_outbox")
-    return select(message.c.attempted_at).add_cte(row)
+    return prepared(select(message.c.attempted_at).add_cte(row))
 
 
 def finish_held(session: Session, sent: dict[uuid.UUID, tuple[datetime, str | None]],
@@ -218,7 +219,7 @@ def _finish_statement(with_outbox: bool):
         # set_config(…, true) is SET LOCAL; an uncorrelated condition, evaluated once before any row
         no_flush_wait = select(func.set_config("synchronous_commit", "off", True)).scalar_subquery()
         statement = statement.where(no_flush_wait == "off").add_cte(outbox.mark_done("done_ids"))
-    return statement
+    return prepared(statement)
 
 
 def clear_attempts(session: Session, attempts: dict[uuid.UUID, datetime]) -> None:

@@ -22,6 +22,7 @@ from models.orders import effects
 from models.orders.history import actor_label, record
 from models.orders.machine import CANCELLED, DELIVERED, PENDING, PROCESSING, RETURNED, SHIPPED, move
 from models.orders.stock import marking_ctes, queue_window, reserve
+from models.prepared import prepared
 from models.orders.tables import (BillingAddress, Order, OrderEvent, OrderItem, OrderStatus, Payment, Refund,
                                   Return, Shipment, ShippingAddress)
 from models.realtime import announce_order_event
@@ -133,9 +134,10 @@ def _place_statement():
     # The products marked for indexing, their variant facts refreshed (models.orders.stock.MARK_PENDING)
     # and the search window opened when this is its first change
     refreshed, marked, opened = marking_ctes()
-    return select(order.c.created_at, order.c.shipping_total, order.c.tax_total, event.c.id.label("event_id"),
-                  select(opened.c.opened).scalar_subquery().label("opened_window")) \
-        .select_from(order.join(event, true())).add_cte(items, *addresses, payment, refreshed, marked, opened)
+    window = select(opened.c.opened).scalar_subquery().label("opened_window")
+    return prepared(select(order.c.created_at, order.c.shipping_total, order.c.tax_total, event.c.id.label("event_id"),
+                           window).select_from(order.join(event, true()))
+                    .add_cte(items, *addresses, payment, refreshed, marked, opened))
 
 
 def _visible(session: Session, actor: Actor, order_id: uuid.UUID, lock: bool = False) -> Order:
@@ -241,7 +243,7 @@ def _payment_lock(own: bool):
         .where(Order.id == bindparam("lock_order", type_=Order.id.type))
     if own:
         query = query.where(Order.user_id == bindparam("lock_user", type_=Order.user_id.type))
-    return query.with_for_update(of=Order)
+    return prepared(query.with_for_update(of=Order))
 
 
 @lru_cache(maxsize=2)
@@ -259,7 +261,7 @@ def _payment_statement(new_payment: bool):
     message = insert(messages).values(**{name: bindparam(f"outbox_{name}") for name in OUTBOX_FIELDS}) \
         .returning(messages.c.id).cte("requested_outbox")
     event = _event_insert(order_id).cte("requested_event")
-    return select(event.c.id, event.c.created_at).add_cte(payment, message)
+    return prepared(select(event.c.id, event.c.created_at).add_cte(payment, message))
 
 
 OUTBOX_FIELDS = ("id", "task", "kwargs", "request_id")
@@ -372,11 +374,11 @@ def _payment_rows():
     """The order, payment, customer and items of a bound payment id, the order and payment locked. Built once:
     building it per call (joins, options, lock clause) cost a fifth of the statement's CPU."""
     # FOR UPDATE OF orders, payments: PostgreSQL locks each result row's order, then its payment
-    return select(Order, Payment, User).join(Payment, Payment.order_id == Order.id) \
-        .outerjoin(User, User.id == Order.user_id) \
-        .where(Payment.id == bindparam("locked_payment", type_=Payment.id.type)) \
-        .options(joinedload(Order.items)).with_for_update(of=(Order, Payment)) \
-        .execution_options(populate_existing=True)
+    return prepared(select(Order, Payment, User).join(Payment, Payment.order_id == Order.id)
+                    .outerjoin(User, User.id == Order.user_id)
+                    .where(Payment.id == bindparam("locked_payment", type_=Payment.id.type))
+                    .options(joinedload(Order.items)).with_for_update(of=(Order, Payment))
+                    .execution_options(populate_existing=True))
 
 
 def payment_outcome(session: Session, payment_id: uuid.UUID, succeeded: bool, reference: str, why: str = "",

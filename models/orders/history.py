@@ -10,6 +10,7 @@ from sqlalchemy.orm.attributes import set_committed_value
 
 from models.orders import webhooks
 from models.orders.tables import Order, OrderEvent, OrderStatus, Payment
+from models.prepared import prepared
 from models.realtime import announce_order_event
 from models.users.permissions import Actor
 
@@ -99,7 +100,7 @@ def _write_statement(with_event: bool):
         order_id, *(column(name, events, f"events_{name}") for name in EVENT_FIELDS))) \
         .returning(events.c.id, events.c.created_at).cte("written")
     ctes = (moved, paid, webhooks.store_statement(queue=False).cte("stored")) if with_event else (moved, paid)
-    return select(written.c.id, written.c.created_at).add_cte(*ctes)
+    return prepared(select(written.c.id, written.c.created_at).add_cte(*ctes))
 
 
 def replay(events: list[OrderEvent], legal) -> tuple[OrderStatus | None, str]:

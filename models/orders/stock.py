@@ -21,6 +21,7 @@ from models.catalog.tables import Money, ProductVariant
 from models.errors import Conflict, NotFound
 from models.orders.tables import Order
 from models.outbox import enqueue
+from models.prepared import prepared
 
 # Search indexing of stock changes, coalesced across products by windows of time. A change marks its products
 # pending (a mark a task has claimed is unclaimed again, so that task leaves it for the next window) and opens
@@ -51,8 +52,8 @@ OPEN_WINDOW = f"""
 # The products' variant facts are refreshed in the same statement (one round trip for all; a data-modifying
 # WITH runs whether or not it is read). One row: the window this transaction opened (its start, epoch
 # seconds), or NULL.
-MARK_PENDING = text(f"WITH refreshed AS ({REFRESH_FACTS.text.strip()}), marked AS ({MARK.strip()}), "
-                    f"opened AS ({OPEN_WINDOW.strip()}) SELECT (SELECT opened FROM opened)")
+MARK_PENDING = prepared(text(f"WITH refreshed AS ({REFRESH_FACTS.text.strip()}), marked AS ({MARK.strip()}), "
+                             f"opened AS ({OPEN_WINDOW.strip()}) SELECT (SELECT opened FROM opened)"))
 
 
 def marking_ctes():
@@ -78,7 +79,7 @@ def lock_variants(session: Session, variant_ids: Iterable[uuid.UUID]) -> dict[uu
 # variants queue instead of deadlocking), read what the order copies from them, and raise `reserved` only
 # when every one exists and has enough (a short checkout rolls back anyway; this spares it the writes).
 # The UPDATE re-reads each row it changes at its newest version (the lock above already waited for it).
-RESERVE = text("""
+RESERVE = prepared(text("""
     WITH wanted AS (SELECT * FROM unnest(CAST(:ids AS uuid[]), CAST(:quantities AS int[])) AS w(id, quantity)),
     locked AS MATERIALIZED (
         SELECT v.id, v.product_id, v.sku, v.price, v.currency, v.stock - v.reserved AS available, w.quantity
@@ -92,7 +93,7 @@ RESERVE = text("""
            (SELECT count(*) FROM reserved) AS changed
     FROM locked l JOIN products p ON p.id = l.product_id
 """).columns(id=Uuid(), product_id=Uuid(), sku=String(), price=Money, currency=String(), available=Integer(),
-             name=String(), changed=Integer())
+             name=String(), changed=Integer()))
 
 
 @dataclass(frozen=True, slots=True)
