@@ -13,7 +13,7 @@ from sqlalchemy import MetaData, create_engine, func
 from sqlalchemy.engine import Engine
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column, sessionmaker
 
-import models.prepared  # noqa: F401  (registers the engines' prepared-statement hook)
+from models import prepared
 
 # PostgreSQL's own default names, so DDL written by hand (the spec's) and
 # ours name constraints alike.
@@ -84,6 +84,7 @@ class Database:
         self.engine = make_engine(url, pool_size, connect_timeout)
         self.sessionmaker = sessionmaker(self.engine, expire_on_commit=False)
         _forget_pool_after_fork(self.engine)
+        prepared.attach(self.engine)
         self._reads_args = (url, pool_size, connect_timeout)
 
     @cached_property
@@ -96,6 +97,7 @@ class Database:
         url, pool_size, connect_timeout = self._reads_args
         engine = make_engine(url, pool_size, connect_timeout, isolation_level="AUTOCOMMIT")
         _forget_pool_after_fork(engine)
+        prepared.attach(engine)
         return engine
 
     @contextmanager

@@ -12,11 +12,14 @@ statement itself).
 Values go as literals the prepared parameter's type takes: a list becomes an array literal ('{…}', untyped)
 because psycopg2's ARRAY[…] is text[], which PostgreSQL does not coerce to uuid[] or int[].
 
-A PREPARE survives its transaction's rollback (prepared statements are not transactional). Caveats: a
-migration that changes the type of a column such a statement returns makes its next run in an older server
-session fail once ("cached plan must not change result type"); a transaction-pooling proxy that does not
-keep server sessions would lose them (connect to PostgreSQL or a session-pooling proxy). The catalog's own
+A PREPARE survives its transaction's rollback (prepared statements are not transactional). A migration that
+changes the type of a column such a statement returns makes its next run in each older server session fail
+("cached plan must not change result type": a 503 or a task retry); that run marks it stale, and the next one
+deallocates and prepares it again. A transaction-pooling proxy that does not keep server sessions would lose
+them (connect to PostgreSQL or a session-pooling proxy). The catalog's own
 text statements use `integrations.search.postgres.execute_prepared`, the same idea for `text()`.
+
+`models.db.Database` attaches the hook to the engines it builds (`attach`); nothing is wired at import time.
 """
 
 from __future__ import annotations
@@ -29,6 +32,9 @@ from sqlalchemy import event
 from sqlalchemy.engine import Engine
 
 OPTION = "prepared"
+# feature_not_supported: "cached plan must not change result type", once a migration changed the type of a
+# column the statement returns; the statement stays broken in that server session until prepared again
+STALE_PLAN = "0A000"
 PLACEHOLDER = re.compile(r"%%|%\((\w+)\)s")
 
 
@@ -37,18 +43,33 @@ def prepared(statement):
     return statement.execution_options(**{OPTION: True})
 
 
-@event.listens_for(Engine, "do_execute")
+def attach(engine: Engine) -> None:
+    """Run `engine`'s marked statements prepared (wired by `Database` for the engines it builds; an engine
+    without it runs them as plain statements)."""
+    event.listen(engine, "do_execute", _execute_prepared)
+
+
 def _execute_prepared(cursor, statement, parameters, context) -> bool | None:
     """Run a marked statement as EXECUTE (its PREPARE first, once per server session); True when it did. The
     engine's `before_cursor_execute` listeners and its log still see the statement itself."""
     if context is None or not context.execution_options.get(OPTION) or not isinstance(parameters, dict):
         return None
     name, names, prepare_sql, execute_sql = _forms(statement)
-    known = context.root_connection.connection.info.setdefault("prepared_statements", set())  # the session's
+    info = context.root_connection.connection.info  # the server session's
+    known, stale = info.setdefault("prepared_statements", set()), info.setdefault("stale_statements", set())
     if name not in known:
+        if name in stale:
+            cursor.execute(f"DEALLOCATE {name}")
+            stale.discard(name)
         cursor.execute(prepare_sql)
         known.add(name)
-    cursor.execute(execute_sql, {n: _literal(parameters[n]) for n in names})
+    try:
+        cursor.execute(execute_sql, {n: _literal(parameters[n]) for n in names})
+    except Exception as exc:
+        if getattr(exc, "pgcode", None) == STALE_PLAN:  # prepared again at its next run, in a new transaction
+            known.discard(name)
+            stale.add(name)
+        raise
     return True
 
 

@@ -66,3 +66,32 @@ def test_unmarked_statements_are_sent_as_they_are(app):
     with app.extensions["shop"].db.engine.connect() as conn:
         assert conn.execute(text("SELECT CAST(:v AS int) + 1"), {"v": 1}).scalar() == 2
         assert runs(conn, "p\\_%") == []
+
+
+def test_a_statement_whose_result_type_a_migration_changed_fails_once_then_is_prepared_again(app):
+    """After ALTER … TYPE of a column it returns, a prepared statement fails in every older server session
+    ("cached plan must not change result type") until prepared anew: the failing run marks it, the next one
+    deallocates and prepares it again."""
+    import pytest
+    from sqlalchemy.exc import DBAPIError
+
+    engine = app.extensions["shop"].db.engine
+    statement = prepared(text("SELECT amount FROM prepared_probe WHERE id = :id").columns())
+    with engine.begin() as conn:
+        conn.exec_driver_sql("CREATE TABLE prepared_probe (id int PRIMARY KEY, amount int); "
+                             "INSERT INTO prepared_probe VALUES (1, 7)")
+    try:
+        with engine.connect() as conn:
+            assert conn.execute(statement, {"id": 1}).scalar() == 7
+            conn.rollback()  # its lock on the table released, the statement still prepared in its session
+            with engine.begin() as other:  # a migration, from another session
+                other.exec_driver_sql("ALTER TABLE prepared_probe ALTER COLUMN amount TYPE text")
+            with pytest.raises(DBAPIError) as failed:
+                conn.execute(statement, {"id": 1})
+            assert failed.value.orig.pgcode == "0A000"
+            conn.rollback()
+            assert conn.execute(statement, {"id": 1}).scalar() == "7"  # prepared again, the new type
+            assert conn.execute(statement, {"id": 1}).scalar() == "7"
+    finally:
+        with engine.begin() as conn:
+            conn.exec_driver_sql("DROP TABLE prepared_probe")
