@@ -20,6 +20,7 @@ from functools import lru_cache
 from itertools import islice
 
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.engine import Engine
 
 from integrations.search.base import Progress, ProductDocument, SearchBackend, SearchPage, SearchQuery, split_prefix
@@ -71,6 +72,9 @@ WRITE_FROM_TABLES = text(f"""
 """)
 
 PARAMETER = re.compile(r"(?<![:\w]):(\w+)")
+# feature_not_supported: "cached plan must not change result type", once a migration changed the type of a
+# column the statement returns; it stays broken in that server session until prepared again
+STALE_PLAN, STALE = "0A000", "stale"
 
 
 def _array(values: list) -> str:
@@ -92,15 +96,25 @@ def execute_prepared(connection, sql: str, params: dict, prepare: bool = True, l
 
     `local`: `SET LOCAL ...;` statements sent ahead of it in the same query string, so they hold for this
     statement alone (its implicit transaction, or the caller's).
+
+    After a migration that changed the type of a column it returns, its next run in each older server session
+    fails ("cached plan must not change result type"); the one after deallocates and prepares it again.
     """
     name, names, prepare_sql, execute_sql, plain_sql = _forms(sql)
     values = {n: _array(params[n]) if isinstance(params[n], list | tuple) else params[n] for n in names}
     if not prepare:
         return connection.exec_driver_sql(local + plain_sql, values)
-    if not connection.info.get(name):
+    if connection.info.get(name) is not True:
+        if connection.info.get(name) == STALE:
+            connection.exec_driver_sql(f"DEALLOCATE {name}")
         connection.exec_driver_sql(prepare_sql)
         connection.info[name] = True
-    return connection.exec_driver_sql(local + execute_sql, values)
+    try:
+        return connection.exec_driver_sql(local + execute_sql, values)
+    except DBAPIError as exc:
+        if getattr(exc.orig, "pgcode", None) == STALE_PLAN:  # prepared again at its next run
+            connection.info[name] = STALE
+        raise
 
 
 @lru_cache(maxsize=1024)
