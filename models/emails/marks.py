@@ -39,19 +39,14 @@ class SentMarks:
         self.db = db
         self.every = every
         self.batch = batch
-        self._lock = threading.Lock()
-        self._pid: int | None = None
-        self._sent: dict[uuid.UUID, tuple[datetime, str | None]] = {}
-        self._outbox: list[uuid.UUID] = []
-        self._timer: threading.Timer | None = None
-        self._due = 0.0
+        self._forked()
         ref = weakref.ref(self)
         os.register_at_fork(after_in_child=lambda: (marks := ref()) is not None and marks._forked())
+        atexit.register(lambda: (marks := ref()) is not None and marks.flush())  # a forked child inherits it
 
     def add(self, sent: dict[uuid.UUID, tuple[datetime, str | None]], outbox_ids: list[uuid.UUID]) -> None:
         """Marks to commit: now when due, else within EVERY seconds."""
         with self._lock:
-            self._adopt()
             self._sent.update(sent)
             self._outbox.extend(outbox_ids)
             due = len(self._sent) >= self.batch or time.monotonic() >= self._due
@@ -64,14 +59,7 @@ class SentMarks:
 
     def flush(self) -> int:
         """Commit every mark gathered so far, in one statement; how many messages it marked."""
-        with self._lock:
-            self._adopt()
-            sent, outbox_ids = self._sent, self._outbox
-            self._sent, self._outbox = {}, []
-            self._due = time.monotonic() + self.every
-            timer, self._timer = self._timer, None
-        if timer is not None and timer is not threading.current_thread():
-            timer.cancel()
+        sent, outbox_ids = self._take()
         if not sent:
             return 0
         try:
@@ -92,27 +80,29 @@ class SentMarks:
         drops it instead, as a killed process would lose it."""
         if flush:
             return self.flush()
-        with self._lock:
-            timer, self._timer, self._sent, self._outbox = self._timer, None, {}, []
-        if timer is not None:
-            timer.cancel()
+        self._take()
         return 0
 
     def pending(self) -> int:
         """Marks gathered in this process and not committed yet."""
         with self._lock:
-            return len(self._sent) if self._pid == os.getpid() else 0
+            return len(self._sent)
+
+    def _take(self) -> tuple[dict, list]:
+        """Everything gathered, the gathering started afresh and its timer stopped."""
+        with self._lock:
+            sent, outbox_ids, timer = self._sent, self._outbox, self._timer
+            self._sent, self._outbox, self._timer = {}, [], None
+            self._due = time.monotonic() + self.every
+        if timer is not None and timer is not threading.current_thread():
+            timer.cancel()
+        return sent, outbox_ids
 
     def _forked(self) -> None:
-        """A lock another thread held at the fork would stay held in the child."""
+        """A new process's state: no marks (a worker pool's parent sends none), no timer, and a lock nobody
+        holds (one another thread held at the fork would stay held in the child)."""
         self._lock = threading.Lock()
-
-    def _adopt(self) -> None:
-        """In a process forked from one that had marks (never the case for a worker's pool, whose parent
-        sends nothing): start empty, with no timer, and flush at exit. Called holding the lock."""
-        if self._pid == os.getpid():
-            return
-        self._pid = os.getpid()
-        self._sent, self._outbox, self._timer, self._due = {}, [], None, 0.0
-        ref = weakref.ref(self)
-        atexit.register(lambda: (marks := ref()) is not None and marks.flush())
+        self._sent: dict[uuid.UUID, tuple[datetime, str | None]] = {}
+        self._outbox: list[uuid.UUID] = []
+        self._timer: threading.Timer | None = None
+        self._due = 0.0
