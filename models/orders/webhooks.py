@@ -26,9 +26,8 @@ def store_event(session: Session, provider: str, event_id: str, event_type: str,
     The insert goes through the session's connection, not the ORM: it needs nothing the session holds, so
     it does not flush the session's pending changes early (they are written once, at commit).
     """
-    inserted = session.connection().execute(store_statement(queue), {
-        "stored_provider": provider, "stored_id": event_id, "stored_type": event_type, "stored_payload": payload,
-    }).scalar()
+    inserted = session.connection().execute(store_statement(queue),
+                                            _stored(provider, event_id, event_type, payload)).scalar()
     if inserted is None:
         return False
     if queue:
@@ -49,8 +48,12 @@ def store_with_move(session: Session, provider: str, event_id: str, event_type: 
     was stored before. A copy stored meanwhile by the webhook endpoint keeps its row (ON CONFLICT DO NOTHING)
     and its own processing, which finds the payment settled.
     """
-    session.info[WITH_MOVE] = {"stored_provider": provider, "stored_id": event_id, "stored_type": event_type,
-                               "stored_payload": payload}
+    session.info[WITH_MOVE] = _stored(provider, event_id, event_type, payload)
+
+
+def _stored(provider: str, event_id: str, event_type: str, payload: dict) -> dict:
+    """`store_statement`'s parameters."""
+    return {"stored_provider": provider, "stored_id": event_id, "stored_type": event_type, "stored_payload": payload}
 
 
 def take_with_move(session: Session) -> dict | None:
