@@ -64,10 +64,15 @@ class UtcDateTime(fields.DateTime):
     """RFC 3339 in UTC with `Z`; stored naive date-times are UTC already."""
 
     def _serialize(self, value, attr, obj, **kwargs):
-        if value is None:
-            return None
-        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-        return value.isoformat().replace("+00:00", "Z")
+        return utc_text(value)
+
+
+def utc_text(value):
+    """A date-time as UtcDateTime sends it (None stays None)."""
+    if value is None:
+        return None
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    return value.isoformat().replace("+00:00", "Z")
 
 
 class Int(fields.Integer):

@@ -10,9 +10,8 @@ from decimal import Decimal
 from functools import lru_cache
 from types import SimpleNamespace
 
-from sqlalchemy import ARRAY, bindparam, cast, func, insert, select, true, update
-from sqlalchemy.dialects.postgresql import distinct_on
-from sqlalchemy.orm import Session, joinedload, selectinload
+from sqlalchemy import ARRAY, Text, bindparam, cast, func, insert, literal_column, select, true, update
+from sqlalchemy.orm import Session, aliased, joinedload, selectinload
 
 from models import outbox, task_names
 from models.outbox import OutboxMessage
@@ -163,36 +162,81 @@ def get_order(session: Session, actor: Actor, order_id: uuid.UUID) -> Order:
     return _visible(session, actor, order_id)
 
 
-def list_orders(session: Session, actor: Actor, limit: int, after: tuple | None,
-                addresses: bool = False) -> list[Order]:
-    """Newest first: the caller's own, or everyone's for staff and up; with their items, and with `addresses`
-    their shipping and billing addresses (a statement each for the whole page, instead of two per order)."""
-    loads = PAGE_LOADS if addresses else PAGE_LOADS[:1]
-    query = select(Order).options(*loads).order_by(Order.created_at.desc(), Order.id.desc())
+def list_orders(session: Session, actor: Actor, limit: int, after: tuple | None) -> list[Order]:
+    """Newest first: the caller's own, or everyone's for staff and up; with their items."""
+    query = select(Order).options(selectinload(Order.items)).order_by(Order.created_at.desc(), Order.id.desc())
     query = _visible_to(actor, query)
     if after is not None:
         query = query.where(func.row(Order.created_at, Order.id) < func.row(*after))
     return list(session.scalars(query.limit(limit)))
 
 
-PAGE_LOADS = (selectinload(Order.items), selectinload(Order.shipping_address), selectinload(Order.billing_address))
+def order_page(session: Session, actor: Actor, limit: int, after: tuple | None) -> list[Placed]:
+    """`list_orders` with everything an order's page shows, in one statement: its items, shipping and billing
+    addresses and latest payment (as `latest_payment` picks it).
+
+    The ORM's page took five statements (the orders, three `selectinload` passes, the latest payments) and
+    built an object per row: the costliest request of the mixed load (4.2 ms of CPU for ten orders on a quiet
+    machine). The items come as one JSON array per order, their amounts as text (exact decimals); the
+    addresses' columns are read through their encrypted type, so they arrive decrypted.
+    """
+    own = not actor.can("orders:view_all")
+    if own:
+        authorize(actor, "orders:view_own")
+    rows = session.execute(_page_statement(own, after is not None),
+                           {"limit": limit, "owner": actor.user_id if own else None,
+                            **({"after_at": after[0], "after_id": after[1]} if after else {})})
+    return [Placed(
+        id=row.id, user_id=row.user_id, status=row.status, currency=row.currency, subtotal=row.subtotal,
+        shipping_total=row.shipping_total, tax_total=row.tax_total, total=row.total, created_at=row.created_at,
+        items=[SimpleNamespace(variant_id=item[0], product_id=item[1], sku=item[2], product_name=item[3],
+                               unit_price=Decimal(item[4]), quantity=item[5], line_total=Decimal(item[6]))
+               for item in row.items],
+        shipping_address=_page_part(row, "s_", ADDRESS_FIELDS),
+        billing_address=_page_part(row, "b_", ADDRESS_FIELDS),
+        current_payment=_page_part(row, "p_", PAYMENT_FIELDS)) for row in rows]
+
+
+def _page_part(row, prefix: str, fields: tuple[str, ...]) -> SimpleNamespace | None:
+    """The joined row's columns named `prefix` + field, or None where the outer join found none."""
+    values = {name: getattr(row, prefix + name) for name in fields}
+    return SimpleNamespace(**values) if getattr(row, prefix + fields[0]) is not None else None
+
+
+@lru_cache(maxsize=4)
+def _page_statement(own: bool, after: bool):
+    """`order_page`'s SELECT: orders, their items' JSON array, both addresses and the latest payment. Built once."""
+    ship, bill, latest = aliased(ShippingAddress), aliased(BillingAddress), _latest_payment_lateral()
+    items = (select(func.coalesce(func.json_agg(func.json_build_array(
+                 cast(OrderItem.variant_id, Text), cast(OrderItem.product_id, Text), OrderItem.sku,
+                 OrderItem.product_name, cast(OrderItem.unit_price, Text), OrderItem.quantity,
+                 cast(OrderItem.line_total, Text))), literal_column("'[]'::json")))
+             .where(OrderItem.order_id == Order.id).scalar_subquery())
+    query = (select(Order.id, Order.user_id, Order.status, Order.currency, Order.subtotal, Order.shipping_total,
+                    Order.tax_total, Order.total, Order.created_at, items.label("items"),
+                    *(getattr(ship, name).label("s_" + name) for name in ADDRESS_FIELDS),
+                    *(getattr(bill, name).label("b_" + name) for name in ADDRESS_FIELDS),
+                    *(latest.c[name].label("p_" + name) for name in PAYMENT_FIELDS))
+             .outerjoin(ship, ship.order_id == Order.id).outerjoin(bill, bill.order_id == Order.id)
+             .outerjoin(latest, true())
+             .order_by(Order.created_at.desc(), Order.id.desc()).limit(bindparam("limit")))
+    if own:
+        query = query.where(Order.user_id == bindparam("owner", type_=Order.user_id.type))
+    if after:
+        query = query.where(func.row(Order.created_at, Order.id) < func.row(
+            bindparam("after_at", type_=Order.created_at.type), bindparam("after_id", type_=Order.id.type)))
+    return prepared(query)
 
 
 def latest_payment(session: Session, order: Order) -> Payment | None:
-    return session.scalar(_latest_payment(order.id))
+    return session.scalar(select(Payment).where(Payment.order_id == order.id)
+                          .order_by(Payment.created_at.desc()).limit(1))
 
 
-def latest_payments(session: Session, order_ids: list[uuid.UUID]) -> dict[uuid.UUID, Payment]:
-    """Each order's latest payment (as `latest_payment`), for a page of orders in one statement."""
-    if not order_ids:
-        return {}
-    query = (select(Payment).where(Payment.order_id.in_(order_ids))
-             .order_by(Payment.order_id, Payment.created_at.desc()).ext(distinct_on(Payment.order_id)))
-    return {payment.order_id: payment for payment in session.scalars(query)}
-
-
-def _latest_payment(order_id):
-    return select(Payment).where(Payment.order_id == order_id).order_by(Payment.created_at.desc()).limit(1)
+def _latest_payment_lateral():
+    """The order's latest payment (as `latest_payment` picks it), as a LATERAL subquery of a SELECT of orders."""
+    return select(*(getattr(Payment, name) for name in PAYMENT_FIELDS)).where(Payment.order_id == Order.id) \
+        .order_by(Payment.created_at.desc()).limit(1).lateral("latest")
 
 
 PAYMENT_FIELDS = ("id", "provider", "status", "method", "reference", "amount", "currency")
@@ -236,8 +280,7 @@ def request_payment(session: Session, actor: Actor, order_id: uuid.UUID, method:
 @lru_cache(maxsize=2)
 def _payment_lock(own: bool):
     """The order locked, with its latest payment (LATERAL); only the caller's own when `own`. Built once."""
-    latest = select(*(getattr(Payment, name) for name in PAYMENT_FIELDS)).where(Payment.order_id == Order.id) \
-        .order_by(Payment.created_at.desc()).limit(1).lateral("latest")
+    latest = _latest_payment_lateral()
     query = select(Order.status.label("order_status"), Order.total, Order.currency.label("order_currency"),
                    Order.user_id, *latest.c).outerjoin(latest, true()) \
         .where(Order.id == bindparam("lock_order", type_=Order.id.type))

@@ -15,7 +15,7 @@ from web.auth.guard import current_actor, requires
 from web.extensions import db, runtime
 from web.orders.schemas import (CheckoutSchema, OrderEventListSchema, ListQuerySchema, OrderListSchema, OrderSchema,
                                 PaySchema, PaymentOutSchema, ReasonSchema, ReturnSchema, ShipmentRequestSchema,
-                                ShipmentSchema)
+                                ShipmentSchema, order_wire)
 
 ORDER_SCHEMA = OrderSchema()
 MAX_KEY = 255  # Idempotency-Key length (the column holds this many)
@@ -77,14 +77,10 @@ class Orders(MethodView):
     def get(self, query):
         """Own orders for customers, every order for staff and up; newest first."""
         with db().session() as session:
-            found = actions.list_orders(session, current_actor(), query["limit"] + 1,
-                                        _decode_cursor(query["cursor"]), addresses=True)
-            page = found[:query["limit"]]
-            payments = actions.latest_payments(session, [order.id for order in page])
-            for order in page:  # items and addresses came with the page
-                order.current_payment = payments.get(order.id)
-            return {"items": page,
-                    "next_cursor": _encode_cursor(page[-1]) if len(found) > query["limit"] else None}
+            found = actions.order_page(session, current_actor(), query["limit"] + 1, _decode_cursor(query["cursor"]))
+        page = found[:query["limit"]]  # OrderListSchema's dump, written out (order_wire)
+        return jsonify({"items": [order_wire(order) for order in page],
+                        "nextCursor": _encode_cursor(page[-1]) if len(found) > query["limit"] else None})
 
 
 @blp.route("/<uuid:order_id>")
