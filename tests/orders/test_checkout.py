@@ -187,7 +187,8 @@ def test_an_order_list_page_is_one_statement_for_one_order_or_many(app, client, 
 
 
 def test_a_staff_page_of_several_customers_orders_shows_what_each_order_shows(client, people, make_variant):
-    """Lines of two products, a billing address of its own, a paid order beside unpaid ones, a cursor between."""
+    """Lines of two products, a billing address of its own, a paid order beside unpaid ones, a cursor between;
+    checkout's answer is the order's own page too."""
     mug, lamp = make_variant(stock=10, price="12.50"), make_variant(stock=10, price="1999.9900")
     billing = {**ADDRESS, "line1": "2 Billing Street", "line2": None, "phone": "+33 1 23 45 67 89"}
     placed = []
@@ -196,6 +197,7 @@ def test_a_staff_page_of_several_customers_orders_shows_what_each_order_shows(cl
                 "shippingAddress": ADDRESS, "billingAddress": billing}
         answer = client.post(ORDERS, json=body, headers=people[who][1])
         assert answer.status_code == 201, answer.json
+        assert answer.json == client.get(f"{ORDERS}/{answer.json['id']}", headers=people[who][1]).json
         placed.append(answer.json["id"])
     paid = client.post(f"{ORDERS}/{placed[1]}/pay", json={"paymentMethod": "sandbox_success"},
                        headers=people["customer_other"][1])

@@ -17,7 +17,6 @@ from web.orders.schemas import (CheckoutSchema, OrderEventListSchema, ListQueryS
                                 PaySchema, PaymentOutSchema, ReasonSchema, ReturnSchema, ShipmentRequestSchema,
                                 ShipmentSchema, order_wire)
 
-ORDER_SCHEMA = OrderSchema()
 MAX_KEY = 255  # Idempotency-Key length (the column holds this many)
 blp = Blueprint("orders", __name__, url_prefix="/api/v1/orders", description="Orders and their life cycle")
 
@@ -66,7 +65,7 @@ class Orders(MethodView):
                     return jsonify(prior.response_body), prior.response_code, {"Idempotent-Replayed": "true"}
             order = actions.checkout(session, actor, data["items"], data["shipping_address"],
                                      data["billing_address"], settings.PAYMENTS_PROVIDER)
-            body = ORDER_SCHEMA.dump(_with_payment(session, order))
+            body = order_wire(order)  # OrderSchema's dump, written out
             if key:
                 idempotency.remember(session, actor.user_id, key, 201, body)
         return jsonify(body), 201

@@ -73,11 +73,13 @@ class OrderListSchema(CamelSchema):
 
 
 def order_wire(order) -> dict:
-    """`OrderSchema().dump(order)` written out, for a list page of orders (models.orders.actions.order_page's).
+    """`OrderSchema().dump(order)` written out, for a list page of orders (models.orders.actions.order_page's)
+    and checkout's answer (its `Placed`).
 
     marshmallow's nested dumps (an order, its lines, two addresses and a payment: 35 schema dumps for a page of
     ten) were half of the list's CPU once its reads were one statement. OrderSchema stays the contract and the
-    document; tests/orders/test_checkout.py holds every listed order equal to its own page's dump.
+    document; tests/orders/test_checkout.py holds every listed order and checkout's answer equal to the order's
+    own page (the schema's dump).
     """
     return {"id": str(order.id), "status": str(order.status), "currency": order.currency,
             "subtotal": _money(order.subtotal), "shippingTotal": _money(order.shipping_total),
