@@ -115,7 +115,6 @@ def _payment_wire(payment) -> dict | None:
             "currency": payment.currency}
 
 
-
 class ListQuerySchema(CamelSchema):
     limit = QueryInt(load_default=20, validate=validate.Range(1, 100))
     cursor = fields.String(load_default=None)
