@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from datetime import timedelta
-from functools import cached_property
+from functools import cached_property, partial
 
 import redis
 from celery import Celery, signals
@@ -121,9 +121,10 @@ class Shop:
         return Guarded(self.shipping_provider, self.breaker(self.settings.SHIPPING_PROVIDER))
 
     def breaker(self, name: str):
-        """The Redis-backed breaker guarding vendor `name`."""
+        """What makes the Redis-backed breakers guarding vendor `name` (one per thread, one client for all)."""
         s = self.settings
-        return make_breaker(name, s.REDIS_URL, s.BREAKER_FAIL_MAX, s.BREAKER_RESET_TIMEOUT)
+        client = redis.Redis.from_url(s.REDIS_URL)  # bytes replies, as pybreaker reads them
+        return partial(make_breaker, name, client, s.BREAKER_FAIL_MAX, s.BREAKER_RESET_TIMEOUT)
 
     @cached_property
     def search(self):

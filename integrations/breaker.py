@@ -13,7 +13,9 @@ once, so every process learns of an open breaker within `sync_seconds`.
 from __future__ import annotations
 
 import logging
+import threading
 import time
+from collections.abc import Callable
 
 import pybreaker
 import redis
@@ -87,11 +89,12 @@ class SyncedRedisStorage(pybreaker.CircuitRedisStorage):
             self._copy = (state, 0)
 
 
-def make_breaker(name: str, redis_url: str, fail_max: int = 5, reset_timeout: float = 30.0,
+def make_breaker(name: str, redis_url: str | redis.Redis, fail_max: int = 5, reset_timeout: float = 30.0,
                  sync_seconds: float = 0.5) -> pybreaker.CircuitBreaker:
     """A breaker called `name` whose state lives in Redis under `breaker:<name>`, read at most every
-    `sync_seconds` by each process (SyncedRedisStorage)."""
-    client = redis.Redis.from_url(redis_url)  # pybreaker needs bytes replies (no decode_responses)
+    `sync_seconds` by each breaker (SyncedRedisStorage). `redis_url` may be a client already made (it must
+    answer bytes, as pybreaker reads them: no decode_responses)."""
+    client = redis.Redis.from_url(redis_url) if isinstance(redis_url, str) else redis_url
     storage = SyncedRedisStorage(pybreaker.STATE_CLOSED, client, namespace=f"breaker:{name}",
                                  sync_seconds=sync_seconds)
     return pybreaker.CircuitBreaker(fail_max=fail_max, reset_timeout=reset_timeout, state_storage=storage,
@@ -100,11 +103,27 @@ def make_breaker(name: str, redis_url: str, fail_max: int = 5, reset_timeout: fl
 
 
 class Guarded:
-    """Proxies a vendor adapter: every public method call goes through the breaker."""
+    """Proxies a vendor adapter: every public method call goes through the breaker.
 
-    def __init__(self, target, breaker: pybreaker.CircuitBreaker):
+    One breaker per thread, made by `make` on the thread's first call, all over the same state in Redis.
+    pybreaker holds its breaker's lock for the whole guarded call, so threads sharing one breaker would
+    call the vendor one at a time: in a worker of the threads pool, one payment waiting on Stripe would
+    hold every other. Per thread the breakers are as separate as those of separate processes, which the
+    state in Redis already ties together (see SyncedRedisStorage for what each may miss meanwhile).
+    """
+
+    def __init__(self, target, make: Callable[[], pybreaker.CircuitBreaker]):
         self._target = target
-        self.breaker = breaker
+        self._make = make
+        self._local = threading.local()
+
+    @property
+    def breaker(self) -> pybreaker.CircuitBreaker:
+        """This thread's breaker."""
+        found = getattr(self._local, "breaker", None)
+        if found is None:
+            found = self._local.breaker = self._make()
+        return found
 
     def __getattr__(self, name):
         attr = getattr(self._target, name)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import logging
+import threading
+import time
+from functools import partial
 
 import pytest
 
@@ -29,7 +32,7 @@ class Flaky:
 def test_a_breaker_opens_is_shared_and_closes_again(settings, client, caplog):
     caplog.set_level(logging.WARNING, logger="integrations.breaker")
     vendor = Flaky()
-    guarded = Guarded(vendor, make_breaker("twin", settings.REDIS_URL, fail_max=2, reset_timeout=2))
+    guarded = Guarded(vendor, partial(make_breaker, "twin", settings.REDIS_URL, fail_max=2, reset_timeout=2))
     for _ in range(2):
         with pytest.raises(TransientError):
             guarded.rates()
@@ -40,7 +43,7 @@ def test_a_breaker_opens_is_shared_and_closes_again(settings, client, caplog):
     assert 'vendor_circuit_open{vendor="twin"} 1.0' in client.get("/metrics").text
 
     # another process's breaker of the same name sees the state in Redis
-    other = Guarded(vendor, make_breaker("twin", settings.REDIS_URL, fail_max=2, reset_timeout=2))
+    other = Guarded(vendor, partial(make_breaker, "twin", settings.REDIS_URL, fail_max=2, reset_timeout=2))
     with pytest.raises(TransientError, match="circuit open"):
         other.rates()
     assert vendor.calls == 2
@@ -66,7 +69,7 @@ def test_a_breaker_opens_is_shared_and_closes_again(settings, client, caplog):
 
 
 def test_permanent_errors_do_not_open_the_breaker(settings):
-    guarded = Guarded(Flaky(), make_breaker("strict", settings.REDIS_URL, fail_max=1, reset_timeout=60))
+    guarded = Guarded(Flaky(), partial(make_breaker, "strict", settings.REDIS_URL, fail_max=1, reset_timeout=60))
     for _ in range(3):
         with pytest.raises(PermanentError):
             guarded.refuse()
@@ -76,8 +79,8 @@ def test_permanent_errors_do_not_open_the_breaker(settings):
 def test_a_closed_breaker_asks_redis_at_most_once_per_sync_and_learns_of_another_opening_it(settings):
     vendor, failing = Flaky(), Flaky()
     vendor.failing = False
-    here = Guarded(vendor, make_breaker("synced", settings.REDIS_URL, fail_max=2, reset_timeout=60,
-                                        sync_seconds=0.5))
+    here = Guarded(vendor, partial(make_breaker, "synced", settings.REDIS_URL, fail_max=2, reset_timeout=60,
+                                                 sync_seconds=0.5))
     commands = []
     client = here.breaker._state_storage._redis
     real = client.execute_command
@@ -86,8 +89,8 @@ def test_a_closed_breaker_asks_redis_at_most_once_per_sync_and_learns_of_another
     # at most one read of state and failure count (the breaker read them when it was made), nothing to reset
     assert commands in ([], ["MGET"])
 
-    elsewhere = Guarded(failing, make_breaker("synced", settings.REDIS_URL, fail_max=2, reset_timeout=60,
-                                              sync_seconds=0.5))
+    elsewhere = Guarded(failing, partial(make_breaker, "synced", settings.REDIS_URL, fail_max=2, reset_timeout=60,
+                                                         sync_seconds=0.5))
     for _ in range(2):
         with pytest.raises(TransientError):
             elsewhere.rates()
@@ -103,3 +106,58 @@ def _refused(guarded) -> bool:
         assert "circuit open" in str(refused)
         return True
     return False
+
+
+class Slow:
+    """A vendor that answers after `seconds`, counting the calls in flight at once."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.lock = threading.Lock()
+        self.now = self.most = 0
+
+    def pay(self):
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        time.sleep(self.seconds)
+        with self.lock:
+            self.now -= 1
+        return "ok"
+
+
+def test_threads_call_a_vendor_at_once_through_one_guarded_adapter(settings):
+    """pybreaker holds a breaker's lock for the whole call: one breaker per thread, or the threads pool's
+    payments would wait on each other's vendor calls."""
+    vendor = Slow(0.5)
+    guarded = Guarded(vendor, partial(make_breaker, "concurrent", settings.REDIS_URL, fail_max=2, reset_timeout=60))
+    answers = []
+    threads = [threading.Thread(target=lambda: answers.append(guarded.pay())) for _ in range(4)]
+    started = time.monotonic()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert answers == ["ok"] * 4
+    assert vendor.most == 4  # all four were in the vendor together
+    assert time.monotonic() - started < 4 * 0.5 * 0.75
+
+
+def test_a_failure_counted_in_one_thread_opens_the_breaker_for_the_others(settings):
+    vendor = Flaky()
+    guarded = Guarded(vendor, partial(make_breaker, "threads", settings.REDIS_URL, fail_max=2, reset_timeout=60,
+                                      sync_seconds=0.0))
+    refused = []
+
+    def call():
+        try:
+            guarded.rates()
+        except TransientError as exc:
+            refused.append(str(exc))
+
+    for _ in range(3):  # each call in a thread of its own, one after the other
+        thread = threading.Thread(target=call)
+        thread.start()
+        thread.join()
+    assert vendor.calls == 2  # the third thread's breaker found the state the second one's opened
+    assert "circuit open" in refused[-1]
