@@ -78,7 +78,8 @@ os.environ.update({
 from sqlalchemy import create_engine, text  # noqa: E402
 
 from bench import catalog  # noqa: E402  (reads BENCH_DATABASE, BENCH_PG_SERVER, BENCH_REDIS_URL set above)
-from bench.stack import free_port, fresh_vhost, rabbitmqctl, seed_teapot_and_customers, session_cpu  # noqa: E402
+from bench.stack import (free_port, fresh_vhost, rabbitmqctl, seed_teapot_and_customers, session_cpu,  # noqa: E402
+                         worker_command)
 
 
 def raise_file_limit() -> None:
@@ -491,10 +492,8 @@ def main() -> None:
     data.write_text("".join(f"R {p}\n" for p in reads) + "".join(f"T {t}\n" for t in tokens) + f"B {body}\n")
     bare_data.write_text("R /\n")
     fresh_vhost(NAME)
-    worker = start([sys.executable, "-m", "celery", "-A", "tasks", "worker", "-Q",
-                    "payments,emails,shipping,search,maintenance", "-c", os.environ.get("BENCH_WORKER_PROCESSES", "2"),
-                    "--without-mingle", "--without-gossip", "-n", f"load-{uuid.uuid4().hex[:6]}@%h",
-                    "--loglevel", "WARNING"], logs / "worker.log")
+    worker = start(worker_command(sys.executable, f"load-{uuid.uuid4().hex[:6]}@%h", processes="2"),
+                   logs / "worker.log")
     print(f"Mixed load: {PRODUCTS:,} products, {len(tokens)} customers, {CONNECTIONS} connections, wrk "
           f"{WRK_THREADS} threads, {os.cpu_count()} CPUs, configurations {', '.join(CONFIGS)}; "
           f"logs in {logs} (kept if the run fails)", flush=True)

@@ -45,7 +45,8 @@ RATE_CONNECTIONS = int(os.environ.get("BENCH_RATE_CONNECTIONS", "32"))
 # whose row lock every checkout queues on.
 VARIANTS = int(os.environ.get("BENCH_VARIANTS", "100"))
 # The tasks mostly wait on PostgreSQL, Redis and RabbitMQ, so more processes than cores keep the CPUs busy.
-WORKER_PROCESSES = os.environ.get("BENCH_WORKER_PROCESSES", "4")
+WORKER_POOL = os.environ.get("BENCH_WORKER_POOL", "threads")
+WORKER_PROCESSES = os.environ.get("BENCH_WORKER_PROCESSES", "16" if WORKER_POOL == "threads" else "4")
 PG = os.environ.get("BENCH_PG_SERVER", "postgresql+psycopg2://postgres@127.0.0.1:5432")
 MAIL = Path(tempfile.mkdtemp(prefix="bench-mail-"))
 # BENCH_PROFILE=<dir>: py-spy samples the web and the worker during each run into <dir> (flame-graph input;
@@ -59,7 +60,7 @@ os.environ.update(ENV)
 import requests  # noqa: E402
 
 from bench.stack import (database_commits, drop_scratch, free_port, fresh_database, fresh_vhost, machine_busy,  # noqa: E402
-                         seed_teapot_and_customers, session_cpu)
+                         seed_teapot_and_customers, session_cpu, worker_command)
 from sqlalchemy import create_engine, text  # noqa: E402
 
 
@@ -288,13 +289,7 @@ def main() -> None:
     port = free_port()
     web = start([sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"], logs / "web.log",
                 PORT=str(port))
-    worker = start([sys.executable, "-m", "celery", "-A", "tasks", "worker", "-Q",
-                    "payments,emails,shipping,search,maintenance", "-c", WORKER_PROCESSES,
-                    # Tasks of these queues are short: a few reserved messages per process hide the broker
-                    # round trip between two tasks (acks stay late, so a lost worker's messages come back).
-                    "--prefetch-multiplier", "4", "--without-mingle",
-                    "--without-gossip", "-n", f"bench-{uuid.uuid4().hex[:6]}@%h", "--loglevel", "WARNING"],
-                   logs / "worker.log")
+    worker = start(worker_command(sys.executable, f"bench-{uuid.uuid4().hex[:6]}@%h"), logs / "worker.log")
     engine = create_engine(ENV["DATABASE_URL"])
     rows = []
     try:
@@ -312,8 +307,9 @@ def main() -> None:
         engine.dispose()
         clean_up_services()
     print(f"\nOrders benchmark ({time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}): {SECONDS:.0f} s per run, "
-          f"{WEB_WORKERS} gunicorn workers, 1 worker ({WORKER_PROCESSES} processes), {VARIANTS} products bought at "
-          f"random, {os.cpu_count()} CPUs, "
+          f"{WEB_WORKERS} gunicorn workers, 1 worker ({WORKER_PROCESSES} {WORKER_POOL.replace('prefork', 'processes')})"
+          ", "
+          f"{VARIANTS} products bought at random, {os.cpu_count()} CPUs, "
           f"load average (1 min) {load_start:.1f} at the start; logs in {logs}")
     print(f"bare Flask endpoint (wrk, 2 threads, {CONNECTIONS} connections): {bare['rps']:,.0f} req/s, "
           f"wrk {bare['wrk_cpu'] / max(bare['machine_cpu'], 1e-9):.0%} of the machine's CPU")

@@ -28,6 +28,23 @@ def scratch_environment(pg: str, name: str, mail: Path, **more: str) -> dict[str
     }
 
 
+# The worker the money path's benchmarks start: every queue an order's tasks go to, in threads as the Procfile's
+# `orders` worker (BENCH_WORKER_POOL=prefork for processes; BENCH_WORKER_PROCESSES is the pool's size).
+WORKER_QUEUES = "payments,emails,shipping,search,maintenance"
+
+
+def worker_command(python: str, node: str, threads: str = "16", processes: str = "4") -> list[str]:
+    """The Celery worker command of a benchmark, its pool and size from BENCH_WORKER_POOL and
+    BENCH_WORKER_PROCESSES (`threads` threads or `processes` processes by default)."""
+    pool = os.environ.get("BENCH_WORKER_POOL", "threads")
+    size = os.environ.get("BENCH_WORKER_PROCESSES", threads if pool == "threads" else processes)
+    return [python, "-m", "celery", "-A", "tasks", "worker", "-Q", WORKER_QUEUES, "--pool", pool, "-c", size,
+            # Tasks of these queues are short: a few reserved messages per process hide the broker round trip
+            # between two tasks (acks stay late, so a lost worker's messages come back).
+            "--prefetch-multiplier", "4", "--without-mingle", "--without-gossip", "-n", node,
+            "--loglevel", "WARNING"]
+
+
 def free_port() -> int:
     """A loopback port nobody listens on right now."""
     with socket.socket() as sock:

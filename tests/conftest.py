@@ -249,10 +249,12 @@ WORKERS: list[Process] = []  # every worker started on the suite's broker, for w
 CONTROL = None
 
 
-def start_worker(log_dir: Path, **env) -> Process:
-    """A real Celery worker consuming every queue, as `make run` starts it."""
+def start_worker(log_dir: Path, pool: str = "prefork", **env) -> Process:
+    """A real Celery worker consuming every queue; `pool="threads"` runs its tasks in threads, as `make run`'s
+    `orders` worker runs payments, emails and shipping."""
     command = [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-Q", ",".join(celeryconfig.QUEUES),
-               "-c", "2", "--without-mingle", "--without-gossip", "-n", f"test-{os.getpid()}@%h"]
+               "--pool", pool, "-c", "4" if pool == "threads" else "2", "--without-mingle", "--without-gossip",
+               "-n", f"test-{os.getpid()}@%h"]
     process = Process(command, log_dir / "worker.log", env=env, ready="ready.").start()
     if "CELERY_BROKER_URL" not in env:
         WORKERS.append(process)

@@ -20,7 +20,8 @@ README = (ROOT / "README.md").read_text()
 def test_compose_has_every_process_with_a_health_check():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = compose["services"]
-    expected = {"postgres", "rabbitmq", "redis", "elasticsearch", "web", "worker", "beat", "flower", "realtime"}
+    expected = {"postgres", "rabbitmq", "redis", "elasticsearch", "web", "orders", "worker", "beat", "flower",
+                "realtime"}
     assert expected <= set(services)
     for name in expected:
         assert "healthcheck" in services[name], name
@@ -30,16 +31,24 @@ def test_compose_gives_the_app_only_real_settings():
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     known = {field.name for field in fields(Settings)}
     app_services = [s for s in compose["services"].values() if s.get("image") == "shop-backend"]
-    assert len(app_services) == 8  # migrate, backups-setup, web, worker, indexer, beat, flower, realtime
+    assert len(app_services) == 9  # migrate, backups-setup, web, orders, worker, indexer, beat, flower, realtime
     for service in app_services:
         assert set(service["environment"]) <= known
 
 
-def test_worker_everywhere_consumes_every_queue():
-    procfile = (ROOT / "Procfile").read_text()
-    compose = (ROOT / "docker-compose.yml").read_text()
-    queues = ",".join(celeryconfig.QUEUES)
-    assert f"-Q {queues}" in procfile and queues in compose
+def test_the_workers_consume_every_queue_and_the_orders_worker_runs_its_tasks_in_threads():
+    procfile = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line)
+    services = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    for commands in ({name: command.split() for name, command in procfile.items()},
+                     {name: service.get("command") or [] for name, service in services.items()}):
+        consumed = {queue for command in commands.values() if "worker" in command and "-Q" in command
+                    for queue in command[command.index("-Q") + 1].split(",")}
+        assert consumed == set(celeryconfig.QUEUES)
+        orders = commands["orders"]
+        assert orders[orders.index("-Q") + 1].split(",") == ["payments", "emails", "shipping"]
+        assert orders[orders.index("--pool") + 1] == "threads"
+        # the rest keeps processes: imports parse in them, and backups' time limits need them
+        assert "--pool" not in commands["worker"]
 
 
 def test_readme_documents_every_environment_variable_with_its_default():

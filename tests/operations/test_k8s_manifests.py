@@ -220,3 +220,12 @@ def test_the_secret_names_every_value_production_refuses_to_run_without(rendered
     assert config["APP_ENV"] == "production"
     filled = {name: value if "://" in value else "x" * 40 for name, value in secret.items()}
     assert Settings.from_env({**config, **filled}).problems() == []
+
+
+def test_the_orders_worker_runs_its_tasks_in_threads_as_in_the_procfile(rendered):
+    procfile = dict(line.split(": ", 1) for line in (ROOT / "Procfile").read_text().splitlines() if line)
+    local = procfile["orders"].split()
+    [orders] = containers(rendered[("Deployment", "worker-orders")])
+    command = orders["command"]
+    assert command[command.index("--pool") + 1] == local[local.index("--pool") + 1] == "threads"
+    assert command[command.index("--concurrency") + 1] == local[local.index("-c") + 1]

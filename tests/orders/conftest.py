@@ -67,10 +67,11 @@ def storage_dir(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def order_worker(tmp_path_factory, storage_dir):
-    """A real worker for order flows: sandbox gateway and carrier, labels in a scratch folder."""
+    """A real worker for order flows, its tasks in threads as `make run`'s `orders` worker: sandbox gateway and
+    carrier, labels in a scratch folder."""
     from tests.conftest import start_worker
 
-    process = start_worker(tmp_path_factory.mktemp("worker"), STORAGE_LOCAL_DIR=str(storage_dir),
+    process = start_worker(tmp_path_factory.mktemp("worker"), pool="threads", STORAGE_LOCAL_DIR=str(storage_dir),
                            FULFILLMENT_EMAIL=FULFILMENT)
     yield process
     process.stop()

@@ -113,7 +113,7 @@ def test_the_sandbox_event_is_stored_by_the_statement_of_the_move_it_causes(app,
         assert client.post(f"/api/v1/orders/{order['id']}/pay", json={"paymentMethod": method},
                            headers=headers).status_code == 202
         statements: list[str] = []
-        listener = lambda conn, cursor, statement, *args: statements.append(statement)  # noqa: E731
+        listener = lambda conn, cursor, statement, *args: statements.append(statement)  # noqa: E731, B023 (used before the loop moves on)
         event.listen(db.engine, "before_cursor_execute", listener)
         try:
             assert start_payment(order["payment"]["id"]) == "processing"  # the intent's status at confirmation

@@ -40,7 +40,7 @@ def stripe_env(twin) -> dict:
 def stripe_worker(tmp_path_factory, twin):
     from tests.conftest import start_worker
 
-    process = start_worker(tmp_path_factory.mktemp("worker"), **stripe_env(twin))
+    process = start_worker(tmp_path_factory.mktemp("worker"), pool="threads", **stripe_env(twin))
     yield process
     process.stop()
 
