@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -249,12 +250,13 @@ WORKERS: list[Process] = []  # every worker started on the suite's broker, for w
 CONTROL = None
 
 
-def start_worker(log_dir: Path, pool: str = "prefork", **env) -> Process:
-    """A real Celery worker consuming every queue; `pool="threads"` runs its tasks in threads, as `make run`'s
-    `orders` worker runs payments, emails and shipping."""
-    command = [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-Q", ",".join(celeryconfig.QUEUES),
+def start_worker(log_dir: Path, pool: str = "prefork", queues: tuple[str, ...] = celeryconfig.QUEUES,
+                 **env) -> Process:
+    """A real Celery worker consuming `queues` (every queue by default); `pool="threads"` runs its tasks in
+    threads, as `make run`'s `orders` worker runs payments, emails and shipping."""
+    command = [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-Q", ",".join(queues),
                "--pool", pool, "-c", "4" if pool == "threads" else "2", "--without-mingle", "--without-gossip",
-               "-n", f"test-{os.getpid()}@%h"]
+               "-n", f"test-{os.getpid()}-{uuid.uuid4().hex[:6]}@%h"]
     process = Process(command, log_dir / "worker.log", env=env, ready="ready.").start()
     if "CELERY_BROKER_URL" not in env:
         WORKERS.append(process)

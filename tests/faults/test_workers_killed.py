@@ -1,4 +1,5 @@
-"""Workers killed with SIGKILL every few seconds while customers pay for orders and a catalog file imports:
+"""Workers killed with SIGKILL every few seconds while customers pay for orders and a catalog file imports (the
+Procfile's two: the money path's tasks in threads, the rest in processes):
 one payment and one confirmation per paid order, stock conserved, the import's counts exact.
 
 Mail goes to the SendGrid twin through the `sendgrid` library, so a confirmation whose attempt a kill cut
@@ -43,23 +44,34 @@ def feed(count: int) -> bytes:
     return ("\n".join(lines) + "\n").encode()
 
 
+# The Procfile's two workers: the money path's tasks in threads (`orders`), the rest in processes (`worker`).
+WORKERS = {"orders": {"pool": "threads", "queues": ("payments", "emails", "shipping")},
+           "worker": {"pool": "prefork", "queues": ("search", "imports", "maintenance")}}
+
+
 class Killer(threading.Thread):
-    """SIGKILLs the worker (and its pool) every `every` seconds and starts a new one, `most` times at most."""
+    """SIGKILLs both workers (and the one's pool) every `every` seconds and starts new ones, `most` times at
+    most."""
 
     def __init__(self, folder, env: dict, every: float, most: int):
         super().__init__(daemon=True)
         self.folder, self.env, self.every = folder, env, every
-        self.worker = start_worker(folder / "w0", **env)
+        self.workers = self._start("w0")
         self.kills, self.most = 0, most
         self.done = threading.Event()
 
+    def _start(self, name: str) -> list:
+        return [start_worker(self.folder / name / kind, **options, **self.env) for kind, options in WORKERS.items()]
+
     def run(self) -> None:
         while self.kills < self.most and not self.done.wait(self.every):
-            os.killpg(self.worker.proc.pid, signal.SIGKILL)
-            self.worker.proc.wait(10)
-            self.worker.stop()
+            for worker in self.workers:
+                os.killpg(worker.proc.pid, signal.SIGKILL)
+            for worker in self.workers:
+                worker.proc.wait(10)
+                worker.stop()
             self.kills += 1
-            self.worker = start_worker(self.folder / f"w{self.kills}", **self.env)
+            self.workers = self._start(f"w{self.kills}")
 
     def stop(self) -> None:
         self.done.set()
@@ -110,10 +122,11 @@ def run_the_case(app, make_variant, mail_dir, tmp_path, sendgrid):
         killer.stop()
     finally:
         killer.stop()
-        killer.worker.stop()
+        for worker in killer.workers:
+            worker.stop()
         beat.stop()
     found = sum(log.read_text().count("email found sent by an earlier attempt")
-                for log in tmp_path.glob("w*/worker.log"))
+                for log in tmp_path.glob("w*/*/worker.log"))
     tally.notes.append(f"{killer.kills} kills; {len(paid)} orders paid; {IMPORT_ROWS} rows imported; "
                        f"{len(sendgrid.accepted)} emails accepted by SendGrid; {len(sendgrid.lookups)} lookups "
                        f"of cut-off attempts, {found} found already sent")
