@@ -25,7 +25,6 @@ from tasks import runtime
 log = logging.getLogger(__name__)
 RUNTIME_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
 METRICS: SimpleNamespace | None = None
-_started: dict[str, float] = {}
 REDIS_RETRY_AFTER = 30.0
 _redis_down_until = 0.0
 # A queue's "most recently started message was published at" note is written at most this often per process
@@ -112,11 +111,13 @@ def _started_task(task_id=None, task=None, **_):
             log.warning("could not note the start of a task", exc_info=True)
     if METRICS is not None:
         METRICS.started.labels(task.name).inc()
-        _started[task_id] = time.perf_counter()
+        # On the execution's own request, not in a dict by task id: in a pool of threads two deliveries of
+        # one id (a retry due at once, a row the sweep published again) can run at the same time.
+        task.request.metrics_started = time.perf_counter()
 
 
 def _ended_task(task_id=None, task=None, **_):
-    began = _started.pop(task_id, None)
+    began = getattr(task.request, "metrics_started", None)
     if METRICS is not None and began is not None:
         METRICS.runtime.labels(task.name).observe(time.perf_counter() - began)
 

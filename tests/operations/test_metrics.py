@@ -44,10 +44,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-@pytest.fixture
-def metered_worker(tmp_path):
+@pytest.fixture(params=["prefork", "threads"])
+def metered_worker(tmp_path, request):
+    """A worker serving its metrics, with each of the Procfile's pools (processes, and the `orders` worker's
+    threads)."""
     port = free_port()
-    process = start_worker(tmp_path, WORKER_METRICS_PORT=str(port), WORKER_METRICS_DIR=str(tmp_path / "samples"))
+    process = start_worker(tmp_path, pool=request.param, WORKER_METRICS_PORT=str(port),
+                           WORKER_METRICS_DIR=str(tmp_path / "samples"))
     yield port, tmp_path / "samples"
     process.stop()
 
