@@ -38,7 +38,10 @@ def worker_command(python: str, node: str, threads: str = "16", processes: str =
     BENCH_WORKER_PROCESSES (`threads` threads or `processes` processes by default)."""
     pool = os.environ.get("BENCH_WORKER_POOL", "threads")
     size = os.environ.get("BENCH_WORKER_PROCESSES", threads if pool == "threads" else processes)
-    return [python, "-m", "celery", "-A", "tasks", "worker", "-Q", WORKER_QUEUES, "--pool", pool, "-c", size,
+    # threads: the Procfile's pool, Celery's threads stopping as processes do (tasks/pools.py)
+    head = ["env", "CELERY_CUSTOM_WORKER_POOL=tasks.pools:ThreadPool"] if pool == "threads" else []
+    pool = "custom" if pool == "threads" else pool
+    return [*head, python, "-m", "celery", "-A", "tasks", "worker", "-Q", WORKER_QUEUES, "--pool", pool, "-c", size,
             # Tasks of these queues are short: a few reserved messages per process hide the broker round trip
             # between two tasks (acks stay late, so a lost worker's messages come back).
             "--prefetch-multiplier", "4", "--without-mingle", "--without-gossip", "-n", node,

@@ -247,15 +247,18 @@ def mail_dir() -> Path:
 
 
 WORKERS: list[Process] = []  # every worker started on the suite's broker, for wait_idle
+THREAD_POOL = "tasks.pools:ThreadPool"  # the Procfile's `orders` worker's pool
 CONTROL = None
 
 
 def start_worker(log_dir: Path, pool: str = "prefork", queues: tuple[str, ...] = celeryconfig.QUEUES,
                  **env) -> Process:
     """A real Celery worker consuming `queues` (every queue by default); `pool="threads"` runs its tasks in
-    threads, as `make run`'s `orders` worker runs payments, emails and shipping."""
+    threads (tasks.pools.ThreadPool), as `make run`'s `orders` worker runs payments, emails and shipping."""
+    if pool == "threads":
+        pool, env = "custom", {"CELERY_CUSTOM_WORKER_POOL": THREAD_POOL, **env}
     command = [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-Q", ",".join(queues),
-               "--pool", pool, "-c", "4" if pool == "threads" else "2", "--without-mingle", "--without-gossip",
+               "--pool", pool, "-c", "4" if pool == "custom" else "2", "--without-mingle", "--without-gossip",
                "-n", f"test-{os.getpid()}-{uuid.uuid4().hex[:6]}@%h"]
     process = Process(command, log_dir / "worker.log", env=env, ready="ready.").start()
     if "CELERY_BROKER_URL" not in env:

@@ -46,7 +46,8 @@ def test_the_workers_consume_every_queue_and_the_orders_worker_runs_its_tasks_in
         assert consumed == set(celeryconfig.QUEUES)
         orders = commands["orders"]
         assert orders[orders.index("-Q") + 1].split(",") == ["payments", "emails", "shipping"]
-        assert orders[orders.index("--pool") + 1] == "threads"
+        assert orders[orders.index("--pool") + 1] == "custom"
+        assert "CELERY_CUSTOM_WORKER_POOL=tasks.pools:ThreadPool" in orders
         # the rest keeps processes: imports parse in them, and backups' time limits need them
         assert "--pool" not in commands["worker"]
 

@@ -8,6 +8,7 @@ import signal
 import threading
 import time
 
+import pytest
 import requests
 from sqlalchemy import create_engine, text
 
@@ -40,10 +41,13 @@ def _payment_locked(app) -> bool:
             return True
 
 
+@pytest.mark.parametrize("pool", ["prefork", "threads"])
 def test_a_worker_stopped_mid_task_requeues_it_within_its_grace_and_it_runs_once(
-        app, client, people, make_variant, mail_dir, tmp_path):
+        app, client, people, make_variant, mail_dir, tmp_path, pool):
+    """Processes are killed when the grace ends; a thread cannot be, so the threads worker (the Procfile's
+    `orders`) exits at once instead of waiting out the vendor call (tasks.pools.ThreadPool)."""
     customer, headers = people["customer"]
-    slow = start_worker(tmp_path / "slow", REMAP_SIGTERM="SIGQUIT", WORKER_SHUTDOWN_GRACE=str(GRACE),
+    slow = start_worker(tmp_path / "slow", pool=pool, REMAP_SIGTERM="SIGQUIT", WORKER_SHUTDOWN_GRACE=str(GRACE),
                         SANDBOX_PAYMENT_LATENCY="60")
     try:
         order_id = place(client, headers, make_variant(stock=2), 1).json["id"]
@@ -54,13 +58,13 @@ def test_a_worker_stopped_mid_task_requeues_it_within_its_grace_and_it_runs_once
         slow.stop()
     assert took < GRACE + 15 and "Initiating Soft Shutdown" in slow.log()
     assert status_of(app, order_id) == "pending"
-    again = start_worker(tmp_path / "again")
+    again = start_worker(tmp_path / "again", pool=pool)
     try:
         wait_for(lambda: status_of(app, order_id) == "processing", timeout=30, message="the requeued payment")
         wait_for(lambda: mails(mail_dir, customer.email), message="the confirmation")
     finally:
         again.stop()
-    tally = Tally(f"worker SIGTERM mid-task ({GRACE} s grace)")
+    tally = Tally(f"worker ({pool}) SIGTERM mid-task ({GRACE} s grace)")
     count_paid_orders(app.extensions["shop"].db.engine, mail_dir, [order_id], tally)
     tally.notes.append(f"the worker exited {took:.1f} s after SIGTERM; the task ran again on the next worker")
     TALLIES.append(tally)

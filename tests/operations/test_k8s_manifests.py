@@ -227,5 +227,7 @@ def test_the_orders_worker_runs_its_tasks_in_threads_as_in_the_procfile(rendered
     local = procfile["orders"].split()
     [orders] = containers(rendered[("Deployment", "worker-orders")])
     command = orders["command"]
-    assert command[command.index("--pool") + 1] == local[local.index("--pool") + 1] == "threads"
+    assert command[command.index("--pool") + 1] == local[local.index("--pool") + 1] == "custom"
+    pool = "CELERY_CUSTOM_WORKER_POOL=tasks.pools:ThreadPool"
+    assert pool in command and pool in local
     assert command[command.index("--concurrency") + 1] == local[local.index("-c") + 1]
