@@ -9,7 +9,7 @@ from alembic import command
 from alembic.config import Config
 from flask import Flask
 from flask.cli import AppGroup
-from kombu.utils.url import maybe_sanitize_url
+from kombu.utils.url import maybe_sanitize_url, url_to_parts
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -22,6 +22,22 @@ HOW_TO_START = {
     "rabbitmq": "start it with `rabbitmq-server -detached` or `docker compose up -d rabbitmq`",
     "redis": "start it with `redis-server --daemonize yes` or `docker compose up -d redis`",
 }
+
+
+def _what_to_do(name: str, result: str, url: str, settings) -> str:
+    """The line `services check` prints for a service that failed its check: unreachable (start it), or up
+    but refusing this app (RabbitMQ without the URL's virtual host, or refusing its login)."""
+    first = result.splitlines()[0]
+    if name == "rabbitmq" and result.startswith("NotAllowed:") and "vhost" in result:
+        broker = url_to_parts(settings.CELERY_BROKER_URL)
+        vhost = broker.path or "/"
+        return (f"rabbitmq answers at {url} but has no virtual host {vhost!r} ({first}); create it with "
+                f"`rabbitmqctl add_vhost {vhost}` and `rabbitmqctl set_permissions -p {vhost} "
+                f"{broker.username or 'guest'} '.*' '.*' '.*'`")
+    if name == "rabbitmq" and result.startswith("AccessRefused:"):
+        return (f"rabbitmq answers at {url} but refused the login ({first}); check the user and password in "
+                f"CELERY_BROKER_URL")
+    return f"{name} is not reachable at {url} ({first}); {HOW_TO_START[name]}"
 
 
 def server_url(database_url: str):
@@ -74,8 +90,7 @@ def register(app: Flask) -> None:
         results = check_services(rt, {**CHECKS, "postgresql": _postgresql_server})
         down = {name: result for name, result in results.items() if result != "ok"}
         for name, result in down.items():
-            click.echo(f"{name} is not reachable at {urls[name]} ({result.splitlines()[0]}); "
-                       f"{HOW_TO_START[name]}", err=True)
+            click.echo(_what_to_do(name, result, urls[name], rt.settings), err=True)
         if down:
             sys.exit(1)
         click.echo("postgresql, rabbitmq and redis are reachable")

@@ -3,6 +3,7 @@
 import io
 import json
 import logging
+import uuid
 from dataclasses import replace
 
 import pytest
@@ -143,6 +144,25 @@ def test_services_check_says_which_url_failed_and_how_to_start_it(settings):
     assert "secret" not in result.output and "rabbitmq-server -detached" in lines[0]
     assert lines[1].startswith("redis is not reachable at redis://127.0.0.1:1/0") and "redis-server" in lines[1]
     assert app.test_cli_runner().invoke(args=["services", "check"]).exit_code == 1
+
+
+def test_services_check_tells_a_missing_virtual_host_and_a_refused_login_from_a_broker_that_is_down(settings):
+    from web import create_app
+
+    vhost = f"no_such_vhost_{uuid.uuid4().hex[:8]}"
+    app = create_app(replace(settings, CELERY_BROKER_URL=f"amqp://guest:guest@127.0.0.1:5672/{vhost}",
+                             SERVICE_TIMEOUT=2.0))
+    result = app.test_cli_runner().invoke(args=["services", "check"])
+    assert result.exit_code == 1
+    [line] = result.output.strip().splitlines()
+    assert line.startswith(f"rabbitmq answers at amqp://guest:**@127.0.0.1:5672/{vhost} but has no virtual host")
+    assert f"rabbitmqctl add_vhost {vhost}" in line and "rabbitmq-server -detached" not in line
+
+    app = create_app(replace(settings, CELERY_BROKER_URL="amqp://guest:wrong-password@127.0.0.1:5672//",
+                             SERVICE_TIMEOUT=2.0))
+    result = app.test_cli_runner().invoke(args=["services", "check"])
+    [line] = result.output.strip().splitlines()
+    assert result.exit_code == 1 and "refused the login" in line and "wrong-password" not in line
 
 
 def test_services_check_passes_when_all_answer(app):
