@@ -39,7 +39,8 @@ def worker_command(python: str, node: str, threads: str = "16", processes: str =
     pool = os.environ.get("BENCH_WORKER_POOL", "threads")
     size = os.environ.get("BENCH_WORKER_PROCESSES", threads if pool == "threads" else processes)
     # threads: the Procfile's pool, Celery's threads stopping as processes do (tasks/pools.py)
-    head = ["env", "CELERY_CUSTOM_WORKER_POOL=tasks.pools:ThreadPool"] if pool == "threads" else []
+    head = (["env", "CELERY_CUSTOM_WORKER_POOL=tasks.pools:ThreadPool", "DATABASE_POOL_SIZE=6"]
+            if pool == "threads" else [])
     pool = "custom" if pool == "threads" else pool
     return [*head, python, "-m", "celery", "-A", "tasks", "worker", "-Q", WORKER_QUEUES, "--pool", pool, "-c", size,
             # Tasks of these queues are short: a few reserved messages per process hide the broker round trip
