@@ -6,7 +6,6 @@ from functools import lru_cache
 
 from sqlalchemy import ARRAY, bindparam, cast, func, insert, inspect, select, update
 from sqlalchemy.orm import Session
-from sqlalchemy.orm.attributes import set_committed_value
 
 from models.orders import webhooks
 from models.orders.tables import Order, OrderEvent, OrderStatus, Payment
@@ -59,9 +58,12 @@ def write_now(session: Session, order: Order) -> bool:
         "paid_ids": [p.id for p in payments], "paid_statuses": [p.status for p in payments],
         "paid_references": [p.reference for p in payments],
         **{f"events_{name}": [getattr(event, name) for event in events] for name in EVENT_FIELDS}}).all()
-    for obj, names in ((order, ORDER_WRITTEN), *((p, PAYMENT_WRITTEN) for p in payments)):
-        for name in names:
-            set_committed_value(obj, name, getattr(obj, name))
+    for obj in (order, *payments):
+        # What a flush does once it has written an object: its values are the committed ones and it is no
+        # longer modified, so the commit's flush finds nothing to do (set_committed_value alone left both in
+        # session.dirty, and the unit of work compared every attribute of each to find no change).
+        state = inspect(obj)
+        state._commit_all(state.dict, session.identity_map)
         session.expire(obj, ["updated_at"])
     for event, (event_id, created_at) in zip(events, sorted(rows), strict=True):
         session.expunge(event)
