@@ -85,6 +85,28 @@ def test_an_idle_worker_and_beat_exit_at_once_on_sigterm(tmp_path):
         beat.stop()
 
 
+def test_revoke_terminate_leaves_a_threads_worker_running_and_its_task_finishes(
+        app, client, people, make_variant, mail_dir, tmp_path):
+    """A thread cannot be stopped: revoke --terminate on the `orders` worker neither kills the process (its
+    other tasks with it) nor loses the task."""
+    customer, headers = people["customer"]
+    worker = start_worker(tmp_path / "threads", pool="threads", SANDBOX_PAYMENT_LATENCY="3")
+    try:
+        order_id = place(client, headers, make_variant(stock=2), 1).json["id"]
+        client.post(f"{ORDERS}/{order_id}/pay", json={"paymentMethod": "sandbox_success"}, headers=headers)
+        wait_for(lambda: _payment_locked(app), timeout=15, message="the task to be in its vendor call")
+        with app.extensions["shop"].db.engine.connect() as conn:
+            task_id = conn.execute(text("SELECT id::text FROM outbox WHERE task = 'tasks.payments.start_payment'")
+                                   ).scalar_one()
+        app.extensions["shop"].celery.control.revoke(task_id, terminate=True)
+        wait_for(lambda: status_of(app, order_id) == "processing", timeout=30, message="the payment to finish")
+        assert worker.proc.poll() is None
+        wait_for(lambda: mails(mail_dir, customer.email), message="the confirmation")
+        assert "cannot be terminated" in worker.log()
+    finally:
+        worker.stop()
+
+
 def _waiting_on_locks(engine) -> int:
     with engine.connect() as conn:  # a transaction of its own: pg_stat_activity is a snapshot per transaction
         return conn.execute(text("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' "
