@@ -30,13 +30,26 @@ SECRET_FIELD = re.compile(
 BEARER = re.compile(r"(Bearer\s+)[\w.~+/=-]+")
 
 
+# Words one of which a SECRET_FIELD match must hold (in any case): most lines hold none, and a substring test
+# costs a fraction of the case-blind scan of every key.
+SECRET_WORDS = ("password", "token", "secret", "authorization", "apikey", "api_key", "api-key", "code")
+
+
 def mask_secrets(line: str) -> str:
-    """Mask emails (`j***@example.com`) and redact tokens, keys and secret-named fields."""
-    line = SECRET_FIELD.sub(r'\1"[redacted]"', line)
-    line = JWT.sub("[token]", line)
-    line = BEARER.sub(r"\1[token]", line)
-    line = API_KEY.sub(r"\1_[redacted]", line)
-    return EMAIL.sub(r"\1***@\2", line)
+    """Mask emails (`j***@example.com`) and redact tokens, keys and secret-named fields.
+
+    Each pattern runs only on a line holding the text it cannot match without (most lines, an access line
+    say, hold none of them): the same result for about a tenth of the time."""
+    folded = line.casefold()  # as the case-blind match folds (the long s, the Kelvin sign)
+    if any(word in folded for word in SECRET_WORDS):
+        line = SECRET_FIELD.sub(r'\1"[redacted]"', line)
+    if "eyJ" in line:
+        line = JWT.sub("[token]", line)
+    if "Bearer" in line:
+        line = BEARER.sub(r"\1[token]", line)
+    if "shk_" in line:
+        line = API_KEY.sub(r"\1_[redacted]", line)
+    return EMAIL.sub(r"\1***@\2", line) if "@" in line else line
 
 
 class MaskingJsonFormatter(JsonFormatter):
