@@ -44,15 +44,15 @@ RATE_CONNECTIONS = int(os.environ.get("BENCH_RATE_CONNECTIONS", "32"))
 # Products in the catalog (one variant each); every checkout buys one at random. 1 is the single hot variant
 # whose row lock every checkout queues on.
 VARIANTS = int(os.environ.get("BENCH_VARIANTS", "100"))
-# The tasks mostly wait on PostgreSQL, Redis and RabbitMQ, so more processes than cores keep the CPUs busy.
-WORKER_POOL = os.environ.get("BENCH_WORKER_POOL", "threads")
-WORKER_PROCESSES = os.environ.get("BENCH_WORKER_PROCESSES", "16" if WORKER_POOL == "threads" else "4")
 PG = os.environ.get("BENCH_PG_SERVER", "postgresql+psycopg2://postgres@127.0.0.1:5432")
 MAIL = Path(tempfile.mkdtemp(prefix="bench-mail-"))
 # BENCH_PROFILE=<dir>: py-spy samples the web and the worker during each run into <dir> (flame-graph input;
 # the figures of a profiled run include py-spy's own CPU).
 PROFILE = Path(os.environ["BENCH_PROFILE"]) if os.environ.get("BENCH_PROFILE") else None
-from bench.stack import scratch_environment  # noqa: E402
+from bench.stack import scratch_environment, worker_pool  # noqa: E402
+
+# The tasks mostly wait on PostgreSQL, Redis and RabbitMQ: 16 threads (the Procfile's) keep the CPUs busy.
+WORKER_POOL, WORKER_PROCESSES = worker_pool()
 
 ENV = scratch_environment(PG, NAME, MAIL, WEB_CONCURRENCY=WEB_WORKERS, DATABASE_POOL_SIZE="4")
 os.environ.update(ENV)

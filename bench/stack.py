@@ -33,11 +33,16 @@ def scratch_environment(pg: str, name: str, mail: Path, **more: str) -> dict[str
 WORKER_QUEUES = "payments,emails,shipping,search,maintenance"
 
 
-def worker_command(python: str, node: str, threads: str = "16", processes: str = "4") -> list[str]:
-    """The Celery worker command of a benchmark, its pool and size from BENCH_WORKER_POOL and
-    BENCH_WORKER_PROCESSES (`threads` threads or `processes` processes by default)."""
+def worker_pool(threads: str = "16", processes: str = "4") -> tuple[str, str]:
+    """The benchmark worker's pool and size: BENCH_WORKER_POOL and BENCH_WORKER_PROCESSES (`threads` threads or
+    `processes` processes by default)."""
     pool = os.environ.get("BENCH_WORKER_POOL", "threads")
-    size = os.environ.get("BENCH_WORKER_PROCESSES", threads if pool == "threads" else processes)
+    return pool, os.environ.get("BENCH_WORKER_PROCESSES", threads if pool == "threads" else processes)
+
+
+def worker_command(python: str, node: str, threads: str = "16", processes: str = "4") -> list[str]:
+    """The Celery worker command of a benchmark, its pool and size from `worker_pool`."""
+    pool, size = worker_pool(threads, processes)
     # threads: the Procfile's pool, Celery's threads stopping as processes do (tasks/pools.py)
     head = (["env", "CELERY_CUSTOM_WORKER_POOL=tasks.pools:ThreadPool", "DATABASE_POOL_SIZE=6"]
             if pool == "threads" else [])

@@ -149,12 +149,17 @@ def _visible(session: Session, actor: Actor, order_id: uuid.UUID, lock: bool = F
     return order
 
 
+def _own_only(actor: Actor) -> bool:
+    """Whether the caller sees only their own orders (refused if not even those); staff and up see all."""
+    if actor.can("orders:view_all"):
+        return False
+    authorize(actor, "orders:view_own")
+    return True
+
+
 def _visible_to(actor: Actor, query):
     """`query` (of orders) narrowed to what the caller may see: another customer's order is not found."""
-    if not actor.can("orders:view_all"):
-        authorize(actor, "orders:view_own")
-        query = query.where(Order.user_id == actor.user_id)
-    return query
+    return query.where(Order.user_id == actor.user_id) if _own_only(actor) else query
 
 
 def get_order(session: Session, actor: Actor, order_id: uuid.UUID) -> Order:
@@ -180,9 +185,7 @@ def order_page(session: Session, actor: Actor, limit: int, after: tuple | None) 
     machine). The items come as one JSON array per order, their amounts as text (exact decimals); the
     addresses' columns are read through their encrypted type, so they arrive decrypted.
     """
-    own = not actor.can("orders:view_all")
-    if own:
-        authorize(actor, "orders:view_own")
+    own = _own_only(actor)
     rows = session.execute(_page_statement(own, after is not None),
                            {"limit": limit, "owner": actor.user_id if own else None,
                             **({"after_at": after[0], "after_id": after[1]} if after else {})})
@@ -248,9 +251,7 @@ def request_payment(session: Session, actor: Actor, order_id: uuid.UUID, method:
     Two statements and the commit: the order locked with its latest payment read in the same trip, then
     the payment's change, its `payment.requested` event and the outbox row in one INSERT … WITH.
     """
-    own = not actor.can("orders:view_all")
-    if own:
-        authorize(actor, "orders:view_own")
+    own = _own_only(actor)
     row = session.connection().execute(_payment_lock(own), {"lock_order": order_id, "lock_user": actor.user_id}) \
         .one_or_none()
     if row is None:
